@@ -1,0 +1,27 @@
+//! tcpreset: cut the TCP connections of a host seen on a SPAN/TAP port by forging RSTs to both ends.
+//!
+//! The crate is a pure core wrapped by a thin I/O edge.
+//!
+//! Pure core (no sockets, the clock is a parameter):
+//! - [`wire`]: zero-copy views of Ethernet (802.1Q/QinQ), Linux cooked capture, IPv4, IPv6 and TCP;
+//!   the parsed [`wire::Segment`] summary and the RST builder with checksums.
+//! - [`time`]: the [`time::Instant`] the core is clocked with (packet timestamps or the wall clock).
+//! - [`validate`]: the argument rules shared by the client and the daemon (engid, host, port, seconds).
+//! - [`rules`]: the time-boxed rule table keyed by (engid, host, optional port).
+//! - [`reset`]: the decision: a segment, the rules and `now` give the RSTs to send, paced per flow.
+//! - [`proto`]: the versioned control-socket requests and responses.
+//! - [`replay`]: the offline engine behind `tcpresetd --replay` (a capture in, the RSTs out).
+//! - [`playbook`]: threat-hunting playbooks over sensor logs, rendering `tcpreset` lines.
+//!
+//! I/O edge:
+//! - [`io`]: interfaces, libpcap capture threads, raw-socket injection, the control socket and the
+//!   daemon that ties them together.
+pub mod io;
+pub mod playbook;
+pub mod proto;
+pub mod replay;
+pub mod reset;
+pub mod rules;
+pub mod time;
+pub mod validate;
+pub mod wire;

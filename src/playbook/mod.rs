@@ -1,0 +1,1 @@
+//! Threat-hunting playbooks (see issue 5).
