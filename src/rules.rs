@@ -1,1 +1,275 @@
-//! rules
+//! The time-boxed rule table, keyed by (engid, host, optional port), and its hot-path snapshot.
+//!
+//! [`RuleTable`] is the authority: the control socket adds, refreshes and cancels rules in it and
+//! a timer calls [`RuleTable::expire_until`] at [`RuleTable::next_deadline`]. Capture threads
+//! never touch it; they get a [`Matcher`], an immutable per-interface index by host that checks
+//! each rule's deadline against the packet's own timestamp, so a rule stops matching exactly at
+//! its deadline even before the timer has removed it.
+use crate::time::Instant;
+use crate::wire::Segment;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What identifies a rule. Registering the same key again refreshes the rule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RuleKey {
+    pub engid: String,
+    pub host: IpAddr,
+    pub port: Option<u16>,
+}
+
+/// A rule as requested: key, interfaces and how long it lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSpec {
+    pub key: RuleKey,
+    pub sniff_if: String,
+    pub reset_if: String,
+    pub duration: Duration,
+}
+
+/// Counters a rule accumulates; shared with the capture threads' matchers.
+#[derive(Debug, Default)]
+pub struct RuleStats {
+    pub segments_matched: AtomicU64,
+    pub rsts_sent: AtomicU64,
+}
+
+impl RuleStats {
+    pub fn segments_matched(&self) -> u64 {
+        self.segments_matched.load(Ordering::Relaxed)
+    }
+
+    pub fn rsts_sent(&self) -> u64 {
+        self.rsts_sent.load(Ordering::Relaxed)
+    }
+}
+
+/// A live rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub key: RuleKey,
+    pub sniff_if: String,
+    pub reset_if: String,
+    pub created: Instant,
+    pub expires: Instant,
+    pub stats: Arc<RuleStats>,
+}
+
+impl Rule {
+    /// Whether `seg` is a segment this rule covers: the host is one endpoint and, with a port,
+    /// either port of the segment is that port.
+    pub fn covers(&self, seg: &Segment) -> bool {
+        covers(&self.key, seg)
+    }
+}
+
+fn covers(key: &RuleKey, seg: &Segment) -> bool {
+    (seg.src == key.host || seg.dst == key.host)
+        && key
+            .port
+            .is_none_or(|p| seg.src_port == p || seg.dst_port == p)
+}
+
+/// What [`RuleTable::upsert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Added,
+    Refreshed,
+}
+
+/// All live rules with their deadlines.
+#[derive(Debug, Default)]
+pub struct RuleTable {
+    rules: BTreeMap<RuleKey, Rule>,
+    deadlines: BTreeSet<(Instant, RuleKey)>,
+}
+
+impl RuleTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a rule, or refreshes the rule with the same key: its deadline becomes
+    /// `now + duration` and its interfaces those of `spec`; its counters are kept.
+    pub fn upsert(&mut self, spec: RuleSpec, now: Instant) -> (Upsert, &Rule) {
+        let expires = now + spec.duration;
+        self.insert(spec, now, expires)
+    }
+
+    /// Puts back a rule with a known creation time and deadline (persisted state).
+    pub fn restore(&mut self, spec: RuleSpec, created: Instant, expires: Instant) -> Upsert {
+        self.insert(spec, created, expires).0
+    }
+
+    fn insert(&mut self, spec: RuleSpec, created: Instant, expires: Instant) -> (Upsert, &Rule) {
+        let key = spec.key;
+        let how = match self.rules.get_mut(&key) {
+            Some(rule) => {
+                self.deadlines.remove(&(rule.expires, key.clone()));
+                rule.expires = expires;
+                rule.sniff_if = spec.sniff_if;
+                rule.reset_if = spec.reset_if;
+                Upsert::Refreshed
+            }
+            None => {
+                let rule = Rule {
+                    key: key.clone(),
+                    sniff_if: spec.sniff_if,
+                    reset_if: spec.reset_if,
+                    created,
+                    expires,
+                    stats: Arc::default(),
+                };
+                self.rules.insert(key.clone(), rule);
+                Upsert::Added
+            }
+        };
+        self.deadlines.insert((expires, key.clone()));
+        (how, &self.rules[&key])
+    }
+
+    pub fn get(&self, key: &RuleKey) -> Option<&Rule> {
+        self.rules.get(key)
+    }
+
+    pub fn cancel(&mut self, key: &RuleKey) -> Option<Rule> {
+        let rule = self.rules.remove(key)?;
+        self.deadlines.remove(&(rule.expires, rule.key.clone()));
+        Some(rule)
+    }
+
+    /// Removes every rule.
+    pub fn flush(&mut self) -> Vec<Rule> {
+        self.deadlines.clear();
+        std::mem::take(&mut self.rules).into_values().collect()
+    }
+
+    /// Removes and returns the rules whose deadline is at or before `now`.
+    pub fn expire_until(&mut self, now: Instant) -> Vec<Rule> {
+        let mut expired = Vec::new();
+        while let Some((deadline, _)) = self.deadlines.first() {
+            if *deadline > now {
+                break;
+            }
+            let (_, key) = self.deadlines.pop_first().expect("checked above");
+            expired.extend(self.rules.remove(&key));
+        }
+        expired
+    }
+
+    /// The next deadline, if any rule lives.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(d, _)| *d)
+    }
+
+    /// Rules in key order.
+    pub fn iter(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The sniff interfaces that live rules name.
+    pub fn sniff_interfaces(&self) -> BTreeSet<String> {
+        self.rules.values().map(|r| r.sniff_if.clone()).collect()
+    }
+
+    /// The snapshot a capture thread on `sniff_if` needs; `None` takes every rule (replay).
+    pub fn matcher(&self, sniff_if: Option<&str>) -> Matcher {
+        let mut m = Matcher::default();
+        for rule in self.rules.values() {
+            if sniff_if.is_some_and(|s| s != rule.sniff_if) {
+                continue;
+            }
+            let reset_if = match m.reset_ifs.iter().find(|r| ***r == *rule.reset_if) {
+                Some(r) => Arc::clone(r),
+                None => {
+                    let r: Arc<str> = Arc::from(rule.reset_if.as_str());
+                    m.reset_ifs.push(Arc::clone(&r));
+                    r
+                }
+            };
+            m.by_host.entry(rule.key.host).or_default().push(Entry {
+                port: rule.key.port,
+                expires: rule.expires,
+                reset_if,
+                stats: Arc::clone(&rule.stats),
+            });
+        }
+        m
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    port: Option<u16>,
+    expires: Instant,
+    reset_if: Arc<str>,
+    stats: Arc<RuleStats>,
+}
+
+/// An immutable index of rules by host, for one sniff interface.
+#[derive(Debug, Default)]
+pub struct Matcher {
+    by_host: HashMap<IpAddr, Vec<Entry>>,
+    reset_ifs: Vec<Arc<str>>,
+}
+
+/// A segment matched: where to send the RSTs and whose counters to bump.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit<'a> {
+    /// The reset interface of the first matching rule.
+    pub reset_if: &'a Arc<str>,
+    /// The first matching rule's counters; RSTs are counted there.
+    pub stats: &'a Arc<RuleStats>,
+}
+
+impl Matcher {
+    /// The reset interfaces the rules name.
+    pub fn reset_interfaces(&self) -> &[Arc<str>] {
+        &self.reset_ifs
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_host.is_empty()
+    }
+
+    /// Finds the rules alive at `now` that cover `seg`, counts the segment on each of them and
+    /// returns the first.
+    pub fn lookup(&self, seg: &Segment, now: Instant) -> Option<Hit<'_>> {
+        let mut first = None;
+        let hosts = [seg.src, seg.dst];
+        let both = if seg.src == seg.dst { 1 } else { 2 };
+        for host in &hosts[..both] {
+            let Some(entries) = self.by_host.get(host) else {
+                continue;
+            };
+            for e in entries {
+                let port_ok = e
+                    .port
+                    .is_none_or(|p| seg.src_port == p || seg.dst_port == p);
+                if port_ok && now < e.expires {
+                    e.stats.segments_matched.fetch_add(1, Ordering::Relaxed);
+                    first.get_or_insert(Hit {
+                        reset_if: &e.reset_if,
+                        stats: &e.stats,
+                    });
+                }
+            }
+        }
+        first
+    }
+}
+
+#[cfg(test)]
+mod tests;
