@@ -9,6 +9,8 @@
 //! - [`validate`]: the argument rules shared by the client and the daemon (engid, host, port, seconds).
 //! - [`rules`]: the time-boxed rule table keyed by (engid, host, optional port).
 //! - [`reset`]: the decision: a segment, the rules and `now` give the RSTs to send, paced per flow.
+//! - [`engine`]: one processing path for live and replay: frame, segment, rules, RSTs.
+//! - [`cli`]: the client's command line, parsed without syscalls, and its exit codes.
 //! - [`proto`]: the versioned control-socket requests and responses.
 //! - [`replay`]: the offline engine behind `tcpresetd --replay` (a capture in, the RSTs out).
 //! - [`playbook`]: threat-hunting playbooks over sensor logs, rendering `tcpreset` lines.
@@ -16,6 +18,8 @@
 //! I/O edge:
 //! - [`io`]: interfaces, libpcap capture threads, raw-socket injection, the control socket and the
 //!   daemon that ties them together.
+pub mod cli;
+pub mod engine;
 pub mod io;
 pub mod playbook;
 pub mod proto;

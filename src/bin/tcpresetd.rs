@@ -1,1 +1,122 @@
-fn main() {}
+//! `tcpresetd`: the reset daemon (foreground), or `--replay` for deterministic offline runs.
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tcpreset::io::{control, daemon::Daemon, inject::Injector, replay};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Resets the TCP connections of hosts named by rules, seen on a monitoring interface.
+#[derive(Parser, Debug)]
+#[command(name = "tcpresetd", version)]
+struct Args {
+    /// Control socket path.
+    #[arg(long, env = "TCPRESET_SOCKET", default_value = control::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+    /// Replay this capture instead of sniffing (needs --rules and --inject-to).
+    #[arg(long, value_name = "IN.pcap", requires_all = ["rules", "inject_to"])]
+    replay: Option<PathBuf>,
+    /// Rules for --replay: a JSON array of {engid, host, port, start, seconds}.
+    #[arg(long, value_name = "RULES.json", requires = "replay")]
+    rules: Option<PathBuf>,
+    /// Where --replay writes the RSTs it would inject, as Ethernet frames.
+    #[arg(long, value_name = "OUT.pcap", requires = "replay")]
+    inject_to: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_json);
+    let result = match (&args.replay, &args.rules, &args.inject_to) {
+        (Some(input), Some(rules), Some(output)) => run_replay(input, rules, output),
+        _ => run_daemon(&args.socket),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tcpresetd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn run_replay(input: &Path, rules: &Path, output: &Path) -> Result<()> {
+    let s = replay::run(input, rules, output)?;
+    println!(
+        "replayed {} frames ({} not TCP or not parsed, {} matched a rule); wrote {} RSTs to {}",
+        s.counters.frames,
+        s.counters.skipped,
+        s.counters.matched,
+        s.rsts,
+        output.display()
+    );
+    Ok(())
+}
+
+fn run_daemon(socket: &Path) -> Result<()> {
+    Injector::new()
+        .prepare("lo")
+        .context("tcpresetd needs raw sockets to inject RSTs")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        let listener = bind(socket)?;
+        tracing::info!(socket = %socket.display(), "tcpresetd ready");
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let shutdown = async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            }
+        };
+        control::serve(listener, Daemon::new(), shutdown).await;
+        let _ = std::fs::remove_file(socket);
+        tracing::info!("tcpresetd stopped");
+        Ok(())
+    })
+}
+
+/// Binds the control socket, replacing a stale one but never a live daemon's.
+fn bind(socket: &Path) -> Result<UnixListener> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the socket directory {}", dir.display()))?;
+    }
+    if socket.exists() {
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            bail!(
+                "another tcpresetd is already serving {}; stop it first or pass another --socket",
+                socket.display()
+            );
+        }
+        std::fs::remove_file(socket)
+            .with_context(|| format!("removing the stale socket {}", socket.display()))?;
+    }
+    let listener = UnixListener::bind(socket)
+        .with_context(|| format!("binding the control socket {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("setting the mode of {}", socket.display()))?;
+    Ok(listener)
+}

@@ -1,0 +1,233 @@
+//! Live capture: one named thread per sniff interface runs libpcap, the [`Engine`] and injection.
+//!
+//! The thread owns its engine and its injector, so the hot path (read, parse, match, build,
+//! send) takes no lock. Rule changes arrive as fresh [`Matcher`] snapshots over a channel that
+//! the thread checks between batches; dropping the [`CaptureHandle`] ends the thread.
+use super::inject::Injector;
+use crate::engine::Engine;
+use crate::reset::Outgoing;
+use crate::rules::Matcher;
+use crate::time::Instant;
+use crate::wire::LinkType;
+use pcap::{Active, Capture};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Bytes of each frame we keep: enough for two VLAN tags, IPv6 with extension headers and TCP.
+pub const SNAPLEN: i32 = 256;
+/// Kernel ring buffer per capture.
+pub const BUFFER_BYTES: i32 = 16 << 20;
+/// Only TCP reaches user space, tagged or not.
+pub const FILTER: &str = "tcp or (vlan and (tcp or (vlan and tcp)))";
+/// Longest wait before the thread looks at its channel again.
+const IDLE_WAKEUP: Duration = Duration::from_millis(50);
+/// Frames handled before the thread checks for new rules and due RSTs.
+const BATCH: usize = 256;
+
+/// A capture could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("pcap {call} on sniff interface '{iface}': {message}{hint}")]
+pub struct CaptureError {
+    pub call: &'static str,
+    pub iface: String,
+    pub message: String,
+    hint: &'static str,
+}
+
+impl CaptureError {
+    fn new(call: &'static str, iface: &str, e: impl std::fmt::Display) -> Self {
+        let message = e.to_string();
+        let hint = if message.contains("ermission") || message.contains("not permitted") {
+            "; run tcpresetd as root or give it the capabilities (setcap cap_net_raw,cap_net_admin+ep)"
+        } else {
+            ""
+        };
+        CaptureError {
+            call,
+            iface: iface.to_owned(),
+            message,
+            hint,
+        }
+    }
+}
+
+/// Counters of one capture, readable from other threads.
+#[derive(Debug, Default)]
+pub struct CaptureStats {
+    pub frames: AtomicU64,
+    pub matched: AtomicU64,
+    pub rsts_sent: AtomicU64,
+    pub inject_errors: AtomicU64,
+    /// libpcap's counters: received, dropped by the kernel, dropped by the interface.
+    pub pcap_received: AtomicU64,
+    pub pcap_dropped: AtomicU64,
+    pub pcap_if_dropped: AtomicU64,
+}
+
+/// A running capture thread.
+#[derive(Debug)]
+pub struct CaptureHandle {
+    pub iface: String,
+    pub stats: Arc<CaptureStats>,
+    rules: Option<Sender<Arc<Matcher>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CaptureHandle {
+    /// Hands the thread a new rule snapshot.
+    pub fn update(&self, matcher: Arc<Matcher>) {
+        if let Some(tx) = &self.rules {
+            let _ = tx.send(matcher);
+        }
+    }
+}
+
+impl Drop for CaptureHandle {
+    fn drop(&mut self) {
+        self.rules = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Opens `iface` (promiscuous, immediate mode, TCP only) and starts its thread.
+pub fn start(iface: &str, matcher: Arc<Matcher>) -> Result<CaptureHandle, CaptureError> {
+    let cap = Capture::from_device(iface)
+        .map_err(|e| CaptureError::new("pcap_create", iface, e))?
+        .promisc(true)
+        .immediate_mode(true)
+        .snaplen(SNAPLEN)
+        .buffer_size(BUFFER_BYTES)
+        .open()
+        .map_err(|e| CaptureError::new("pcap_activate", iface, e))?;
+    let mut cap = cap
+        .setnonblock()
+        .map_err(|e| CaptureError::new("pcap_setnonblock", iface, e))?;
+    cap.filter(FILTER, true)
+        .map_err(|e| CaptureError::new("pcap_setfilter", iface, e))?;
+    let dlt = cap.get_datalink();
+    let link = LinkType::from_linktype(dlt.0).ok_or_else(|| {
+        CaptureError::new(
+            "pcap_datalink",
+            iface,
+            format!(
+                "link type {} is not supported (Ethernet, raw IP and Linux cooked are)",
+                dlt.0
+            ),
+        )
+    })?;
+    let stats = Arc::new(CaptureStats::default());
+    let (tx, rx) = mpsc::channel();
+    let thread = {
+        let stats = Arc::clone(&stats);
+        let name = iface.to_owned();
+        std::thread::Builder::new()
+            .name(format!("capture-{iface}"))
+            .spawn(move || run(cap, Engine::new(link, matcher), rx, &stats, &name))
+            .map_err(|e| CaptureError::new("thread spawn", iface, e))?
+    };
+    Ok(CaptureHandle {
+        iface: iface.to_owned(),
+        stats,
+        rules: Some(tx),
+        thread: Some(thread),
+    })
+}
+
+fn run(
+    mut cap: Capture<Active>,
+    mut engine: Engine,
+    rules: Receiver<Arc<Matcher>>,
+    stats: &CaptureStats,
+    iface: &str,
+) {
+    tracing::info!(iface, "capture started");
+    let mut injector = Injector::new();
+    let mut out: Vec<Outgoing> = Vec::with_capacity(64);
+    let mut last_stats = Instant::now();
+    loop {
+        loop {
+            match rules.try_recv() {
+                Ok(m) => engine.set_matcher(m),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    tracing::info!(iface, "capture stopped");
+                    return;
+                }
+            }
+        }
+        let mut handled = 0;
+        while handled < BATCH {
+            match cap.next_packet() {
+                Ok(p) => {
+                    let ts = Instant::from_timeval(p.header.ts.tv_sec, p.header.ts.tv_usec);
+                    engine.on_frame(p.data, ts, &mut out);
+                    handled += 1;
+                }
+                Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => break,
+                Err(e) => {
+                    tracing::error!(iface, error = %e, "pcap_next_ex failed; capture stopped");
+                    return;
+                }
+            }
+            inject(&mut injector, &mut out, stats);
+        }
+        let now = Instant::now();
+        engine.poll(now, &mut out);
+        inject(&mut injector, &mut out, stats);
+        let c = engine.counters();
+        stats.frames.store(c.frames, Ordering::Relaxed);
+        stats.matched.store(c.matched, Ordering::Relaxed);
+        if now.saturating_since(last_stats) >= Duration::from_secs(1) {
+            last_stats = now;
+            if let Ok(s) = cap.stats() {
+                stats
+                    .pcap_received
+                    .store(s.received.into(), Ordering::Relaxed);
+                stats
+                    .pcap_dropped
+                    .store(s.dropped.into(), Ordering::Relaxed);
+                stats
+                    .pcap_if_dropped
+                    .store(s.if_dropped.into(), Ordering::Relaxed);
+            }
+        }
+        if handled < BATCH {
+            let wait = engine
+                .next_deadline()
+                .map_or(IDLE_WAKEUP, |d| d.saturating_since(now).min(IDLE_WAKEUP));
+            wait_readable(&cap, wait);
+        }
+    }
+}
+
+fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, stats: &CaptureStats) {
+    for o in out.drain(..) {
+        match injector.send(&o.reset_if, &o.rst) {
+            Ok(()) => {
+                o.stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
+                stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                let n = stats.inject_errors.fetch_add(1, Ordering::Relaxed);
+                if n.is_power_of_two() || n == 0 {
+                    tracing::error!(error = %e, errors = n + 1, "RST not sent");
+                }
+            }
+        }
+    }
+}
+
+fn wait_readable(cap: &Capture<Active>, wait: Duration) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    // SAFETY: the capture outlives this call, so its descriptor stays open.
+    let fd = unsafe { BorrowedFd::borrow_raw(cap.as_raw_fd()) };
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
+    let _ = poll(&mut fds, PollTimeout::from(ms));
+}
