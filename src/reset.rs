@@ -9,7 +9,7 @@
 //! and it never repeats a number within [`RETRY`].
 use crate::rules::{Hit, RuleStats};
 use crate::time::Instant;
-use crate::wire::{RstRepr, Segment};
+use crate::wire::{Forged, Kind, Segment};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
@@ -33,9 +33,10 @@ pub const MAX_ENDS: usize = 1 << 16;
 /// Toward the sender: `seq` = the segment's `ack`, acknowledging the segment (RST+ACK); a bare
 /// SYN has no `ack`, so the RST carries seq 0 and acknowledges the SYN, which is what a host in
 /// SYN-SENT checks.
-pub fn rsts_for(seg: &Segment) -> [RstRepr; 2] {
+pub fn rsts_for(seg: &Segment) -> [Forged; 2] {
     let end = seg.seq_end();
-    let to_receiver = RstRepr {
+    let to_receiver = Forged {
+        kind: Kind::Rst,
         src: seg.src,
         dst: seg.dst,
         src_port: seg.src_port,
@@ -43,7 +44,8 @@ pub fn rsts_for(seg: &Segment) -> [RstRepr; 2] {
         seq: end,
         ack: seg.flags.ack().then_some(seg.ack),
     };
-    let to_sender = RstRepr {
+    let to_sender = Forged {
+        kind: Kind::Rst,
         src: seg.dst,
         dst: seg.src,
         src_port: seg.dst_port,
@@ -57,7 +59,7 @@ pub fn rsts_for(seg: &Segment) -> [RstRepr; 2] {
 /// A RST ready for injection.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub rst: RstRepr,
+    pub forged: Forged,
     /// The interface to inject through.
     pub reset_if: Arc<str>,
     /// Link addresses as the sniffed frame had them toward the same end (for replay output).
@@ -76,7 +78,7 @@ struct EndKey {
 }
 
 impl EndKey {
-    fn of(rst: &RstRepr) -> Self {
+    fn of(rst: &Forged) -> Self {
         EndKey {
             src: rst.src,
             dst: rst.dst,
@@ -125,7 +127,7 @@ impl Pacer {
         ];
         for (rst, (src_mac, dst_mac)) in [to_receiver, to_sender].into_iter().zip(macs) {
             let o = Outgoing {
-                rst,
+                forged: rst,
                 reset_if: Arc::clone(hit.reset_if),
                 src_mac,
                 dst_mac,
@@ -136,7 +138,7 @@ impl Pacer {
     }
 
     fn offer(&mut self, o: Outgoing, now: Instant, out: &mut Vec<Outgoing>) {
-        let key = EndKey::of(&o.rst);
+        let key = EndKey::of(&o.forged);
         if !self.ends.contains_key(&key) && self.ends.len() >= MAX_ENDS {
             self.sweep(now);
             if self.ends.len() >= MAX_ENDS {
@@ -148,7 +150,7 @@ impl Pacer {
             self.ends.insert(
                 key,
                 EndState {
-                    last_seq: o.rst.seq,
+                    last_seq: o.forged.seq,
                     last_at: now,
                     seen_at: now,
                     pending: None,
@@ -158,12 +160,12 @@ impl Pacer {
             return;
         };
         st.seen_at = now;
-        if o.rst.seq == st.last_seq && now < st.last_at + RETRY {
+        if o.forged.seq == st.last_seq && now < st.last_at + RETRY {
             st.pending = None;
             return;
         }
         if now >= st.last_at + PACE {
-            st.last_seq = o.rst.seq;
+            st.last_seq = o.forged.seq;
             st.last_at = now;
             st.pending = None;
             out.push(o);
@@ -183,7 +185,7 @@ impl Pacer {
             self.due.pop();
             if let Some(st) = self.ends.get_mut(&key) {
                 if let Some(o) = st.pending.take() {
-                    st.last_seq = o.rst.seq;
+                    st.last_seq = o.forged.seq;
                     st.last_at = now;
                     out.push(o);
                 }

@@ -208,7 +208,7 @@ fn run(
 
 fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, stats: &CaptureStats) {
     for o in out.drain(..) {
-        match injector.send(&o.reset_if, &o.rst) {
+        match injector.send(&o.reset_if, &o.forged) {
             Ok(()) => {
                 o.stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
                 stats.rsts_sent.fetch_add(1, Ordering::Relaxed);

@@ -4,7 +4,7 @@
 //! address, which is why the reset interface needs an IP address. `IPPROTO_RAW` implies
 //! `IP_HDRINCL` for IPv4 and `IPV6_HDRINCL` for IPv6 on Linux, so we write whole IP packets with
 //! the spoofed source address.
-use crate::wire::RstRepr;
+use crate::wire::Forged;
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -61,7 +61,7 @@ impl Injector {
     }
 
     /// Sends `rst` out of `iface`.
-    pub fn send(&mut self, iface: &str, rst: &RstRepr) -> Result<(), InjectError> {
+    pub fn send(&mut self, iface: &str, rst: &Forged) -> Result<(), InjectError> {
         let mut buf = [0u8; 64];
         let n = rst.emit_ip(&mut buf);
         if n == 0 {

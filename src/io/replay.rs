@@ -65,7 +65,7 @@ pub fn run(input: &Path, rules: &Path, output: &Path) -> Result<Summary, ReplayE
     let mut rsts = 0u64;
     let mut buf = [0u8; 14 + RST_V6_LEN];
     let mut emit = |at: Instant, o: &crate::reset::Outgoing| {
-        let n = o.rst.emit_frame(o.src_mac, o.dst_mac, &mut buf);
+        let n = o.forged.emit_frame(o.src_mac, o.dst_mac, &mut buf);
         let micros = at.as_micros();
         let header = PacketHeader {
             ts: libc::timeval {

@@ -107,7 +107,7 @@ impl Fixture {
     }
 
     fn drain(&mut self) -> Vec<(IpAddr, u32)> {
-        self.out.iter().map(|o| (o.rst.dst, o.rst.seq)).collect()
+        self.out.iter().map(|o| (o.forged.dst, o.forged.seq)).collect()
     }
 }
 

@@ -9,12 +9,12 @@ pub mod ethernet;
 pub mod ipv4;
 pub mod ipv6;
 mod link;
-mod rst;
+mod forge;
 mod segment;
 pub mod tcp;
 
 pub use link::{strip_link, Link, LinkType, L2};
-pub use rst::{RstRepr, RST_V4_LEN, RST_V6_LEN};
+pub use forge::{Forged, Kind, RST_V4_LEN, RST_V6_LEN};
 pub use segment::Segment;
 pub use tcp::Flags;
 

@@ -42,7 +42,7 @@ pub fn replay(path: &Path, rules_json: &str) -> Vec<(Instant, Vec<u8>)> {
     let mut out = Vec::new();
     let mut emit = |at: Instant, o: &tcpreset::reset::Outgoing| {
         let mut buf = [0u8; 128];
-        let n = o.rst.emit_frame(o.src_mac, o.dst_mac, &mut buf);
+        let n = o.forged.emit_frame(o.src_mac, o.dst_mac, &mut buf);
         assert!(n > 0);
         out.push((at, buf[..n].to_vec()));
     };

@@ -1,4 +1,5 @@
-//! [`RstRepr`]: a forged RST and how to emit it as an IP packet or an Ethernet frame.
+//! [`Forged`]: a segment we forge (a RST, or an ACK that makes an endpoint reveal its numbers)
+//! and how to emit it as an IP packet or an Ethernet frame.
 use super::ethernet::{self, Frame};
 use super::{checksum, ipv4, ipv6, tcp, Flags};
 use std::net::IpAddr;
@@ -8,19 +9,30 @@ pub const RST_V4_LEN: usize = ipv4::HEADER_LEN + tcp::HEADER_LEN;
 /// Length of an IPv6 RST.
 pub const RST_V6_LEN: usize = ipv6::HEADER_LEN + tcp::HEADER_LEN;
 
-/// A RST to forge: addresses and ports as on the wire toward `dst`.
+/// What a forged segment is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RstRepr {
+pub enum Kind {
+    /// A RST (RST+ACK when it carries an acknowledgment number).
+    Rst,
+    /// A bare ACK outside the receiver's window: the receiver answers with an ACK that carries
+    /// the exact numbers it expects (RFC 9293 3.10.7.4), which the reset path then uses.
+    Probe,
+}
+
+/// A segment to forge: addresses and ports as on the wire toward `dst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forged {
+    pub kind: Kind,
     pub src: IpAddr,
     pub dst: IpAddr,
     pub src_port: u16,
     pub dst_port: u16,
     pub seq: u32,
-    /// With an acknowledgment number the RST carries ACK too (RST+ACK).
+    /// The acknowledgment number; a RST without one is a bare RST.
     pub ack: Option<u32>,
 }
 
-impl RstRepr {
+impl Forged {
     /// Bytes of the IP packet, or 0 when `src` and `dst` are of different families.
     pub fn ip_len(&self) -> usize {
         match (self.src, self.dst) {
@@ -31,9 +43,10 @@ impl RstRepr {
     }
 
     fn header(&self) -> tcp::HeaderRepr {
-        let (flags, ack) = match self.ack {
-            Some(ack) => (Flags::RST | Flags::ACK, ack),
-            None => (Flags::RST, 0),
+        let (flags, ack) = match (self.kind, self.ack) {
+            (Kind::Rst, Some(ack)) => (Flags::RST | Flags::ACK, ack),
+            (Kind::Rst, None) => (Flags::RST, 0),
+            (Kind::Probe, ack) => (Flags::ACK, ack.unwrap_or(0)),
         };
         tcp::HeaderRepr {
             src_port: self.src_port,
@@ -98,8 +111,9 @@ mod tests {
     use super::*;
     use crate::wire::{LinkType, Segment};
 
-    fn rst_v4() -> RstRepr {
-        RstRepr {
+    fn rst_v4() -> Forged {
+        Forged {
+            kind: Kind::Rst,
             src: "10.77.0.1".parse().unwrap(),
             dst: "10.77.0.2".parse().unwrap(),
             src_port: 40000,
@@ -127,7 +141,7 @@ mod tests {
     fn emitted_rsts_parse_back_with_valid_checksums() {
         for repr in [
             rst_v4(),
-            RstRepr {
+            Forged {
                 src: "fd77::2".parse().unwrap(),
                 dst: "fd77::1".parse().unwrap(),
                 ack: None,
@@ -158,8 +172,21 @@ mod tests {
     }
 
     #[test]
+    fn probe_is_a_bare_ack() {
+        let probe = Forged {
+            kind: Kind::Probe,
+            ..rst_v4()
+        };
+        let mut buf = [0u8; 64];
+        let n = probe.emit_ip(&mut buf);
+        let seg = Segment::parse(LinkType::RawIp, &buf[..n]).unwrap();
+        assert_eq!(seg.flags, Flags::ACK);
+        assert_eq!((seg.seq, seg.ack), (probe.seq, 0x8a9f0001));
+    }
+
+    #[test]
     fn mixed_families_and_short_buffers_emit_nothing() {
-        let mixed = RstRepr {
+        let mixed = Forged {
             dst: "fd77::1".parse().unwrap(),
             ..rst_v4()
         };
