@@ -1,4 +1,9 @@
 //! One processing path for live captures and replay: frame, segment, rules, then RSTs.
+//!
+//! With a [`FlowTable`], the engine also remembers open flows; every new rule snapshot probes
+//! the tracked flows it covers, so a connection that is silent when the rule arrives answers
+//! at once and dies like any other.
+use crate::flows::FlowTable;
 use crate::reset::{Outgoing, Pacer};
 use crate::rules::Matcher;
 use crate::time::Instant;
@@ -14,6 +19,8 @@ pub struct Counters {
     pub skipped: u64,
     /// TCP segments that matched a live rule.
     pub matched: u64,
+    /// Probes sent to silent flows when rules arrived.
+    pub probes: u64,
 }
 
 /// Turns captured frames into the RSTs to inject, for one capture.
@@ -22,6 +29,7 @@ pub struct Engine {
     link: LinkType,
     matcher: Arc<Matcher>,
     pacer: Pacer,
+    flows: Option<FlowTable>,
     counters: Counters,
 }
 
@@ -31,13 +39,45 @@ impl Engine {
             link,
             matcher,
             pacer: Pacer::new(),
+            flows: None,
             counters: Counters::default(),
         }
     }
 
-    /// Installs a new rule snapshot; pacing state carries over.
-    pub fn set_matcher(&mut self, matcher: Arc<Matcher>) {
+    /// Tracks open flows in `flows` from now on.
+    pub fn with_flows(mut self, flows: FlowTable) -> Self {
+        self.flows = Some(flows);
+        self
+    }
+
+    /// Installs a new rule snapshot at `now`; pacing state carries over. Tracked flows the
+    /// rules cover are probed (the probes go to `out`).
+    pub fn set_matcher(&mut self, matcher: Arc<Matcher>, now: Instant, out: &mut Vec<Outgoing>) {
         self.matcher = matcher;
+        let Some(flows) = &self.flows else {
+            return;
+        };
+        let before = out.len();
+        for (key, probes) in flows.probes() {
+            let Some(hit) = self.matcher.lookup_flow(key.a, key.b, now) else {
+                continue;
+            };
+            for forged in probes {
+                out.push(Outgoing {
+                    forged,
+                    reset_if: Arc::clone(hit.reset_if),
+                    src_mac: [0; 6],
+                    dst_mac: [0; 6],
+                    stats: Arc::clone(hit.stats),
+                });
+            }
+        }
+        self.counters.probes += (out.len() - before) as u64;
+    }
+
+    /// Flows tracked now, and flows not tracked because the table was full.
+    pub fn flow_counts(&self) -> Option<(usize, u64)> {
+        self.flows.as_ref().map(|f| (f.len(), f.refused()))
     }
 
     /// Handles one captured frame stamped `now`; RSTs to send at once go to `out`.
@@ -47,6 +87,9 @@ impl Engine {
             self.counters.skipped += 1;
             return;
         };
+        if let Some(flows) = &mut self.flows {
+            flows.observe(&seg, now);
+        }
         if let Some(hit) = self.matcher.lookup(&seg, now) {
             self.counters.matched += 1;
             self.pacer.on_segment(&seg, hit, now, out);

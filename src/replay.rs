@@ -13,7 +13,7 @@ use crate::reset::Outgoing;
 use crate::rules::{Matcher, RuleKey, RuleSpec, RuleTable};
 use crate::time::Instant;
 use crate::validate;
-use crate::wire::LinkType;
+use crate::wire::{Kind, LinkType};
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -128,7 +128,8 @@ impl Replayer {
         }
         changed |= !self.table.expire_until(ts).is_empty();
         if changed {
-            self.engine.set_matcher(Arc::new(self.table.matcher(None)));
+            let matcher = Arc::new(self.table.matcher(None));
+            self.engine.set_matcher(matcher, ts, &mut self.out);
         }
         self.engine.on_frame(frame, ts, &mut self.out);
         self.emit_all(ts, emit);
@@ -148,7 +149,9 @@ impl Replayer {
 
     fn emit_all(&mut self, at: Instant, emit: &mut impl FnMut(Instant, &Outgoing)) {
         for o in self.out.drain(..) {
-            o.stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
+            if o.forged.kind == Kind::Rst {
+                o.stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
+            }
             emit(at, &o);
         }
     }

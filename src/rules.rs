@@ -59,21 +59,6 @@ pub struct Rule {
     pub stats: Arc<RuleStats>,
 }
 
-impl Rule {
-    /// Whether `seg` is a segment this rule covers: the host is one endpoint and, with a port,
-    /// either port of the segment is that port.
-    pub fn covers(&self, seg: &Segment) -> bool {
-        covers(&self.key, seg)
-    }
-}
-
-fn covers(key: &RuleKey, seg: &Segment) -> bool {
-    (seg.src == key.host || seg.dst == key.host)
-        && key
-            .port
-            .is_none_or(|p| seg.src_port == p || seg.dst_port == p)
-}
-
 /// What [`RuleTable::upsert`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upsert {
@@ -244,30 +229,46 @@ impl Matcher {
         self.by_host.is_empty()
     }
 
+    /// The rules alive at `now` that cover a segment between `src` and `dst`.
+    fn covering(
+        &self,
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+        now: Instant,
+    ) -> impl Iterator<Item = &Entry> {
+        let second = if src.0 == dst.0 {
+            None
+        } else {
+            self.by_host.get(&dst.0)
+        };
+        self.by_host
+            .get(&src.0)
+            .into_iter()
+            .chain(second)
+            .flatten()
+            .filter(move |e| now < e.expires && e.port.is_none_or(|p| src.1 == p || dst.1 == p))
+    }
+
     /// Finds the rules alive at `now` that cover `seg`, counts the segment on each of them and
     /// returns the first.
     pub fn lookup(&self, seg: &Segment, now: Instant) -> Option<Hit<'_>> {
         let mut first = None;
-        let hosts = [seg.src, seg.dst];
-        let both = if seg.src == seg.dst { 1 } else { 2 };
-        for host in &hosts[..both] {
-            let Some(entries) = self.by_host.get(host) else {
-                continue;
-            };
-            for e in entries {
-                let port_ok = e
-                    .port
-                    .is_none_or(|p| seg.src_port == p || seg.dst_port == p);
-                if port_ok && now < e.expires {
-                    e.stats.segments_matched.fetch_add(1, Ordering::Relaxed);
-                    first.get_or_insert(Hit {
-                        reset_if: &e.reset_if,
-                        stats: &e.stats,
-                    });
-                }
-            }
+        for e in self.covering((seg.src, seg.src_port), (seg.dst, seg.dst_port), now) {
+            e.stats.segments_matched.fetch_add(1, Ordering::Relaxed);
+            first.get_or_insert(Hit {
+                reset_if: &e.reset_if,
+                stats: &e.stats,
+            });
         }
         first
+    }
+
+    /// The first rule alive at `now` that covers the flow between `a` and `b` (no counting).
+    pub fn lookup_flow(&self, a: (IpAddr, u16), b: (IpAddr, u16), now: Instant) -> Option<Hit<'_>> {
+        self.covering(a, b, now).next().map(|e| Hit {
+            reset_if: &e.reset_if,
+            stats: &e.stats,
+        })
     }
 }
 

@@ -34,23 +34,32 @@ fn every_shared_capture_replays_and_yields_valid_rsts() {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "expected the shared captures, found {files:?}");
+    assert!(
+        files.len() >= 10,
+        "expected the shared captures, found {files:?}"
+    );
     let mut with_tcp = 0;
     for path in files {
         let Some((host, start)) = busiest_host(&path) else {
             // A capture without a parseable TCP segment (e.g. Teredo-only) must still replay.
-            let out = replay::replay(&path, r#"[{"engid":"t","host":"192.0.2.1","seconds":86400}]"#);
+            let out = replay::replay(
+                &path,
+                r#"[{"engid":"t","host":"192.0.2.1","seconds":86400}]"#,
+            );
             assert!(out.is_empty(), "{}", path.display());
             continue;
         };
         with_tcp += 1;
-        let rules =
-            format!(r#"[{{"engid":"t","host":"{host}","start":{start},"seconds":86400}}]"#);
+        let rules = format!(r#"[{{"engid":"t","host":"{host}","start":{start},"seconds":86400}}]"#);
         let out = replay::replay(&path, &rules);
         assert!(!out.is_empty(), "{}: no RSTs for {host}", path.display());
         for (_, frame) in &out {
             let rst = check_rst(frame);
-            assert!(rst.src == host || rst.dst == host, "{}: {rst:?}", path.display());
+            assert!(
+                rst.src == host || rst.dst == host,
+                "{}: {rst:?}",
+                path.display()
+            );
         }
     }
     assert!(with_tcp >= 10, "only {with_tcp} captures had TCP");

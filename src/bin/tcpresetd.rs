@@ -4,7 +4,10 @@ use clap::Parser;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tcpreset::io::{control, daemon::Daemon, inject::Injector, replay};
+use std::time::Duration;
+use tcpreset::flows;
+use tcpreset::io::daemon::{Config, Daemon};
+use tcpreset::io::{control, inject::Injector, replay};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -15,6 +18,16 @@ struct Args {
     /// Control socket path.
     #[arg(long, env = "TCPRESET_SOCKET", default_value = control::DEFAULT_SOCKET)]
     socket: PathBuf,
+    /// Capture this sniff interface from the start, even with no rule, so that connections
+    /// opened before a rule are known and silent ones die at once (repeatable).
+    #[arg(long, value_name = "IFACE")]
+    track: Vec<String>,
+    /// Most TCP flows tracked per sniff interface (0: no tracking).
+    #[arg(long, value_name = "N", default_value_t = flows::DEFAULT_MAX_FLOWS)]
+    max_flows: usize,
+    /// Seconds after which a tracked flow with no traffic is forgotten.
+    #[arg(long, value_name = "SECONDS", default_value_t = flows::DEFAULT_IDLE.as_secs())]
+    flow_idle: u64,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -34,7 +47,14 @@ fn main() -> ExitCode {
     init_logging(args.log_json);
     let result = match (&args.replay, &args.rules, &args.inject_to) {
         (Some(input), Some(rules), Some(output)) => run_replay(input, rules, output),
-        _ => run_daemon(&args.socket),
+        _ => run_daemon(
+            &args.socket,
+            Config {
+                track: args.track.clone(),
+                max_flows: args.max_flows,
+                flow_idle: Duration::from_secs(args.flow_idle),
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,7 +91,7 @@ fn run_replay(input: &Path, rules: &Path, output: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_daemon(socket: &Path) -> Result<()> {
+fn run_daemon(socket: &Path, config: Config) -> Result<()> {
     Injector::new()
         .prepare("lo")
         .context("tcpresetd needs raw sockets to inject RSTs")?;
@@ -81,6 +101,7 @@ fn run_daemon(socket: &Path) -> Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
+        let daemon = Daemon::start(config).context("starting the tracked captures")?;
         let listener = bind(socket)?;
         tracing::info!(socket = %socket.display(), "tcpresetd ready");
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -91,7 +112,7 @@ fn run_daemon(socket: &Path) -> Result<()> {
                 _ = int.recv() => tracing::info!("SIGINT: stopping"),
             }
         };
-        control::serve(listener, Daemon::new(), shutdown).await;
+        control::serve(listener, daemon, shutdown).await;
         let _ = std::fs::remove_file(socket);
         tracing::info!("tcpresetd stopped");
         Ok(())

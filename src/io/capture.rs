@@ -5,10 +5,11 @@
 //! the thread checks between batches; dropping the [`CaptureHandle`] ends the thread.
 use super::inject::Injector;
 use crate::engine::Engine;
+use crate::flows::FlowTable;
 use crate::reset::Outgoing;
 use crate::rules::Matcher;
 use crate::time::Instant;
-use crate::wire::LinkType;
+use crate::wire::{Kind, LinkType};
 use pcap::{Active, Capture};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,7 +62,11 @@ pub struct CaptureStats {
     pub frames: AtomicU64,
     pub matched: AtomicU64,
     pub rsts_sent: AtomicU64,
+    pub probes_sent: AtomicU64,
     pub inject_errors: AtomicU64,
+    /// Flows tracked, and flows not tracked because the table was full.
+    pub flows: AtomicU64,
+    pub flows_refused: AtomicU64,
     /// libpcap's counters: received, dropped by the kernel, dropped by the interface.
     pub pcap_received: AtomicU64,
     pub pcap_dropped: AtomicU64,
@@ -95,8 +100,13 @@ impl Drop for CaptureHandle {
     }
 }
 
-/// Opens `iface` (promiscuous, immediate mode, TCP only) and starts its thread.
-pub fn start(iface: &str, matcher: Arc<Matcher>) -> Result<CaptureHandle, CaptureError> {
+/// Opens `iface` (promiscuous, immediate mode, TCP only) and starts its thread; with `flows`
+/// the thread tracks open flows so new rules reach silent connections.
+pub fn start(
+    iface: &str,
+    matcher: Arc<Matcher>,
+    flows: Option<FlowTable>,
+) -> Result<CaptureHandle, CaptureError> {
     let cap = Capture::from_device(iface)
         .map_err(|e| CaptureError::new("pcap_create", iface, e))?
         .promisc(true)
@@ -123,12 +133,16 @@ pub fn start(iface: &str, matcher: Arc<Matcher>) -> Result<CaptureHandle, Captur
     })?;
     let stats = Arc::new(CaptureStats::default());
     let (tx, rx) = mpsc::channel();
+    let mut engine = Engine::new(link, matcher);
+    if let Some(flows) = flows {
+        engine = engine.with_flows(flows);
+    }
     let thread = {
         let stats = Arc::clone(&stats);
         let name = iface.to_owned();
         std::thread::Builder::new()
             .name(format!("capture-{iface}"))
-            .spawn(move || run(cap, Engine::new(link, matcher), rx, &stats, &name))
+            .spawn(move || run(cap, engine, rx, &stats, &name))
             .map_err(|e| CaptureError::new("thread spawn", iface, e))?
     };
     Ok(CaptureHandle {
@@ -153,7 +167,10 @@ fn run(
     loop {
         loop {
             match rules.try_recv() {
-                Ok(m) => engine.set_matcher(m),
+                Ok(m) => {
+                    engine.set_matcher(m, Instant::now(), &mut out);
+                    inject(&mut injector, &mut out, stats);
+                }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     tracing::info!(iface, "capture stopped");
@@ -183,6 +200,10 @@ fn run(
         let c = engine.counters();
         stats.frames.store(c.frames, Ordering::Relaxed);
         stats.matched.store(c.matched, Ordering::Relaxed);
+        if let Some((flows, refused)) = engine.flow_counts() {
+            stats.flows.store(flows as u64, Ordering::Relaxed);
+            stats.flows_refused.store(refused, Ordering::Relaxed);
+        }
         if now.saturating_since(last_stats) >= Duration::from_secs(1) {
             last_stats = now;
             if let Ok(s) = cap.stats() {
@@ -209,6 +230,9 @@ fn run(
 fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, stats: &CaptureStats) {
     for o in out.drain(..) {
         match injector.send(&o.reset_if, &o.forged) {
+            Ok(()) if o.forged.kind == Kind::Probe => {
+                stats.probes_sent.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(()) => {
                 o.stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
                 stats.rsts_sent.fetch_add(1, Ordering::Relaxed);

@@ -6,12 +6,36 @@
 use super::capture::{self, CaptureHandle};
 use super::iface;
 use super::inject::Injector;
+use crate::flows::{self, FlowTable};
 use crate::proto::{ErrorKind, Request, Response, RuleView};
 use crate::rules::{Rule, RuleTable, Upsert};
 use crate::time::Instant;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::Notify;
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Sniff interfaces captured from the start, even with no rule, so that flows opened
+    /// before a rule arrives are known (and silent ones can be killed at once).
+    pub track: Vec<String>,
+    /// Most flows tracked per capture; 0 turns flow tracking off.
+    pub max_flows: usize,
+    /// A tracked flow with no traffic for this long is forgotten.
+    pub flow_idle: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            track: Vec::new(),
+            max_flows: flows::DEFAULT_MAX_FLOWS,
+            flow_idle: flows::DEFAULT_IDLE,
+        }
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -22,6 +46,7 @@ struct State {
 /// Everything the control socket and the expiry timer act on.
 #[derive(Default)]
 pub struct Daemon {
+    config: Config,
     state: Mutex<State>,
     changed: Notify,
 }
@@ -34,8 +59,25 @@ fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
 }
 
 impl Daemon {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    /// A daemon with `config`; captures of tracked interfaces start now.
+    pub fn start(config: Config) -> Result<Arc<Self>, capture::CaptureError> {
+        let daemon = Daemon {
+            config,
+            ..Daemon::default()
+        };
+        {
+            let mut state = daemon.lock();
+            for iface in &daemon.config.track {
+                let handle = capture::start(iface, Arc::default(), daemon.flow_table())?;
+                state.captures.insert(iface.clone(), handle);
+            }
+        }
+        Ok(Arc::new(daemon))
+    }
+
+    fn flow_table(&self) -> Option<FlowTable> {
+        (self.config.max_flows > 0)
+            .then(|| FlowTable::new(self.config.max_flows, self.config.flow_idle))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -87,7 +129,7 @@ impl Daemon {
                     );
                 };
                 tracing::info!(engid = %rule.key.engid, host = %rule.key.host, port = ?rule.key.port, "rule cancelled");
-                sync_captures(&mut state);
+                self.sync_captures(&mut state);
                 self.changed.notify_one();
                 Response::Cancelled {
                     rule: RuleView::of(&rule, now),
@@ -97,7 +139,7 @@ impl Daemon {
                 let mut state = self.lock();
                 let count = state.table.flush().len();
                 tracing::info!(count, "rules flushed");
-                sync_captures(&mut state);
+                self.sync_captures(&mut state);
                 self.changed.notify_one();
                 Response::Flushed { count }
             }
@@ -114,7 +156,7 @@ impl Daemon {
         let mut state = self.lock();
         if !state.captures.contains_key(&spec.sniff_if) {
             let matcher = Arc::new(state.table.matcher(Some(&spec.sniff_if)));
-            match capture::start(&spec.sniff_if, matcher) {
+            match capture::start(&spec.sniff_if, matcher, self.flow_table()) {
                 Ok(handle) => {
                     state.captures.insert(spec.sniff_if.clone(), handle);
                 }
@@ -129,7 +171,7 @@ impl Daemon {
             seconds = view.seconds_left,
             "rule {}", if how == Upsert::Added { "added" } else { "refreshed" }
         );
-        sync_captures(&mut state);
+        self.sync_captures(&mut state);
         self.changed.notify_one();
         Response::Added {
             rule: view,
@@ -149,7 +191,7 @@ impl Daemon {
             );
         }
         if !expired.is_empty() {
-            sync_captures(&mut state);
+            self.sync_captures(&mut state);
         }
         expired
     }
@@ -165,11 +207,16 @@ impl Daemon {
     }
 }
 
-/// Gives every capture the snapshot of its rules, and stops captures no rule needs.
-fn sync_captures(state: &mut State) {
-    let needed = state.table.sniff_interfaces();
-    state.captures.retain(|name, _| needed.contains(name));
-    for (name, handle) in &state.captures {
-        handle.update(Arc::new(state.table.matcher(Some(name))));
+impl Daemon {
+    /// Gives every capture the snapshot of its rules, and stops captures that no rule needs
+    /// and that are not tracked.
+    fn sync_captures(&self, state: &mut State) {
+        let needed = state.table.sniff_interfaces();
+        state
+            .captures
+            .retain(|name, _| needed.contains(name) || self.config.track.contains(name));
+        for (name, handle) in &state.captures {
+            handle.update(Arc::new(state.table.matcher(Some(name))));
+        }
     }
 }

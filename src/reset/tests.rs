@@ -107,7 +107,10 @@ impl Fixture {
     }
 
     fn drain(&mut self) -> Vec<(IpAddr, u32)> {
-        self.out.iter().map(|o| (o.forged.dst, o.forged.seq)).collect()
+        self.out
+            .iter()
+            .map(|o| (o.forged.dst, o.forged.seq))
+            .collect()
     }
 }
 

@@ -6,15 +6,15 @@
 //! traffic on a SPAN port, so [`Error`] is tiny and cheap to return.
 mod checksum;
 pub mod ethernet;
+mod forge;
 pub mod ipv4;
 pub mod ipv6;
 mod link;
-mod forge;
 mod segment;
 pub mod tcp;
 
-pub use link::{strip_link, Link, LinkType, L2};
 pub use forge::{Forged, Kind, RST_V4_LEN, RST_V6_LEN};
+pub use link::{strip_link, Link, LinkType, L2};
 pub use segment::Segment;
 pub use tcp::Flags;
 

@@ -19,13 +19,15 @@ pub fn shared_pcaps() -> PathBuf {
 
 /// `tests/data`.
 pub fn test_data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// Frames of a capture with their timestamps.
 pub fn read_pcap(path: &Path) -> (LinkType, Vec<(Instant, Vec<u8>)>) {
-    let mut cap = pcap::Capture::from_file(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut cap =
+        pcap::Capture::from_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let link = LinkType::from_linktype(cap.get_datalink().0).expect("a link type we read");
     let mut frames = Vec::new();
     while let Ok(p) = cap.next_packet() {
@@ -71,7 +73,11 @@ pub fn check_rst(frame: &[u8]) -> Rst {
     let (src, dst, tcp_bytes, sum) = match eth.get_ethertype() {
         EtherTypes::Ipv4 => {
             let ip = Ipv4Packet::new(eth.payload()).expect("ipv4");
-            assert_eq!(ip.get_checksum(), pnet_packet::ipv4::checksum(&ip), "IPv4 checksum");
+            assert_eq!(
+                ip.get_checksum(),
+                pnet_packet::ipv4::checksum(&ip),
+                "IPv4 checksum"
+            );
             assert_eq!(usize::from(ip.get_total_length()), eth.payload().len());
             let t = TcpPacket::new(ip.payload()).expect("tcp");
             let sum = tcp::ipv4_checksum(&t, &ip.get_source(), &ip.get_destination());
@@ -84,7 +90,10 @@ pub fn check_rst(frame: &[u8]) -> Rst {
         }
         EtherTypes::Ipv6 => {
             let ip = Ipv6Packet::new(eth.payload()).expect("ipv6");
-            assert_eq!(usize::from(ip.get_payload_length()) + 40, eth.payload().len());
+            assert_eq!(
+                usize::from(ip.get_payload_length()) + 40,
+                eth.payload().len()
+            );
             let t = TcpPacket::new(ip.payload()).expect("tcp");
             let sum = tcp::ipv6_checksum(&t, &ip.get_source(), &ip.get_destination());
             (
@@ -99,7 +108,10 @@ pub fn check_rst(frame: &[u8]) -> Rst {
     let t = TcpPacket::new(&tcp_bytes).expect("tcp");
     assert_eq!(t.get_checksum(), sum, "TCP checksum");
     let flags = t.get_flags();
-    assert!(flags == TcpFlags::RST || flags == TcpFlags::RST | TcpFlags::ACK, "flags {flags:#x}");
+    assert!(
+        flags == TcpFlags::RST || flags == TcpFlags::RST | TcpFlags::ACK,
+        "flags {flags:#x}"
+    );
     assert!(t.payload().is_empty());
     Rst {
         src,
