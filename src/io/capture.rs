@@ -11,7 +11,9 @@ use crate::rules::Matcher;
 use crate::time::Instant;
 use crate::wire::{Kind, LinkType};
 use pcap::{Active, Capture};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -79,14 +81,17 @@ pub struct CaptureHandle {
     pub iface: String,
     pub stats: Arc<CaptureStats>,
     rules: Option<Sender<Arc<Matcher>>>,
+    /// Written to after each update, so the thread wakes from `poll` at once.
+    waker: UnixStream,
     thread: Option<JoinHandle<()>>,
 }
 
 impl CaptureHandle {
-    /// Hands the thread a new rule snapshot.
+    /// Hands the thread a new rule snapshot and wakes it.
     pub fn update(&self, matcher: Arc<Matcher>) {
         if let Some(tx) = &self.rules {
             let _ = tx.send(matcher);
+            let _ = (&self.waker).write(&[1]);
         }
     }
 }
@@ -94,6 +99,7 @@ impl CaptureHandle {
 impl Drop for CaptureHandle {
     fn drop(&mut self) {
         self.rules = None;
+        let _ = (&self.waker).write(&[0]);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -133,6 +139,12 @@ pub fn start(
     })?;
     let stats = Arc::new(CaptureStats::default());
     let (tx, rx) = mpsc::channel();
+    let (waker, wakeup) =
+        UnixStream::pair().map_err(|e| CaptureError::new("socketpair", iface, e))?;
+    for s in [&waker, &wakeup] {
+        s.set_nonblocking(true)
+            .map_err(|e| CaptureError::new("fcntl(O_NONBLOCK)", iface, e))?;
+    }
     let mut engine = Engine::new(link, matcher);
     if let Some(flows) = flows {
         engine = engine.with_flows(flows);
@@ -142,21 +154,28 @@ pub fn start(
         let name = iface.to_owned();
         std::thread::Builder::new()
             .name(format!("capture-{iface}"))
-            .spawn(move || run(cap, engine, rx, &stats, &name))
+            .spawn(move || run(cap, engine, Updates { rx, wakeup }, &stats, &name))
             .map_err(|e| CaptureError::new("thread spawn", iface, e))?
     };
     Ok(CaptureHandle {
         iface: iface.to_owned(),
         stats,
         rules: Some(tx),
+        waker,
         thread: Some(thread),
     })
+}
+
+/// Rule snapshots for the thread, and the socket that wakes it when one arrives.
+struct Updates {
+    rx: Receiver<Arc<Matcher>>,
+    wakeup: UnixStream,
 }
 
 fn run(
     mut cap: Capture<Active>,
     mut engine: Engine,
-    rules: Receiver<Arc<Matcher>>,
+    updates: Updates,
     stats: &CaptureStats,
     iface: &str,
 ) {
@@ -165,8 +184,9 @@ fn run(
     let mut out: Vec<Outgoing> = Vec::with_capacity(64);
     let mut last_stats = Instant::now();
     loop {
+        let _ = (&updates.wakeup).read(&mut [0u8; 64]);
         loop {
-            match rules.try_recv() {
+            match updates.rx.try_recv() {
                 Ok(m) => {
                     engine.set_matcher(m, Instant::now(), &mut out);
                     inject(&mut injector, &mut out, stats);
@@ -222,7 +242,7 @@ fn run(
             let wait = engine
                 .next_deadline()
                 .map_or(IDLE_WAKEUP, |d| d.saturating_since(now).min(IDLE_WAKEUP));
-            wait_readable(&cap, wait);
+            wait_readable(&cap, &updates.wakeup, wait);
         }
     }
 }
@@ -247,11 +267,15 @@ fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, stats: &CaptureStats
     }
 }
 
-fn wait_readable(cap: &Capture<Active>, wait: Duration) {
+/// Waits until a frame arrives, an update wakes us, or `wait` passes.
+fn wait_readable(cap: &Capture<Active>, wakeup: &UnixStream, wait: Duration) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     // SAFETY: the capture outlives this call, so its descriptor stays open.
     let fd = unsafe { BorrowedFd::borrow_raw(cap.as_raw_fd()) };
-    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let mut fds = [
+        PollFd::new(fd, PollFlags::POLLIN),
+        PollFd::new(wakeup.as_fd(), PollFlags::POLLIN),
+    ];
     let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
     let _ = poll(&mut fds, PollTimeout::from(ms));
 }
