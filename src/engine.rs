@@ -69,6 +69,7 @@ impl Engine {
                     src_mac: [0; 6],
                     dst_mac: [0; 6],
                     stats: Arc::clone(hit.stats),
+                    expires: hit.expires,
                 });
             }
         }

@@ -67,6 +67,8 @@ pub struct Outgoing {
     pub dst_mac: [u8; 6],
     /// The rule that asked for it; the edge counts the RST there once sent.
     pub stats: Arc<RuleStats>,
+    /// When that rule expires; a RST held back until then is dropped.
+    pub expires: Instant,
 }
 
 /// One end of a flow, as the RSTs toward it are addressed.
@@ -132,6 +134,7 @@ impl Pacer {
                 src_mac,
                 dst_mac,
                 stats: Arc::clone(hit.stats),
+                expires: hit.expires,
             };
             self.offer(o, now, out);
         }
@@ -176,7 +179,8 @@ impl Pacer {
         }
     }
 
-    /// Sends the pending RSTs that are due at `now`, and forgets ends idle for [`END_IDLE`].
+    /// Sends the pending RSTs that are due at `now` (dropping those whose rule has expired), and
+    /// forgets ends idle for [`END_IDLE`].
     pub fn poll(&mut self, now: Instant, out: &mut Vec<Outgoing>) {
         while let Some(Reverse((due, key))) = self.due.peek().copied() {
             if due > now {
@@ -184,7 +188,7 @@ impl Pacer {
             }
             self.due.pop();
             if let Some(st) = self.ends.get_mut(&key) {
-                if let Some(o) = st.pending.take() {
+                if let Some(o) = st.pending.take().filter(|o| now < o.expires) {
                     st.last_seq = o.forged.seq;
                     st.last_at = now;
                     out.push(o);

@@ -217,6 +217,8 @@ pub struct Hit<'a> {
     pub reset_if: &'a Arc<str>,
     /// The first matching rule's counters; RSTs are counted there.
     pub stats: &'a Arc<RuleStats>,
+    /// When that rule expires: nothing held back for it is sent from then on.
+    pub expires: Instant,
 }
 
 impl Matcher {
@@ -258,6 +260,7 @@ impl Matcher {
             first.get_or_insert(Hit {
                 reset_if: &e.reset_if,
                 stats: &e.stats,
+                expires: e.expires,
             });
         }
         first
@@ -268,6 +271,7 @@ impl Matcher {
         self.covering(a, b, now).next().map(|e| Hit {
             reset_if: &e.reset_if,
             stats: &e.stats,
+            expires: e.expires,
         })
     }
 }

@@ -150,6 +150,17 @@ fn bulk_burst_costs_few_rsts_and_the_last_number_wins() {
 }
 
 #[test]
+fn held_back_rsts_die_with_their_rule() {
+    let mut f = Fixture::new();
+    let expiry = T0 + Duration::from_secs(60);
+    let start = expiry - Duration::from_micros(500);
+    assert_eq!(f.feed(&seg(Flags::ACK, 0, 77, 100), start).len(), 2);
+    // Within the pace interval: held back, due after the rule's deadline.
+    assert!(f.feed(&seg(Flags::ACK, 100, 77, 100), start + Duration::from_micros(100)).is_empty());
+    assert!(f.poll(start + PACE).is_empty());
+}
+
+#[test]
 fn same_number_is_retried_only_after_retry() {
     let mut f = Fixture::new();
     let s = seg(Flags::ACK, 10, 20, 0);
