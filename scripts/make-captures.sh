@@ -21,12 +21,13 @@ record() {
     local dump=()
     while [[ $1 != -- ]]; do dump+=("$1"); shift; done
     shift
-    ip netns exec "$lab-sen" tcpdump -i eth1 -nn -U --immediate-mode "${dump[@]}" -w "$out/$file" 2>"$out/.tcpdump.err" &
+    ip netns exec "$lab-sen" tcpdump -Z root -i eth1 -nn -U --immediate-mode "${dump[@]}" -w "$out/$file" 2>"$out/.tcpdump.err" &
     local pid=$!
     for _ in $(seq 100); do grep -q listening "$out/.tcpdump.err" && break; sleep 0.02; done
     "$@" >/dev/null 2>&1 || true
     sleep 0.3
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
     rm -f "$out/.tcpdump.err"
     echo "$file: $(tcpdump -nn -r "$out/$file" 2>/dev/null | wc -l) packets"
 }

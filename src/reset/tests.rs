@@ -156,7 +156,12 @@ fn held_back_rsts_die_with_their_rule() {
     let start = expiry - Duration::from_micros(500);
     assert_eq!(f.feed(&seg(Flags::ACK, 0, 77, 100), start).len(), 2);
     // Within the pace interval: held back, due after the rule's deadline.
-    assert!(f.feed(&seg(Flags::ACK, 100, 77, 100), start + Duration::from_micros(100)).is_empty());
+    assert!(f
+        .feed(
+            &seg(Flags::ACK, 100, 77, 100),
+            start + Duration::from_micros(100)
+        )
+        .is_empty());
     assert!(f.poll(start + PACE).is_empty());
 }
 

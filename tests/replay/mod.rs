@@ -56,7 +56,7 @@ pub fn replay(path: &Path, rules_json: &str) -> Vec<(Instant, Vec<u8>)> {
 }
 
 /// A RST as an independent parser (pnet) reads it, checksums verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rst {
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -121,4 +121,71 @@ pub fn check_rst(frame: &[u8]) -> Rst {
         seq: t.get_sequence(),
         ack: (flags & TcpFlags::ACK != 0).then(|| t.get_acknowledgement()),
     }
+}
+
+/// A sniffed TCP segment as pnet reads it (independently of the crate's own parser).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub len: u32,
+}
+
+impl Seen {
+    pub fn has(&self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// The TCP segments of an Ethernet capture, parsed by pnet.
+pub fn seen_segments(path: &Path) -> Vec<(Instant, Seen)> {
+    let (_, frames) = read_pcap(path);
+    let mut out = Vec::new();
+    for (ts, f) in frames {
+        let eth = EthernetPacket::new(&f).expect("ethernet");
+        let (src, dst, ip_payload_len, tcp_bytes) = match eth.get_ethertype() {
+            EtherTypes::Ipv4 => {
+                let ip = Ipv4Packet::new(eth.payload()).expect("ipv4");
+                let hl = u32::from(ip.get_header_length()) * 4;
+                let len = u32::from(ip.get_total_length()) - hl;
+                (
+                    IpAddr::V4(ip.get_source()),
+                    IpAddr::V4(ip.get_destination()),
+                    len,
+                    ip.payload().to_vec(),
+                )
+            }
+            EtherTypes::Ipv6 => {
+                let ip = Ipv6Packet::new(eth.payload()).expect("ipv6");
+                let len = u32::from(ip.get_payload_length());
+                (
+                    IpAddr::V6(ip.get_source()),
+                    IpAddr::V6(ip.get_destination()),
+                    len,
+                    ip.payload().to_vec(),
+                )
+            }
+            _ => continue,
+        };
+        let t = TcpPacket::new(&tcp_bytes).expect("tcp");
+        out.push((
+            ts,
+            Seen {
+                src,
+                dst,
+                sport: t.get_source(),
+                dport: t.get_destination(),
+                seq: t.get_sequence(),
+                ack: t.get_acknowledgement(),
+                flags: t.get_flags(),
+                len: ip_payload_len - u32::from(t.get_data_offset()) * 4,
+            },
+        ));
+    }
+    out
 }
