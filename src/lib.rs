@@ -12,6 +12,7 @@
 //! - [`reset`]: the decision: a segment, the rules and `now` give the RSTs to send, paced per flow.
 //! - [`engine`]: one processing path for live and replay: frame, segment, rules, RSTs.
 //! - [`cli`]: the client's command line, parsed without syscalls, and its exit codes.
+//! - [`config`]: the daemon's configuration file, its defaults and checks.
 //! - [`proto`]: the versioned control-socket requests and responses.
 //! - [`replay`]: the offline engine behind `tcpresetd --replay` (a capture in, the RSTs out).
 //! - [`playbook`]: threat-hunting playbooks over sensor logs, rendering `tcpreset` lines.
@@ -20,6 +21,7 @@
 //! - [`io`]: interfaces, libpcap capture threads, raw-socket injection, the control socket and the
 //!   daemon that ties them together.
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod flows;
 pub mod io;
