@@ -21,6 +21,10 @@ pub struct Counters {
     pub matched: u64,
     /// Probes sent to silent flows when rules arrived.
     pub probes: u64,
+    /// Segments not sent because their destination is protected.
+    pub protected_skipped: u64,
+    /// RSTs not sent because their connection end had used its budget.
+    pub over_budget: u64,
 }
 
 /// Turns captured frames into the RSTs to inject, for one capture.
@@ -38,10 +42,16 @@ impl Engine {
         Engine {
             link,
             matcher,
-            pacer: Pacer::new(),
+            pacer: Pacer::default(),
             flows: None,
             counters: Counters::default(),
         }
+    }
+
+    /// Sends at most `budget` RSTs toward one end of a connection.
+    pub fn with_budget(mut self, budget: u32) -> Self {
+        self.pacer = Pacer::new(budget);
+        self
     }
 
     /// Tracks open flows in `flows` from now on.
@@ -70,10 +80,25 @@ impl Engine {
                     dst_mac: [0; 6],
                     stats: Arc::clone(hit.stats),
                     expires: hit.expires,
+                    first: false,
                 });
             }
         }
         self.counters.probes += (out.len() - before) as u64;
+        self.drop_protected(before, out);
+    }
+
+    /// Removes what `out[from..]` would send to a protected address.
+    fn drop_protected(&mut self, from: usize, out: &mut Vec<Outgoing>) {
+        let mut keep = from;
+        for i in from..out.len() {
+            if !self.matcher.is_protected(out[i].forged.dst) {
+                out.swap(keep, i);
+                keep += 1;
+            }
+        }
+        self.counters.protected_skipped += (out.len() - keep) as u64;
+        out.truncate(keep);
     }
 
     /// Flows tracked now, and flows not tracked because the table was full.
@@ -91,15 +116,19 @@ impl Engine {
         if let Some(flows) = &mut self.flows {
             flows.observe(&seg, now);
         }
+        let before = out.len();
         if let Some(hit) = self.matcher.lookup(&seg, now) {
             self.counters.matched += 1;
             self.pacer.on_segment(&seg, hit, now, out);
         }
+        self.drop_protected(before, out);
     }
 
     /// Sends what pacing held back and is due at `now`.
     pub fn poll(&mut self, now: Instant, out: &mut Vec<Outgoing>) {
+        let before = out.len();
         self.pacer.poll(now, out);
+        self.drop_protected(before, out);
     }
 
     /// When [`Engine::poll`] next has work.
@@ -108,6 +137,75 @@ impl Engine {
     }
 
     pub fn counters(&self) -> Counters {
-        self.counters
+        Counters {
+            over_budget: self.pacer.over_budget(),
+            ..self.counters
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{RuleKey, RuleSpec, RuleTable};
+    use crate::wire::{Forged, Kind};
+    use std::time::Duration;
+
+    /// An Ethernet frame of an ACK segment from `src` to `dst`.
+    fn frame(src: &str, dst: &str) -> Vec<u8> {
+        let seg = Forged {
+            kind: Kind::Probe,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            src_port: 4000,
+            dst_port: 80,
+            seq: 10,
+            ack: Some(20),
+        };
+        let mut buf = [0u8; 128];
+        let n = seg.emit_frame([2; 6], [4; 6], &mut buf);
+        buf[..n].to_vec()
+    }
+
+    fn engine(protected: &str) -> Engine {
+        let mut t = RuleTable::new();
+        t.upsert(
+            RuleSpec {
+                key: RuleKey {
+                    engid: "e".into(),
+                    host: "10.0.0.1".parse().unwrap(),
+                    port: None,
+                },
+                sniff_if: "eth1".into(),
+                reset_if: "eth0".into(),
+                duration: Duration::from_secs(10),
+            },
+            Instant::ZERO,
+        );
+        let protected: Arc<[crate::config::Cidr]> = Arc::from(vec![protected.parse().unwrap()]);
+        Engine::new(LinkType::Ethernet, Arc::new(t.matcher(None).with_protected(protected)))
+    }
+
+    #[test]
+    fn protected_peers_never_get_a_rst() {
+        let mut e = engine("10.0.0.0/30");
+        let mut out = Vec::new();
+        e.on_frame(&frame("10.0.0.1", "10.0.0.2"), Instant::ZERO, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(e.counters().protected_skipped, 2);
+        e.on_frame(&frame("10.0.0.1", "10.9.9.9"), Instant::ZERO, &mut out);
+        let dsts: Vec<String> = out.iter().map(|o| o.forged.dst.to_string()).collect();
+        assert_eq!(dsts, ["10.9.9.9"], "only the unprotected end");
+        assert_eq!(e.counters().protected_skipped, 3);
+    }
+
+    #[test]
+    fn garbage_frames_are_counted_not_fatal() {
+        let mut e = engine("192.0.2.0/24");
+        let mut out = Vec::new();
+        for junk in [&[][..], &[0u8; 13][..], &[0xff; 60][..]] {
+            e.on_frame(junk, Instant::ZERO, &mut out);
+        }
+        assert_eq!((e.counters().frames, e.counters().skipped), (3, 3));
     }
 }

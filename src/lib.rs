@@ -13,6 +13,7 @@
 //! - [`engine`]: one processing path for live and replay: frame, segment, rules, RSTs.
 //! - [`cli`]: the client's command line, parsed without syscalls, and its exit codes.
 //! - [`config`]: the daemon's configuration file, its defaults and checks.
+//! - [`ratelimit`]: the token bucket behind the global RST rate cap.
 //! - [`proto`]: the versioned control-socket requests and responses.
 //! - [`replay`]: the offline engine behind `tcpresetd --replay` (a capture in, the RSTs out).
 //! - [`playbook`]: threat-hunting playbooks over sensor logs, rendering `tcpreset` lines.
@@ -28,6 +29,7 @@ pub mod io;
 pub mod playbook;
 pub mod proto;
 pub mod replay;
+pub mod ratelimit;
 pub mod reset;
 pub mod rules;
 pub mod time;

@@ -69,6 +69,8 @@ pub struct Outgoing {
     pub stats: Arc<RuleStats>,
     /// When that rule expires; a RST held back until then is dropped.
     pub expires: Instant,
+    /// The first RST toward this end of this connection: the edge records the reset.
+    pub first: bool,
 }
 
 /// One end of a flow, as the RSTs toward it are addressed.
@@ -95,19 +97,41 @@ struct EndState {
     last_at: Instant,
     seen_at: Instant,
     pending: Option<Outgoing>,
+    /// RSTs sent toward this end so far.
+    sent: u32,
 }
 
 /// Paces the RSTs toward each end of the flows under reset.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Pacer {
     ends: HashMap<EndKey, EndState>,
     due: BinaryHeap<Reverse<(Instant, EndKey)>>,
     last_sweep: Instant,
+    budget: u32,
+    over_budget: u64,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer::new(u32::MAX)
+    }
 }
 
 impl Pacer {
-    pub fn new() -> Self {
-        Self::default()
+    /// A pacer that sends at most `budget` RSTs toward one end of a connection.
+    pub fn new(budget: u32) -> Self {
+        Pacer {
+            ends: HashMap::new(),
+            due: BinaryHeap::new(),
+            last_sweep: Instant::ZERO,
+            budget,
+            over_budget: 0,
+        }
+    }
+
+    /// RSTs not sent because their end had used its budget.
+    pub fn over_budget(&self) -> u64 {
+        self.over_budget
     }
 
     /// Offers the RSTs that a matching segment calls for; those to send now go to `out`.
@@ -135,6 +159,7 @@ impl Pacer {
                 dst_mac,
                 stats: Arc::clone(hit.stats),
                 expires: hit.expires,
+                first: false,
             };
             self.offer(o, now, out);
         }
@@ -157,9 +182,10 @@ impl Pacer {
                     last_at: now,
                     seen_at: now,
                     pending: None,
+                    sent: 1,
                 },
             );
-            out.push(o);
+            out.push(Outgoing { first: true, ..o });
             return;
         };
         st.seen_at = now;
@@ -167,10 +193,15 @@ impl Pacer {
             st.pending = None;
             return;
         }
+        if st.sent >= self.budget {
+            self.over_budget += 1;
+            return;
+        }
         if now >= st.last_at + PACE {
             st.last_seq = o.forged.seq;
             st.last_at = now;
             st.pending = None;
+            st.sent += 1;
             out.push(o);
             return;
         }
@@ -191,6 +222,7 @@ impl Pacer {
                 if let Some(o) = st.pending.take().filter(|o| now < o.expires) {
                     st.last_seq = o.forged.seq;
                     st.last_at = now;
+                    st.sent += 1;
                     out.push(o);
                 }
             }

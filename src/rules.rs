@@ -5,6 +5,7 @@
 //! never touch it; they get a [`Matcher`], an immutable per-interface index by host that checks
 //! each rule's deadline against the packet's own timestamp, so a rule stops matching exactly at
 //! its deadline even before the timer has removed it.
+use crate::config::Cidr;
 use crate::time::Instant;
 use crate::wire::Segment;
 use serde::{Deserialize, Serialize};
@@ -203,11 +204,13 @@ struct Entry {
     stats: Arc<RuleStats>,
 }
 
-/// An immutable index of rules by host, for one sniff interface.
+/// An immutable index of rules by host, for one sniff interface, with the protected networks
+/// that never receive a RST.
 #[derive(Debug, Default)]
 pub struct Matcher {
     by_host: HashMap<IpAddr, Vec<Entry>>,
     reset_ifs: Vec<Arc<str>>,
+    protected: Arc<[Cidr]>,
 }
 
 /// A segment matched: where to send the RSTs and whose counters to bump.
@@ -222,6 +225,17 @@ pub struct Hit<'a> {
 }
 
 impl Matcher {
+    /// The same rules, with `protected` networks that are never sent a RST.
+    pub fn with_protected(mut self, protected: Arc<[Cidr]>) -> Self {
+        self.protected = protected;
+        self
+    }
+
+    /// Whether `ip` lies in a protected network.
+    pub fn is_protected(&self, ip: IpAddr) -> bool {
+        self.protected.iter().any(|c| c.contains(ip))
+    }
+
     /// The reset interfaces the rules name.
     pub fn reset_interfaces(&self) -> &[Arc<str>] {
         &self.reset_ifs

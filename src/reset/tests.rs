@@ -87,7 +87,7 @@ impl Fixture {
         );
         Fixture {
             table,
-            pacer: Pacer::new(),
+            pacer: Pacer::default(),
             out: Vec::new(),
         }
     }
@@ -190,6 +190,29 @@ fn chat_every_message_is_answered_exactly() {
     std::mem::swap(&mut reply.src, &mut reply.dst);
     std::mem::swap(&mut reply.src_port, &mut reply.dst_port);
     assert_eq!(f.feed(&reply, T0 + ms(10)), vec![(cli, 901)]);
+}
+
+#[test]
+fn each_end_has_a_budget() {
+    let mut f = Fixture::new();
+    f.pacer = Pacer::new(3);
+    let mut sent = 0;
+    for i in 0..20u32 {
+        let now = T0 + ms(u64::from(i) * 2);
+        sent += f.feed(&seg(Flags::ACK, i * 100, 77 + i * 10, 100), now).len();
+    }
+    assert_eq!(sent, 6, "3 toward each end");
+    assert!(f.pacer.over_budget() > 0);
+    let first: Vec<bool> = {
+        let mut g = Fixture::new();
+        let m = g.table.matcher(None);
+        let s = seg(Flags::ACK, 0, 77, 1);
+        g.pacer.on_segment(&s, m.lookup(&s, T0).unwrap(), T0, &mut g.out);
+        let s = seg(Flags::ACK, 1, 78, 1);
+        g.pacer.on_segment(&s, m.lookup(&s, T0 + ms(5)).unwrap(), T0 + ms(5), &mut g.out);
+        g.out.iter().map(|o| o.first).collect()
+    };
+    assert_eq!(first, vec![true, true, false, false]);
 }
 
 #[test]
