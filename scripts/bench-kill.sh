@@ -28,7 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 scripts/lab.sh up "$lab"
-ip netns exec "$lab-sen" "$bin/tcpresetd" --socket "$sock" --track eth1 2>"$work/daemon.log" &
+ip netns exec "$lab-sen" "$bin/tcpresetd" --config /dev/null --state-dir "$work/state" --socket "$sock" --track eth1 2>"$work/daemon.log" &
 daemon=$!
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
 sen=(ip netns exec "$lab-sen")

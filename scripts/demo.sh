@@ -15,13 +15,13 @@ log=/tmp/tcpreset-$lab.log
 cleanup() {
     [[ -n ${daemon:-} ]] && kill "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
     scripts/lab.sh down "$lab"
-    rm -f "$sock"
+    rm -rf "$sock" "/tmp/tcpreset-$lab.state"
 }
 trap cleanup EXIT
 
 echo "== lab: client 10.77.0.1 and server 10.77.0.2 on a hub; the sensor sniffs eth1 (no IP) and resets via eth0"
 scripts/lab.sh up "$lab"
-ip netns exec "$lab-sen" "$bin/tcpresetd" --socket "$sock" --track eth1 2>"$log" &
+ip netns exec "$lab-sen" "$bin/tcpresetd" --config /dev/null --state-dir "/tmp/tcpreset-$lab.state" --socket "$sock" --track eth1 2>"$log" &
 daemon=$!
 for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
 

@@ -3,8 +3,8 @@
 //! `tcpreset ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS` is a contract: playbooks
 //! paste it verbatim. The verbs `add`, `list`, `cancel` and `flush` sit beside it; an engid that
 //! is itself one of those words is registered with `tcpreset add WORD ...`.
-use crate::proto::{AddRequest, KeyRequest};
-use crate::validate::Invalid;
+use crate::proto::{AddRequest, KeyRequest, ShowRequest};
+use crate::validate::{self, Invalid};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -37,6 +37,8 @@ usage:
   tcpreset [--socket PATH] list [--json]
   tcpreset [--socket PATH] cancel ENGID -h HOST [-p PORT]
   tcpreset [--socket PATH] flush
+  tcpreset [--socket PATH] stats [--json]
+  tcpreset [--socket PATH] show [ENGID] [-h HOST] [--json]
 
 While a rule lives, every TCP session of HOST (with -p, only sessions between HOST and PORT)
 seen on SNIFF_IF is reset on both ends by RSTs sent through RESET_IF.
@@ -48,10 +50,10 @@ seen on SNIFF_IF is reset on both ends by RSTs sent through RESET_IF.
   -p PORT      only sessions where either port is PORT (1-65535)
   -d SECONDS   how long the rule lives, 1-86400; registering it again refreshes it
   --socket     control socket (default /run/tcpreset/tcpresetd.sock, or $TCPRESET_SOCKET)
-  --json       list as JSON
+  --json       list, stats or show as JSON
 
 exit codes: 0 done, 1 unexpected failure, 2 bad or missing argument, 3 interface check failed,
-4 daemon not reachable, 5 daemon refused the request
+4 daemon not reachable or not allowed, 5 daemon refused the request
 ";
 
 /// What the user asked for.
@@ -61,6 +63,8 @@ pub enum Command {
     List { json: bool },
     Cancel(KeyRequest),
     Flush,
+    Stats { json: bool },
+    Show { show: ShowRequest, json: bool },
     Help,
 }
 
@@ -139,9 +143,21 @@ enum Verb {
         port: Option<String>,
     },
     Flush,
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        #[arg(value_name = "ENGID")]
+        engid: Option<String>,
+        #[arg(short = 'h', value_name = "HOST")]
+        host: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-const VERBS: [&str; 4] = ["add", "list", "cancel", "flush"];
+const VERBS: [&str; 6] = ["add", "list", "cancel", "flush", "stats", "show"];
 
 /// Parses `args` (without the program name). `socket_env` is `$TCPRESET_SOCKET`.
 pub fn parse(args: &[String], socket_env: Option<PathBuf>) -> Result<Invocation, UsageError> {
@@ -166,6 +182,19 @@ pub fn parse(args: &[String], socket_env: Option<PathBuf>) -> Result<Invocation,
                 Command::Cancel(key)
             }
             Verb::Flush => Command::Flush,
+            Verb::Stats { json } => Command::Stats { json },
+            Verb::Show { engid, host, json } => {
+                if let Some(e) = &engid {
+                    validate::engid(e)?;
+                }
+                if let Some(h) = &host {
+                    validate::host(h)?;
+                }
+                Command::Show {
+                    show: ShowRequest { engid, host },
+                    json,
+                }
+            }
         };
         (line.socket, command)
     } else {
@@ -230,5 +259,14 @@ fn one_line(e: clap::Error) -> UsageError {
     UsageError::Arguments(message)
 }
 
+/// The client's command line as one clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    VerbLine::command()
+        .about("Register, list and cancel TCP resets on this sensor")
+        .after_long_help(HELP)
+}
+
+pub mod daemon;
 #[cfg(test)]
 mod tests;

@@ -103,16 +103,28 @@ impl Config {
             validate::interface(iface).map_err(|e| bad("track", iface.clone(), &e.to_string()))?;
         }
         if !(1..=validate::MAX_SECONDS).contains(&self.max_seconds) {
-            return Err(bad("max_seconds", self.max_seconds.to_string(), "give 1..=86400"));
+            return Err(bad(
+                "max_seconds",
+                self.max_seconds.to_string(),
+                "give 1..=86400",
+            ));
         }
         if self.max_rules == 0 {
             return Err(bad("max_rules", "0".into(), "give at least 1"));
         }
         if self.rst_rate == 0 {
-            return Err(bad("rst_rate", "0".into(), "give RSTs per second, at least 1"));
+            return Err(bad(
+                "rst_rate",
+                "0".into(),
+                "give RSTs per second, at least 1",
+            ));
         }
         if self.flow_rst_budget < 2 {
-            return Err(bad("flow_rst_budget", self.flow_rst_budget.to_string(), "give at least 2"));
+            return Err(bad(
+                "flow_rst_budget",
+                self.flow_rst_budget.to_string(),
+                "give at least 2",
+            ));
         }
         if self.flow_idle_seconds == 0 {
             return Err(bad("flow_idle_seconds", "0".into(), "give at least 1"));
@@ -143,11 +155,15 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, validate::canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -210,13 +226,24 @@ mod tests {
 
     #[test]
     fn errors_name_the_key_and_line() {
-        let e = Config::parse("f.toml", "max_rules = 5\nmax_rule = 3\n").unwrap_err().to_string();
-        assert!(e.contains("f.toml") && e.contains("line 2") && e.contains("max_rule"), "{e}");
-        let e = Config::parse("f.toml", "max_rules = \"many\"\n").unwrap_err().to_string();
+        let e = Config::parse("f.toml", "max_rules = 5\nmax_rule = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("f.toml") && e.contains("line 2") && e.contains("max_rule"),
+            "{e}"
+        );
+        let e = Config::parse("f.toml", "max_rules = \"many\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1") && e.contains("max_rules"), "{e}");
-        let e = Config::parse("f.toml", "protected = [\"10.0.0.0/33\"]\n").unwrap_err().to_string();
+        let e = Config::parse("f.toml", "protected = [\"10.0.0.0/33\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1") && e.contains("prefix length"), "{e}");
-        let e = Config::parse("f.toml", "max_seconds = 0\n").unwrap_err().to_string();
+        let e = Config::parse("f.toml", "max_seconds = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("max_seconds = 0"), "{e}");
         assert!(!e.contains('\n'));
     }

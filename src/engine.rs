@@ -183,7 +183,10 @@ mod tests {
             Instant::ZERO,
         );
         let protected: Arc<[crate::config::Cidr]> = Arc::from(vec![protected.parse().unwrap()]);
-        Engine::new(LinkType::Ethernet, Arc::new(t.matcher(None).with_protected(protected)))
+        Engine::new(
+            LinkType::Ethernet,
+            Arc::new(t.matcher(None).with_protected(protected)),
+        )
     }
 
     #[test]

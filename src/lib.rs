@@ -14,6 +14,7 @@
 //! - [`cli`]: the client's command line, parsed without syscalls, and its exit codes.
 //! - [`config`]: the daemon's configuration file, its defaults and checks.
 //! - [`ratelimit`]: the token bucket behind the global RST rate cap.
+//! - [`state`]: the rule table as saved across restarts.
 //! - [`proto`]: the versioned control-socket requests and responses.
 //! - [`replay`]: the offline engine behind `tcpresetd --replay` (a capture in, the RSTs out).
 //! - [`playbook`]: threat-hunting playbooks over sensor logs, rendering `tcpreset` lines.
@@ -28,10 +29,11 @@ pub mod flows;
 pub mod io;
 pub mod playbook;
 pub mod proto;
-pub mod replay;
 pub mod ratelimit;
+pub mod replay;
 pub mod reset;
 pub mod rules;
+pub mod state;
 pub mod time;
 pub mod validate;
 pub mod wire;

@@ -32,6 +32,19 @@ pub enum Request {
     Cancel(KeyRequest),
     /// Removes every rule.
     Flush,
+    /// Daemon-wide counters.
+    Stats,
+    /// The connections the matching rules have reset.
+    Show(ShowRequest),
+}
+
+/// Selects rules by engid and/or host (both absent: every rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowRequest {
+    #[serde(default)]
+    pub engid: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// The fields of `tcpreset ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS`, as text.
@@ -88,6 +101,8 @@ pub enum Response {
     Rules { rules: Vec<RuleView> },
     Cancelled { rule: RuleView },
     Flushed { count: usize },
+    Stats { stats: StatsView },
+    Shown { rules: Vec<RuleResets> },
     Error { kind: ErrorKind, message: String },
 }
 
@@ -103,6 +118,76 @@ pub enum ErrorKind {
     NotFound,
     /// The daemon could not start what the rule needs (capture, injection socket).
     Unavailable,
+    /// The host is protected by the configuration or is the sensor itself.
+    Protected,
+    /// A configured limit (rules alive, longest duration) refuses the rule.
+    Limit,
+    /// The peer's user is not allowed to use the socket.
+    Unauthorized,
+}
+
+/// Daemon-wide counters (`tcpreset stats`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsView {
+    pub uptime_secs: f64,
+    pub rules_active: usize,
+    pub rsts_sent: u64,
+    pub probes_sent: u64,
+    /// Connection ends that got a RST.
+    pub connection_ends_reset: u64,
+    pub interfaces: Vec<CaptureView>,
+    pub caps: CapsView,
+}
+
+/// One capture's counters, libpcap's among them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureView {
+    pub iface: String,
+    pub frames: u64,
+    pub matched: u64,
+    pub rsts_sent: u64,
+    pub probes_sent: u64,
+    pub inject_errors: u64,
+    pub flows: u64,
+    pub flows_refused: u64,
+    /// libpcap: received, dropped by the kernel, dropped by the interface.
+    pub pcap_received: u64,
+    pub pcap_dropped: u64,
+    pub pcap_if_dropped: u64,
+}
+
+/// How often each safety rail bit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapsView {
+    /// RSTs not sent: the global rate cap.
+    pub rate_limited: u64,
+    /// RSTs not sent: the per-connection-end budget.
+    pub over_budget: u64,
+    /// Segments not sent to a protected peer.
+    pub protected_skipped: u64,
+    pub refused_max_rules: u64,
+    pub refused_max_seconds: u64,
+    pub refused_protected: u64,
+    pub refused_unauthorized: u64,
+}
+
+/// A rule and the connection ends it reset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleResets {
+    pub rule: RuleView,
+    /// All ends reset; `resets` keeps the newest of them.
+    pub ends_reset: u64,
+    pub resets: Vec<ResetView>,
+}
+
+/// One connection end that got a RST.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResetView {
+    pub at_unix: f64,
+    /// The end that was reset, `addr:port`.
+    pub end: String,
+    /// Its peer, `addr:port`.
+    pub peer: String,
 }
 
 /// A rule as the client shows it.

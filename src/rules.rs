@@ -9,10 +9,10 @@ use crate::config::Cidr;
 use crate::time::Instant;
 use crate::wire::Segment;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What identifies a rule. Registering the same key again refreshes the rule.
@@ -32,11 +32,28 @@ pub struct RuleSpec {
     pub duration: Duration,
 }
 
+/// How many reset ends a rule remembers for `tcpreset show`.
+pub const MAX_RESET_RECORDS: usize = 1000;
+
 /// Counters a rule accumulates; shared with the capture threads' matchers.
 #[derive(Debug, Default)]
 pub struct RuleStats {
     pub segments_matched: AtomicU64,
     pub rsts_sent: AtomicU64,
+    /// Connection ends that got their first RST, the newest [`MAX_RESET_RECORDS`] kept.
+    resets: Mutex<VecDeque<ResetRecord>>,
+    ends_reset: AtomicU64,
+}
+
+/// One end of a connection that a rule sent a RST to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetRecord {
+    /// When the first RST went out.
+    pub at: Instant,
+    /// The end that received it.
+    pub end: (IpAddr, u16),
+    /// The other end of the connection.
+    pub peer: (IpAddr, u16),
 }
 
 impl RuleStats {
@@ -46,6 +63,27 @@ impl RuleStats {
 
     pub fn rsts_sent(&self) -> u64 {
         self.rsts_sent.load(Ordering::Relaxed)
+    }
+
+    /// Connection ends reset so far (all of them, not only those remembered).
+    pub fn ends_reset(&self) -> u64 {
+        self.ends_reset.load(Ordering::Relaxed)
+    }
+
+    /// Remembers the first RST toward a connection end.
+    pub fn record_reset(&self, record: ResetRecord) {
+        self.ends_reset.fetch_add(1, Ordering::Relaxed);
+        let mut resets = self.resets.lock().unwrap_or_else(|p| p.into_inner());
+        if resets.len() == MAX_RESET_RECORDS {
+            resets.pop_front();
+        }
+        resets.push_back(record);
+    }
+
+    /// The remembered reset ends, oldest first.
+    pub fn resets(&self) -> Vec<ResetRecord> {
+        let resets = self.resets.lock().unwrap_or_else(|p| p.into_inner());
+        resets.iter().copied().collect()
     }
 }
 

@@ -119,7 +119,12 @@ fn new_connections_fail_while_the_rule_lives_and_work_after_expiry() {
         lab.daemon_log()
     );
     std::thread::sleep(std::time::Duration::from_millis(2300));
-    assert!(lab.rules().is_empty(), "the rule should have expired");
+    let rules = lab.rules();
+    assert!(
+        rules.is_empty(),
+        "the rule should have expired: {rules:?}\n{}",
+        lab.daemon_log()
+    );
     let attempt = lab.connect("cli", 5005);
     assert_eq!(
         attempt["established"],

@@ -59,6 +59,15 @@ fn verbs() {
     assert_eq!(ok("list"), Command::List { json: false });
     assert_eq!(ok("list --json"), Command::List { json: true });
     assert_eq!(ok("flush"), Command::Flush);
+    assert_eq!(ok("stats --json"), Command::Stats { json: true });
+    let Command::Show { show, json } = ok("show e1 -h 192.0.2.1") else {
+        panic!("not a show");
+    };
+    assert_eq!(
+        (show.engid.as_deref(), show.host.as_deref(), json),
+        (Some("e1"), Some("192.0.2.1"), false)
+    );
+    assert!(matches!(ok("show"), Command::Show { .. }));
     assert_eq!(ok("--help"), Command::Help);
     assert_eq!(ok("e1 -i eth1 --help"), Command::Help);
     let Command::Cancel(key) = ok("cancel e1 -h 192.0.2.1 -p 22") else {
@@ -134,6 +143,7 @@ fn every_error_is_one_line_naming_the_problem() {
         ("cancel e1 -h nothost", "HOST 'nothost'"),
         ("list --jsn", "unknown argument '--jsn'"),
         ("flush now", "unknown argument 'now'"),
+        ("show -h nothost", "HOST 'nothost'"),
     ];
     for (line, want) in table {
         let got = err(line);

@@ -6,8 +6,9 @@
 use super::inject::Injector;
 use crate::engine::Engine;
 use crate::flows::FlowTable;
+use crate::ratelimit::TokenBucket;
 use crate::reset::Outgoing;
-use crate::rules::Matcher;
+use crate::rules::{Matcher, ResetRecord};
 use crate::time::Instant;
 use crate::wire::{Kind, LinkType};
 use pcap::{Active, Capture};
@@ -16,7 +17,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -58,6 +59,33 @@ impl CaptureError {
     }
 }
 
+/// What every capture thread shares with the daemon: the global RST rate cap.
+#[derive(Debug)]
+pub struct Shared {
+    pub rate: Mutex<TokenBucket>,
+    /// RSTs not sent because of the rate cap.
+    pub rate_limited: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(rst_rate: u32) -> Self {
+        Shared {
+            rate: Mutex::new(TokenBucket::new(rst_rate, Instant::now())),
+            rate_limited: AtomicU64::new(0),
+        }
+    }
+}
+
+/// How a capture thread runs.
+#[derive(Debug)]
+pub struct Setup {
+    /// Open-flow tracking, if on.
+    pub flows: Option<FlowTable>,
+    /// RSTs toward one connection end, at most.
+    pub budget: u32,
+    pub shared: Arc<Shared>,
+}
+
 /// Counters of one capture, readable from other threads.
 #[derive(Debug, Default)]
 pub struct CaptureStats {
@@ -69,6 +97,8 @@ pub struct CaptureStats {
     /// Flows tracked, and flows not tracked because the table was full.
     pub flows: AtomicU64,
     pub flows_refused: AtomicU64,
+    pub protected_skipped: AtomicU64,
+    pub over_budget: AtomicU64,
     /// libpcap's counters: received, dropped by the kernel, dropped by the interface.
     pub pcap_received: AtomicU64,
     pub pcap_dropped: AtomicU64,
@@ -111,7 +141,7 @@ impl Drop for CaptureHandle {
 pub fn start(
     iface: &str,
     matcher: Arc<Matcher>,
-    flows: Option<FlowTable>,
+    setup: Setup,
 ) -> Result<CaptureHandle, CaptureError> {
     let cap = Capture::from_device(iface)
         .map_err(|e| CaptureError::new("pcap_create", iface, e))?
@@ -145,16 +175,23 @@ pub fn start(
         s.set_nonblocking(true)
             .map_err(|e| CaptureError::new("fcntl(O_NONBLOCK)", iface, e))?;
     }
-    let mut engine = Engine::new(link, matcher);
-    if let Some(flows) = flows {
+    let mut engine = Engine::new(link, matcher).with_budget(setup.budget);
+    if let Some(flows) = setup.flows {
         engine = engine.with_flows(flows);
     }
+    let shared = setup.shared;
     let thread = {
         let stats = Arc::clone(&stats);
         let name = iface.to_owned();
         std::thread::Builder::new()
             .name(format!("capture-{iface}"))
-            .spawn(move || run(cap, engine, Updates { rx, wakeup }, &stats, &name))
+            .spawn(move || {
+                let sinks = Sinks {
+                    stats: &stats,
+                    shared: &shared,
+                };
+                run(cap, engine, Updates { rx, wakeup }, sinks, &name)
+            })
             .map_err(|e| CaptureError::new("thread spawn", iface, e))?
     };
     Ok(CaptureHandle {
@@ -172,13 +209,21 @@ struct Updates {
     wakeup: UnixStream,
 }
 
+/// Where a capture thread's sends are counted.
+#[derive(Clone, Copy)]
+struct Sinks<'a> {
+    stats: &'a CaptureStats,
+    shared: &'a Shared,
+}
+
 fn run(
     mut cap: Capture<Active>,
     mut engine: Engine,
     updates: Updates,
-    stats: &CaptureStats,
+    sinks: Sinks<'_>,
     iface: &str,
 ) {
+    let stats = sinks.stats;
     tracing::info!(iface, "capture started");
     let mut injector = Injector::new();
     let mut out: Vec<Outgoing> = Vec::with_capacity(64);
@@ -189,7 +234,7 @@ fn run(
             match updates.rx.try_recv() {
                 Ok(m) => {
                     engine.set_matcher(m, Instant::now(), &mut out);
-                    inject(&mut injector, &mut out, stats);
+                    inject(&mut injector, &mut out, sinks);
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
@@ -212,14 +257,18 @@ fn run(
                     return;
                 }
             }
-            inject(&mut injector, &mut out, stats);
+            inject(&mut injector, &mut out, sinks);
         }
         let now = Instant::now();
         engine.poll(now, &mut out);
-        inject(&mut injector, &mut out, stats);
+        inject(&mut injector, &mut out, sinks);
         let c = engine.counters();
         stats.frames.store(c.frames, Ordering::Relaxed);
         stats.matched.store(c.matched, Ordering::Relaxed);
+        stats
+            .protected_skipped
+            .store(c.protected_skipped, Ordering::Relaxed);
+        stats.over_budget.store(c.over_budget, Ordering::Relaxed);
         if let Some((flows, refused)) = engine.flow_counts() {
             stats.flows.store(flows as u64, Ordering::Relaxed);
             stats.flows_refused.store(refused, Ordering::Relaxed);
@@ -247,15 +296,42 @@ fn run(
     }
 }
 
-fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, stats: &CaptureStats) {
+fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, sinks: Sinks<'_>) {
+    let stats = sinks.stats;
     for o in out.drain(..) {
+        let is_rst = o.forged.kind == Kind::Rst;
+        if is_rst {
+            let mut bucket = sinks.shared.rate.lock().unwrap_or_else(|p| p.into_inner());
+            if !bucket.take(Instant::now()) {
+                let n = sinks.shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                if n.is_power_of_two() || n == 0 {
+                    tracing::warn!(limited = n + 1, "RST rate cap reached: RST not sent");
+                }
+                continue;
+            }
+        }
         match injector.send(&o.reset_if, &o.forged) {
-            Ok(()) if o.forged.kind == Kind::Probe => {
+            Ok(()) if !is_rst => {
                 stats.probes_sent.fetch_add(1, Ordering::Relaxed);
             }
             Ok(()) => {
                 o.stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
                 stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
+                if o.first {
+                    let f = &o.forged;
+                    let record = ResetRecord {
+                        at: Instant::now(),
+                        end: (f.dst, f.dst_port),
+                        peer: (f.src, f.src_port),
+                    };
+                    tracing::info!(
+                        end = %format_args!("{}:{}", record.end.0, record.end.1),
+                        peer = %format_args!("{}:{}", record.peer.0, record.peer.1),
+                        reset_if = %o.reset_if,
+                        "connection reset"
+                    );
+                    o.stats.record_reset(record);
+                }
             }
             Err(e) => {
                 let n = stats.inject_errors.fetch_add(1, Ordering::Relaxed);

@@ -61,7 +61,23 @@ async fn expire_on_time(daemon: Arc<Daemon>) {
 }
 
 async fn handle_connection(stream: UnixStream, daemon: Arc<Daemon>) {
+    let allowed = match stream.peer_cred() {
+        Ok(cred) => daemon.authorize(cred.uid(), cred.gid(), cred.pid()),
+        Err(e) => Err(format!(
+            "cannot read the peer's credentials (SO_PEERCRED: {e})"
+        )),
+    };
     let (read, mut write) = stream.into_split();
+    if let Err(message) = allowed {
+        let refusal = Response::Error {
+            kind: proto::ErrorKind::Unauthorized,
+            message,
+        };
+        let mut text = serde_json::to_string(&refusal).expect("responses serialize");
+        text.push('\n');
+        let _ = write.write_all(text.as_bytes()).await;
+        return;
+    }
     let mut lines = AsyncBufReader::new(read.take(proto::MAX_REQUEST_LEN as u64 * 64)).lines();
     loop {
         let line = match lines.next_line().await {

@@ -199,7 +199,9 @@ fn each_end_has_a_budget() {
     let mut sent = 0;
     for i in 0..20u32 {
         let now = T0 + ms(u64::from(i) * 2);
-        sent += f.feed(&seg(Flags::ACK, i * 100, 77 + i * 10, 100), now).len();
+        sent += f
+            .feed(&seg(Flags::ACK, i * 100, 77 + i * 10, 100), now)
+            .len();
     }
     assert_eq!(sent, 6, "3 toward each end");
     assert!(f.pacer.over_budget() > 0);
@@ -207,9 +209,15 @@ fn each_end_has_a_budget() {
         let mut g = Fixture::new();
         let m = g.table.matcher(None);
         let s = seg(Flags::ACK, 0, 77, 1);
-        g.pacer.on_segment(&s, m.lookup(&s, T0).unwrap(), T0, &mut g.out);
+        g.pacer
+            .on_segment(&s, m.lookup(&s, T0).unwrap(), T0, &mut g.out);
         let s = seg(Flags::ACK, 1, 78, 1);
-        g.pacer.on_segment(&s, m.lookup(&s, T0 + ms(5)).unwrap(), T0 + ms(5), &mut g.out);
+        g.pacer.on_segment(
+            &s,
+            m.lookup(&s, T0 + ms(5)).unwrap(),
+            T0 + ms(5),
+            &mut g.out,
+        );
         g.out.iter().map(|o| o.first).collect()
     };
     assert_eq!(first, vec![true, true, false, false]);

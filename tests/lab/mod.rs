@@ -70,7 +70,15 @@ impl Lab {
 
     /// Starts `tcpresetd` in the sensor with `extra` arguments and waits until it serves.
     pub fn start_daemon(&mut self, extra: &[&str]) {
-        let log = std::fs::File::create(&self.log).unwrap();
+        let config = scratch(self, "tcpresetd.toml");
+        if !config.exists() {
+            self.write_config("");
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new("ip")
             .args([
                 "netns",
@@ -80,6 +88,10 @@ impl Lab {
             ])
             .arg("--socket")
             .arg(&self.socket)
+            .arg("--config")
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(scratch(self, "state"))
             .args(extra)
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
@@ -95,6 +107,25 @@ impl Lab {
                 self.daemon_log()
             );
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Writes this lab's configuration file (the daemon reads it at start and on SIGHUP).
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(scratch(self, "tcpresetd.toml"), text).unwrap();
+    }
+
+    /// The daemon's process id.
+    pub fn daemon_pid(&self) -> i32 {
+        self.daemon.as_ref().expect("daemon started").id() as i32
+    }
+
+    /// Sends `signal` to the daemon; with SIGKILL, waits for it to die.
+    pub fn signal_daemon(&mut self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.daemon_pid()), signal).unwrap();
+        if signal == nix::sys::signal::Signal::SIGKILL {
+            let mut d = self.daemon.take().unwrap();
+            d.wait().unwrap();
         }
     }
 
