@@ -68,7 +68,10 @@ async fn handle_connection(stream: UnixStream, daemon: Arc<Daemon>) {
         )),
     };
     let (read, mut write) = stream.into_split();
+    let mut lines = AsyncBufReader::new(read.take(proto::MAX_REQUEST_LEN as u64 * 64)).lines();
     if let Err(message) = allowed {
+        // Read the request first, so the refusal is the answer to it rather than a reset.
+        let _ = lines.next_line().await;
         let refusal = Response::Error {
             kind: proto::ErrorKind::Unauthorized,
             message,
@@ -78,7 +81,6 @@ async fn handle_connection(stream: UnixStream, daemon: Arc<Daemon>) {
         let _ = write.write_all(text.as_bytes()).await;
         return;
     }
-    let mut lines = AsyncBufReader::new(read.take(proto::MAX_REQUEST_LEN as u64 * 64)).lines();
     loop {
         let line = match lines.next_line().await {
             Ok(Some(line)) => line,

@@ -70,6 +70,11 @@ impl Lab {
 
     /// Starts `tcpresetd` in the sensor with `extra` arguments and waits until it serves.
     pub fn start_daemon(&mut self, extra: &[&str]) {
+        self.start_daemon_env(extra, &[]);
+    }
+
+    /// [`Lab::start_daemon`] with environment variables for the daemon.
+    pub fn start_daemon_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         let config = scratch(self, "tcpresetd.toml");
         if !config.exists() {
             self.write_config("");
@@ -93,6 +98,7 @@ impl Lab {
             .arg("--state-dir")
             .arg(scratch(self, "state"))
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())
             .stderr(log)
@@ -327,4 +333,55 @@ impl Drop for Lab {
 /// The path of a file in this lab's scratch directory.
 pub fn scratch(lab: &Lab, file: &str) -> PathBuf {
     lab.socket.parent().unwrap_or(Path::new("/tmp")).join(file)
+}
+
+/// tcpdump on the sensor's reset interface, printing every RST the sensor sends.
+pub struct RstWatch {
+    child: Child,
+}
+
+impl RstWatch {
+    /// Starts watching; returns once tcpdump listens.
+    pub fn start(lab: &Lab) -> RstWatch {
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.ns("sen"),
+                "tcpdump",
+                "-nn",
+                "-l",
+                "-Q",
+                "out",
+                "-i",
+                "eth0",
+            ])
+            .arg("tcp[tcpflags] & tcp-rst != 0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump runs");
+        let mut said = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("listening") {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut said, &mut line).unwrap();
+            assert!(n > 0, "tcpdump ended before listening");
+        }
+        RstWatch { child }
+    }
+
+    /// Stops watching; the RSTs seen, one line each.
+    pub fn stop(self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let out = self.child.wait_with_output().expect("tcpdump stops");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
 }
