@@ -262,3 +262,68 @@ fn the_rate_cap_holds_under_a_flood() {
     assert!(s["caps"]["rate_limited"].as_u64().unwrap() > 3000, "{s:#}");
     assert!(lab.daemon_log().contains("RST rate cap reached"));
 }
+
+#[test]
+fn show_stats_metrics_json_logs_and_a_clean_stop() {
+    if !require_root() {
+        return;
+    }
+    let mut lab = Lab::up("observe");
+    let metrics = scratch(&lab, "tcpreset.prom");
+    lab.write_config(&format!("metrics_file = \"{}\"\n", metrics.display()));
+    lab.start_daemon(&["--log-json"]);
+    let report = lab.trial("cli", 7003, "chat", &rule_line(&lab, CLIENT, "60"));
+    assert_eq!(report["killed_both"], true, "{report:#}");
+
+    let out = lab.tcpreset(&["show", "ids", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let resets = shown[0]["resets"].as_array().unwrap();
+    let ends: Vec<&str> = resets.iter().map(|r| r["end"].as_str().unwrap()).collect();
+    assert!(
+        ends.iter().any(|e| e.starts_with("10.77.0.1:")),
+        "{shown:#}"
+    );
+    assert!(ends.contains(&"10.77.0.2:7003"), "both sides: {shown:#}");
+    let out = lab.tcpreset(&["show", "-h", CLIENT]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("10.77.0.2:7003"));
+
+    let s = stats(&lab);
+    assert_eq!(s["rules_active"], 1);
+    assert!(s["connection_ends_reset"].as_u64().unwrap() >= 2, "{s:#}");
+    let eth1 = &s["interfaces"][0];
+    assert_eq!(eth1["iface"], "eth1");
+    assert!(eth1["pcap_received"].as_u64().is_some());
+    let out = lab.tcpreset(&["stats"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DROPPED"));
+
+    // The metrics file is written at start and every 10 s.
+    let text = std::fs::read_to_string(&metrics).expect("metrics file written");
+    assert!(
+        text.contains("# TYPE tcpreset_rsts_sent_total counter"),
+        "{text}"
+    );
+
+    // Every log line is JSON, and the audit line of the rule carries its fields.
+    let log = lab.daemon_log();
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|l| l["fields"]["event"] == "rule added" && l["fields"]["engid"] == "ids"));
+    assert!(lines
+        .iter()
+        .any(|l| l["fields"]["message"] == "connection reset"));
+
+    // SIGTERM: the daemon exits 0, removes its socket and keeps the rule on disk.
+    lab.signal_daemon(Signal::SIGTERM);
+    let status = lab
+        .wait_daemon(Duration::from_secs(5))
+        .expect("tcpresetd stops on SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(!lab.socket.exists(), "socket removed on SIGTERM");
+    let saved = std::fs::read_to_string(scratch(&lab, "state").join("rules.json")).unwrap();
+    assert!(saved.contains("\"engid\": \"ids\""), "{saved}");
+}

@@ -135,6 +135,20 @@ impl Lab {
         }
     }
 
+    /// Waits up to `timeout` for the daemon to exit; its status, if it did.
+    pub fn wait_daemon(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let d = self.daemon.as_mut()?;
+        while Instant::now() < deadline {
+            if let Some(status) = d.try_wait().ok().flatten() {
+                self.daemon = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
     pub fn daemon_log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
