@@ -44,6 +44,9 @@ up() {
     for ns in sw cli srv oth sen; do
         ip netns add "$name-$ns"
         ip -n "$name-$ns" link set lo up
+        # No duplicate address detection: until it ends (about 2 s) the kernel silently drops
+        # IPv6 sent from a raw socket, and nothing in the lab can collide anyway.
+        ip netns exec "$name-$ns" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0
     done
     ip -n "$name-sw" link add br0 type bridge ageing_time 0 stp_state 0 forward_delay 0
     ip -n "$name-sw" link set br0 up

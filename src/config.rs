@@ -60,7 +60,7 @@ impl Default for Config {
             max_rules: 10_000,
             max_seconds: validate::MAX_SECONDS,
             rst_rate: 20_000,
-            flow_rst_budget: 64,
+            flow_rst_budget: 500,
             log_json: false,
             metrics_file: None,
         }

@@ -163,9 +163,16 @@ struct End {
 impl End {
     fn start(stream: TcpStream, writes: Option<Duration>, stop: &Arc<AtomicBool>) -> Result<End> {
         let outcome = Arc::new(Mutex::new(Outcome::default()));
+        // The first error wins, except that a reset seen by one thread beats an EOF seen by the
+        // other: after a RST, whichever of read and write runs first takes the error
+        // (ECONNRESET) and the other sees a plain end of stream.
         let record = |o: &Arc<Mutex<Outcome>>, what: String| {
             let mut o = o.lock().expect("outcome lock");
-            o.error.get_or_insert((what, Instant::now()));
+            match &mut o.error {
+                None => o.error = Some((what, Instant::now())),
+                Some((first, _)) if first == "EOF" && what != "EOF" => *first = what,
+                Some(_) => {}
+            }
         };
         let mut reader = stream.try_clone()?;
         let (o, s) = (Arc::clone(&outcome), Arc::clone(stop));
