@@ -2,7 +2,7 @@
 # Kill benchmark (prints figures; not a test): N trials per mode of a real connection in the
 # namespace lab, killed by `tcpreset` and, on the same trials, by `tcpkill` (Debian's dsniff).
 #
-#   scripts/bench-kill.sh [-n TRIALS] [-m "chat bulk idle"]
+#   scripts/bench-kill.sh [-n TRIALS] [-m "chat bulk idle"]   (also: bulk-both)
 #
 # Per trial: did both ends see the reset, the milliseconds from launching the command until
 # both ends saw it, and how many RSTs the sensor sent (counted leaving its reset interface).

@@ -101,6 +101,16 @@ impl Engine {
         out.truncate(keep);
     }
 
+    /// The rules in force.
+    pub fn matcher(&self) -> &Matcher {
+        &self.matcher
+    }
+
+    /// Whether the engine tracks open flows.
+    pub fn tracks_flows(&self) -> bool {
+        self.flows.is_some()
+    }
+
     /// Flows tracked now, and flows not tracked because the table was full.
     pub fn flow_counts(&self) -> Option<(usize, u64)> {
         self.flows.as_ref().map(|f| (f.len(), f.refused()))

@@ -8,6 +8,7 @@
 //! - [`time`]: the [`time::Instant`] the core is clocked with (packet timestamps or the wall clock).
 //! - [`validate`]: the argument rules shared by the client and the daemon (engid, host, port, seconds).
 //! - [`rules`]: the time-boxed rule table keyed by (engid, host, optional port).
+//! - [`filter`]: the kernel prefilter (BPF expression) each capture runs.
 //! - [`flows`]: the bounded table of open TCP flows, so silent connections can be reached.
 //! - [`reset`]: the decision: a segment, the rules and `now` give the RSTs to send, paced per flow.
 //! - [`engine`]: one processing path for live and replay: frame, segment, rules, RSTs.
@@ -25,6 +26,7 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod filter;
 pub mod flows;
 pub mod io;
 pub mod playbook;

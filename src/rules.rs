@@ -269,6 +269,18 @@ impl Matcher {
         self
     }
 
+    /// Each rule's host and port, once (for the kernel prefilter).
+    pub fn host_ports(&self) -> Vec<(IpAddr, Option<u16>)> {
+        let mut v: Vec<(IpAddr, Option<u16>)> = self
+            .by_host
+            .iter()
+            .flat_map(|(h, es)| es.iter().map(move |e| (*h, e.port)))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// Whether `ip` lies in a protected network.
     pub fn is_protected(&self, ip: IpAddr) -> bool {
         self.protected.iter().any(|c| c.contains(ip))

@@ -5,6 +5,7 @@
 //! the thread checks between batches; dropping the [`CaptureHandle`] ends the thread.
 use super::inject::Injector;
 use crate::engine::Engine;
+use crate::filter;
 use crate::flows::FlowTable;
 use crate::ratelimit::TokenBucket;
 use crate::reset::Outgoing;
@@ -25,8 +26,6 @@ use std::time::Duration;
 pub const SNAPLEN: i32 = 256;
 /// Kernel ring buffer per capture.
 pub const BUFFER_BYTES: i32 = 16 << 20;
-/// Only TCP reaches user space, tagged or not.
-pub const FILTER: &str = "tcp or (vlan and (tcp or (vlan and tcp)))";
 /// Longest wait before the thread looks at its channel again.
 const IDLE_WAKEUP: Duration = Duration::from_millis(50);
 /// Frames handled before the thread checks for new rules and due RSTs.
@@ -154,7 +153,7 @@ pub fn start(
     let mut cap = cap
         .setnonblock()
         .map_err(|e| CaptureError::new("pcap_setnonblock", iface, e))?;
-    cap.filter(FILTER, true)
+    cap.filter(filter::ALL_TCP, true)
         .map_err(|e| CaptureError::new("pcap_setfilter", iface, e))?;
     let dlt = cap.get_datalink();
     let link = LinkType::from_linktype(dlt.0).ok_or_else(|| {
@@ -225,6 +224,9 @@ fn run(
 ) {
     let stats = sinks.stats;
     tracing::info!(iface, "capture started");
+    let mut installed = String::new();
+    let tracks = engine.tracks_flows();
+    prefilter(&mut cap, engine.matcher(), tracks, &mut installed, iface);
     let mut injector = Injector::new();
     let mut out: Vec<Outgoing> = Vec::with_capacity(64);
     let mut last_stats = Instant::now();
@@ -233,6 +235,8 @@ fn run(
         loop {
             match updates.rx.try_recv() {
                 Ok(m) => {
+                    // The filter first: the answers to the probes must get through.
+                    prefilter(&mut cap, &m, tracks, &mut installed, iface);
                     engine.set_matcher(m, Instant::now(), &mut out);
                     inject(&mut injector, &mut out, sinks);
                 }
@@ -341,6 +345,31 @@ fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, sinks: Sinks<'_>) {
             }
         }
     }
+}
+
+/// Installs the kernel filter for the rules in force, unless it is already installed; a filter
+/// the kernel refuses falls back to all TCP.
+fn prefilter(
+    cap: &mut Capture<Active>,
+    matcher: &Matcher,
+    tracks_flows: bool,
+    installed: &mut String,
+    iface: &str,
+) {
+    let wanted = filter::for_rules(&matcher.host_ports(), tracks_flows);
+    if *installed == wanted {
+        return;
+    }
+    let result = cap.filter(&wanted, true);
+    *installed = match result {
+        Ok(()) => wanted,
+        Err(e) => {
+            tracing::warn!(iface, error = %e, "prefilter refused; capturing all TCP");
+            let _ = cap.filter(filter::ALL_TCP, true);
+            filter::ALL_TCP.to_owned()
+        }
+    };
+    tracing::debug!(iface, filter = %installed, "prefilter installed");
 }
 
 /// Waits until a frame arrives, an update wakes us, or `wait` passes.
