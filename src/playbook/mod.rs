@@ -1,1 +1,10 @@
-//! Threat-hunting playbooks (see issue 5).
+//! Threat-hunting playbooks (issue 5).
+pub mod calc;
+pub mod model;
+pub mod parse;
+pub mod query;
+pub mod search;
+pub mod source;
+pub mod template;
+pub mod value;
+pub mod watchlist;
