@@ -1,5 +1,6 @@
 //! Threat-hunting playbooks (issue 5).
 pub mod calc;
+pub mod command;
 pub mod model;
 pub mod parse;
 pub mod query;
@@ -8,3 +9,7 @@ pub mod source;
 pub mod template;
 pub mod value;
 pub mod watchlist;
+pub mod actions;
+pub mod condition;
+pub mod dedup;
+pub mod schedule;
