@@ -26,7 +26,7 @@ impl PathTree {
         for (slot, path) in paths.iter().enumerate() {
             root.insert(path, slot);
         }
-        root.settle(&mut Vec::new());
+        root.settle();
         root
     }
 
@@ -50,17 +50,15 @@ impl PathTree {
 
     /// A node that is both captured and descended into is captured whole; its descendants'
     /// slots are then read from the captured value.
-    fn settle(&mut self, prefix: &mut Vec<String>) {
-        for (key, child) in &mut self.children {
+    fn settle(&mut self) {
+        for (_, child) in &mut self.children {
             if child.slot.is_some() && !child.children.is_empty() {
                 let mut inner = Vec::new();
                 child.collect_slots("", &mut inner);
                 child.children.clear();
                 child.inner = inner;
             } else {
-                prefix.push(key.to_string());
-                child.settle(prefix);
-                prefix.pop();
+                child.settle();
             }
         }
     }
@@ -78,12 +76,12 @@ impl PathTree {
     fn find(&self, key: &str) -> Option<&PathTree> {
         self.children.iter().find(|(k, _)| &**k == key).map(|(_, c)| c)
     }
+}
 
-    /// Fills `slots` from a whole JSON record (JSON arrays, `_source` of search hits).
-    pub fn fill_from_json<'a>(&self, record: &Json, paths: &[String], slots: &mut [Option<Val<'a>>]) {
-        for (slot, path) in paths.iter().enumerate() {
-            slots[slot] = lookup_json(record, path).map(Val::from_json);
-        }
+/// Fills `slots` from a whole JSON record (JSON arrays, `_source` of search hits).
+pub fn fill_from_json<'a>(record: &Json, paths: &[String], slots: &mut [Option<Val<'a>>]) {
+    for (slot, path) in paths.iter().enumerate() {
+        slots[slot] = lookup_json(record, path).map(Val::from_json);
     }
 }
 

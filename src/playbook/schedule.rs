@@ -95,10 +95,13 @@ impl Schedule {
         Some(day.and_time(at).and_utc())
     }
 
-    /// How far back the run scheduled at `at` looks: `lookback`, or the time since the previous
-    /// scheduled run.
+    /// How far back a run at `at` looks: `lookback`, or one period of the schedule (the interval,
+    /// or for calendar schedules the gap between the scheduled runs around `at`).
     pub fn lookback_at(&self, at: DateTime<Utc>) -> TimeDelta {
-        self.lookback.unwrap_or_else(|| at - self.previous_at_or_before(at - TimeDelta::seconds(1)))
+        self.lookback.unwrap_or_else(|| {
+            let previous = self.previous_at_or_before(at - TimeDelta::seconds(1));
+            self.next_after(previous) - previous
+        })
     }
 
     /// Why the run at `at` is skipped, if it falls in a skip window.
@@ -164,6 +167,7 @@ mod tests {
         assert_eq!(s.next_after(t("2025-06-02T10:30:00Z")), t("2025-06-02T11:00:00Z"));
         assert_eq!(s.previous_at_or_before(t("2025-06-02T10:30:00Z")), t("2025-06-02T10:30:00Z"));
         assert_eq!(s.lookback_at(t("2025-06-02T10:30:00Z")), TimeDelta::minutes(30));
+        assert_eq!(s.lookback_at(t("2025-06-02T10:41:00Z")), TimeDelta::minutes(30));
         let fixed = Schedule { lookback: Some(TimeDelta::hours(2)), ..s };
         assert_eq!(fixed.lookback_at(t("2025-06-02T10:30:00Z")), TimeDelta::hours(2));
     }
@@ -177,6 +181,7 @@ mod tests {
         let weekly = sched(Every::Weekly { days: vec![Weekday::Mon, Weekday::Thu], at: at(6, 0) });
         assert_eq!(weekly.next_after(t("2025-06-02T07:00:00Z")), t("2025-06-05T06:00:00Z"));
         assert_eq!(weekly.lookback_at(t("2025-06-05T06:00:00Z")), TimeDelta::days(3));
+        assert_eq!(weekly.lookback_at(t("2025-06-06T06:00:00Z")), TimeDelta::days(4));
         let monthly = sched(Every::Monthly { days: vec![31], at: at(0, 0) });
         assert_eq!(monthly.next_after(t("2025-02-01T00:00:00Z")), t("2025-02-28T00:00:00Z"));
         assert_eq!(monthly.next_after(t("2025-02-28T00:00:00Z")), t("2025-03-31T00:00:00Z"));

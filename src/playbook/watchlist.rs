@@ -42,6 +42,13 @@ impl Watchlist {
         Ok(Watchlist { name: name.to_string(), rows })
     }
 
+    /// Every key, sorted (for translating `in_watchlist` into a search request).
+    pub fn keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.rows.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        keys
+    }
+
     pub fn row(&self, key: &str) -> Option<&BTreeMap<String, String>> {
         self.rows.get(key)
     }
