@@ -116,6 +116,7 @@ SELECT t.engid, t.n, p.srcip, p.n FROM top_engid t JOIN per_src p USING (engid)
 WHERE p.rank <= 100 ORDER BY t.n DESC, t.engid, p.n DESC, p.srcip"
 
 measure() { # measure LABEL CMD... -> prints "seconds peak_kb"
+  shift
   local log="$DIR/time.log"
   /usr/bin/time -v "$@" >"$DIR/out.txt" 2>"$log"
   local secs kb
@@ -132,10 +133,16 @@ for n in "${COUNTS[@]}"; do
   sql=${SQL_TEMPLATE//FILE/$file}
   # Warm the page cache so both read from memory.
   cat "$file" >/dev/null
-  read -r hs hk < <(measure hunt "$HUNT" run "$DIR/bench.yaml" --now 2025-06-02T12:00:00Z --dry-run --json)
-  cp "$DIR/out.txt" "$DIR/hunt-$n.json"
-  read -r ds dk < <(measure duckdb python3 -c "import duckdb,sys,json; print(json.dumps(duckdb.sql(sys.argv[1]).fetchall()))" "$sql")
-  cp "$DIR/out.txt" "$DIR/duckdb-$n.txt"
+  # Three runs each, alternating; the best time and the highest peak RSS are reported.
+  hs=999999; hk=0; ds=999999; dk=0
+  for _ in 1 2 3; do
+    read -r s k < <(measure hunt "$HUNT" run "$DIR/bench.yaml" --now 2025-06-02T12:00:00Z --dry-run --json)
+    cp "$DIR/out.txt" "$DIR/hunt-$n.json"
+    hs=$(echo "if ($s < $hs) $s else $hs" | bc -l); hk=$(( k > hk ? k : hk ))
+    read -r s k < <(measure duckdb python3 -c "import duckdb,sys,json; con=duckdb.connect(); con.execute('SET enable_progress_bar=false'); print(json.dumps(con.sql(sys.argv[1]).fetchall()))" "$sql")
+    cp "$DIR/out.txt" "$DIR/duckdb-$n.txt"
+    ds=$(echo "if ($s < $ds) $s else $ds" | bc -l); dk=$(( k > dk ? k : dk ))
+  done
   printf '%-10s %-16s %9.2f %12.0f %12.0f\n' "$n" tcpreset-hunt "$hs" "$(echo "$n / $hs" | bc -l)" "$(echo "$hk / 1024" | bc -l)"
   printf '%-10s %-16s %9.2f %12.0f %12.0f\n' "$n" "duckdb $DUCKDB_VERSION" "$ds" "$(echo "$n / $ds" | bc -l)" "$(echo "$dk / 1024" | bc -l)"
   # Same answer: every (engid, srcip, count) row of the nested Top agrees.
@@ -150,4 +157,4 @@ duck = {(e, s, n) for e, _, s, n in json.load(open(sys.argv[2]))}
 print(f"           same result: {rows == duck} ({len(rows)} rows, {hunt['search']['hits']} hits)")
 PY
 done
-echo "machine: $(nproc) cores, $(uname -r); duckdb $DUCKDB_VERSION (python)"
+echo "machine: $(nproc) cores, $(uname -r); duckdb $DUCKDB_VERSION (python, default threads); best of 3 runs, file in page cache"

@@ -35,9 +35,26 @@ pub enum ForEach {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionKind {
-    RunScript { target: Target, script: Template, commands: AllowList, timeout: Duration },
-    Webhook { url: HttpUrl, body: Template, headers: BTreeMap<String, String>, timeout: Duration },
-    CreateAlert { file: String, alert_type: String, severity: u32, fidelity: u32, combine: bool, dedup: Option<Dedup> },
+    RunScript {
+        target: Target,
+        script: Template,
+        commands: AllowList,
+        timeout: Duration,
+    },
+    Webhook {
+        url: HttpUrl,
+        body: Template,
+        headers: BTreeMap<String, String>,
+        timeout: Duration,
+    },
+    CreateAlert {
+        file: String,
+        alert_type: String,
+        severity: u32,
+        fidelity: u32,
+        combine: bool,
+        dedup: Option<Dedup>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,10 +78,16 @@ impl HttpUrl {
         if text.starts_with("https://") {
             return Err("https is not supported; send to an http:// receiver (for example a local TLS relay)".into());
         }
-        let rest = text.strip_prefix("http://").ok_or("the URL must start with http://")?;
-        let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+        let rest = text
+            .strip_prefix("http://")
+            .ok_or("the URL must start with http://")?;
+        let (authority, path) = rest
+            .find('/')
+            .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().map_err(|_| format!("bad port `{p}`"))?),
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                (h, p.parse().map_err(|_| format!("bad port `{p}`"))?)
+            }
             _ => (authority, 80),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -74,7 +97,11 @@ impl HttpUrl {
         if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("the path must not contain spaces or control characters".into());
         }
-        Ok(HttpUrl { host: host.to_string(), port, path: path.to_string() })
+        Ok(HttpUrl {
+            host: host.to_string(),
+            port,
+            path: path.to_string(),
+        })
     }
 }
 
@@ -82,9 +109,20 @@ impl HttpUrl {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Plan {
-    RunScript { target: Target, lines: Vec<CheckedLine>, refused: Vec<Refusal> },
-    Webhook { url: HttpUrl, bodies: Vec<String>, refused: Vec<Refusal> },
-    CreateAlert { file: String, alerts: Vec<Json> },
+    RunScript {
+        target: Target,
+        lines: Vec<CheckedLine>,
+        refused: Vec<Refusal>,
+    },
+    Webhook {
+        url: HttpUrl,
+        bodies: Vec<String>,
+        refused: Vec<Refusal>,
+    },
+    CreateAlert {
+        file: String,
+        alerts: Vec<Json>,
+    },
 }
 
 /// The data an action renders from.
@@ -101,7 +139,12 @@ impl Action {
     pub fn plan(&self, run: RunContext<'_>, outcome: &Outcome) -> Plan {
         let contexts = self.contexts(run.root, outcome);
         match &self.kind {
-            ActionKind::RunScript { target, script, commands, .. } => {
+            ActionKind::RunScript {
+                target,
+                script,
+                commands,
+                ..
+            } => {
                 let (mut lines, mut refused) = (Vec::new(), Vec::new());
                 for frames in &contexts {
                     let full: Vec<&Json> = std::iter::once(run.root).chain(frames).collect();
@@ -112,7 +155,11 @@ impl Action {
                         }
                     }
                 }
-                Plan::RunScript { target: target.clone(), lines, refused }
+                Plan::RunScript {
+                    target: target.clone(),
+                    lines,
+                    refused,
+                }
             }
             ActionKind::Webhook { url, body, .. } => {
                 let (mut bodies, mut refused) = (Vec::<String>::new(), Vec::new());
@@ -122,12 +169,28 @@ impl Action {
                     match serde_json::from_str::<Json>(&text) {
                         Ok(_) if bodies.contains(&text) => {}
                         Ok(_) => bodies.push(text),
-                        Err(e) => refused.push(Refusal { line: text, reason: format!("the rendered body is not JSON ({e}); fix the body template") }),
+                        Err(e) => refused.push(Refusal {
+                            line: text,
+                            reason: format!(
+                                "the rendered body is not JSON ({e}); fix the body template"
+                            ),
+                        }),
                     }
                 }
-                Plan::Webhook { url: url.clone(), bodies, refused }
+                Plan::Webhook {
+                    url: url.clone(),
+                    bodies,
+                    refused,
+                }
             }
-            ActionKind::CreateAlert { file, alert_type, severity, fidelity, combine, .. } => {
+            ActionKind::CreateAlert {
+                file,
+                alert_type,
+                severity,
+                fidelity,
+                combine,
+                ..
+            } => {
                 let base = json!({
                     "timestamp": run.now.timestamp_millis(),
                     "timestamp_utc": run.now.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
@@ -137,7 +200,7 @@ impl Action {
                     "fidelity": fidelity,
                     "ath_info": { "playbook": run.playbook, "action": self.name, "condition": self.trigger },
                 });
-                let results: Vec<Json> = contexts.iter().map(|frames| flatten(frames)).collect();
+                let results: Vec<Json> = contexts.iter().map(flatten).collect();
                 let alerts = if *combine && !results.is_empty() {
                     let mut alert = base;
                     alert["result_count"] = json!(results.len());
@@ -153,7 +216,10 @@ impl Action {
                         })
                         .collect()
                 };
-                Plan::CreateAlert { file: file.clone(), alerts }
+                Plan::CreateAlert {
+                    file: file.clone(),
+                    alerts,
+                }
             }
         }
     }
@@ -172,7 +238,10 @@ impl Action {
                     vec![Json::Object(frame)]
                 })
                 .collect(),
-            ForEach::Calc { chain, metric } => rows(&payload["aggregations"], chain, *metric).into_iter().map(|(row, _)| row).collect(),
+            ForEach::Calc { chain, metric } => rows(&payload["aggregations"], chain, *metric)
+                .into_iter()
+                .map(|(row, _)| row)
+                .collect(),
             ForEach::Matches => outcome.matches.clone(),
         }
     }

@@ -2,7 +2,7 @@
 //! record (memory grows with the number of groups, not of records) and printed the way
 //! Elasticsearch prints aggregations.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde_json::{json, Map, Value as Json};
 
@@ -112,7 +112,7 @@ impl Acc {
             MetricOp::Maximum => Acc::Maximum(None),
             MetricOp::Minimum => Acc::Minimum(None),
             MetricOp::Sum => Acc::Sum(0.0),
-            MetricOp::UniqueCount => Acc::Unique(HashSet::new()),
+            MetricOp::UniqueCount => Acc::Unique(HashSet::default()),
         }
     }
 
@@ -187,19 +187,23 @@ struct Groups {
 #[derive(Debug, Clone)]
 struct Bucket {
     doc_count: u64,
-    rank: Option<Acc>,
+    rank: Option<Box<Acc>>,
     children: CalcState,
 }
 
 impl Bucket {
     fn new(terms: &Terms) -> Bucket {
-        Bucket { doc_count: 0, rank: terms.rank_by.as_ref().map(|m| Acc::new(m.op)), children: CalcState::new(&terms.subgroups) }
+        Bucket {
+            doc_count: 0,
+            rank: terms.rank_by.as_ref().map(|m| Box::new(Acc::new(m.op))),
+            children: CalcState::new(&terms.subgroups),
+        }
     }
 
     fn merge(&mut self, other: Bucket) {
         self.doc_count += other.doc_count;
         if let (Some(a), Some(b)) = (&mut self.rank, other.rank) {
-            a.merge(b);
+            a.merge(*b);
         }
         self.children.merge(other.children);
     }
@@ -215,10 +219,14 @@ impl Groups {
                 self.strs.get_mut(s).expect("inserted above")
             }
             KeyRef::Num(n) => {
-                let Key::Num(bits) = Key::num(n) else { unreachable!("Key::num makes a Num") };
+                let Key::Num(bits) = Key::num(n) else {
+                    unreachable!("Key::num makes a Num")
+                };
                 self.nums.entry(bits).or_insert_with(|| Bucket::new(terms))
             }
-            KeyRef::Bool(b) => self.bools[usize::from(b)].get_or_insert_with(|| Box::new(Bucket::new(terms))),
+            KeyRef::Bool(b) => {
+                self.bools[usize::from(b)].get_or_insert_with(|| Box::new(Bucket::new(terms)))
+            }
         }
     }
 
@@ -251,7 +259,11 @@ impl Groups {
     fn into_buckets(self) -> Vec<(Key, Bucket)> {
         let strs = self.strs.into_iter().map(|(k, b)| (Key::Str(k), b));
         let nums = self.nums.into_iter().map(|(k, b)| (Key::Num(k), b));
-        let bools = self.bools.into_iter().enumerate().filter_map(|(i, b)| b.map(|b| (Key::Bool(i == 1), *b)));
+        let bools = self
+            .bools
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, b)| b.map(|b| (Key::Bool(i == 1), *b)));
         strs.chain(nums).chain(bools).collect()
     }
 }
@@ -326,7 +338,11 @@ fn terms_json(terms: &Terms, groups: Groups) -> Json {
         None => b.doc_count as f64,
     };
     buckets.sort_by(|(ka, a), (kb, b)| {
-        let by_rank = if terms.bottom { rank(a).total_cmp(&rank(b)) } else { rank(b).total_cmp(&rank(a)) };
+        let by_rank = if terms.bottom {
+            rank(a).total_cmp(&rank(b))
+        } else {
+            rank(b).total_cmp(&rank(a))
+        };
         by_rank.then_with(|| ka.cmp_key(kb))
     });
     buckets.truncate(terms.size);
@@ -352,13 +368,31 @@ fn terms_json(terms: &Terms, groups: Groups) -> Json {
 mod tests {
     use super::*;
 
-    fn terms(name: &str, field: usize, field_name: &str, size: usize, subgroups: Vec<Calc>) -> Calc {
-        Calc::Terms(Terms { name: name.into(), field, field_name: field_name.into(), bottom: false, rank_by: None, size, subgroups })
+    fn terms(
+        name: &str,
+        field: usize,
+        field_name: &str,
+        size: usize,
+        subgroups: Vec<Calc>,
+    ) -> Calc {
+        Calc::Terms(Terms {
+            name: name.into(),
+            field,
+            field_name: field_name.into(),
+            bottom: false,
+            rank_by: None,
+            size,
+            subgroups,
+        })
     }
 
     fn push_all(calcs: &[Calc], state: &mut CalcState, records: &[(&str, &str, f64)]) {
         for (engid, srcip, bytes) in records {
-            let rec = [Val::Str((*engid).into()), Val::Str((*srcip).into()), Val::Num(*bytes)];
+            let rec = [
+                Val::Str((*engid).into()),
+                Val::Str((*srcip).into()),
+                Val::Num(*bytes),
+            ];
             state.push(calcs, &|f| rec.get(f).cloned());
         }
     }
@@ -366,10 +400,26 @@ mod tests {
     #[test]
     fn nested_top_is_shaped_like_elasticsearch() {
         let calcs = vec![
-            terms("find_unique_engid", 0, "engid", 10, vec![terms("find_unique_srcip", 1, "srcip", 1, vec![])]),
-            Calc::Metric(Metric { name: "bytes".into(), op: MetricOp::Sum, field: 2, field_name: "bytes".into() }),
+            terms(
+                "find_unique_engid",
+                0,
+                "engid",
+                10,
+                vec![terms("find_unique_srcip", 1, "srcip", 1, vec![])],
+            ),
+            Calc::Metric(Metric {
+                name: "bytes".into(),
+                op: MetricOp::Sum,
+                field: 2,
+                field_name: "bytes".into(),
+            }),
         ];
-        let records = [("2001219", "10.0.0.1", 10.0), ("2001219", "10.0.0.1", 5.0), ("2001219", "10.0.0.2", 1.0), ("2", "10.0.0.9", 1.0)];
+        let records = [
+            ("2001219", "10.0.0.1", 10.0),
+            ("2001219", "10.0.0.1", 5.0),
+            ("2001219", "10.0.0.2", 1.0),
+            ("2", "10.0.0.9", 1.0),
+        ];
         let mut a = CalcState::new(&calcs);
         push_all(&calcs, &mut a, &records[..2]);
         let mut b = CalcState::new(&calcs);
@@ -392,11 +442,38 @@ mod tests {
 
     #[test]
     fn bottom_by_metric_and_unique_count() {
-        let by_avg = Metric { name: "metric".into(), op: MetricOp::Average, field: 2, field_name: "bytes".into() };
-        let uniq = Calc::Metric(Metric { name: "engines".into(), op: MetricOp::UniqueCount, field: 0, field_name: "engid".into() });
-        let calcs = vec![Calc::Terms(Terms { name: "low".into(), field: 1, field_name: "srcip".into(), bottom: true, rank_by: Some(by_avg), size: 2, subgroups: vec![uniq] })];
+        let by_avg = Metric {
+            name: "metric".into(),
+            op: MetricOp::Average,
+            field: 2,
+            field_name: "bytes".into(),
+        };
+        let uniq = Calc::Metric(Metric {
+            name: "engines".into(),
+            op: MetricOp::UniqueCount,
+            field: 0,
+            field_name: "engid".into(),
+        });
+        let calcs = vec![Calc::Terms(Terms {
+            name: "low".into(),
+            field: 1,
+            field_name: "srcip".into(),
+            bottom: true,
+            rank_by: Some(by_avg),
+            size: 2,
+            subgroups: vec![uniq],
+        })];
         let mut s = CalcState::new(&calcs);
-        push_all(&calcs, &mut s, &[("a", "x", 10.0), ("b", "x", 20.0), ("a", "y", 1.0), ("a", "z", 100.0)]);
+        push_all(
+            &calcs,
+            &mut s,
+            &[
+                ("a", "x", 10.0),
+                ("b", "x", 20.0),
+                ("a", "y", 1.0),
+                ("a", "z", 100.0),
+            ],
+        );
         let out = Json::Object(s.finish(&calcs));
         let buckets = &out["low"]["buckets"];
         assert_eq!(buckets[0]["key"], "y");
@@ -417,7 +494,12 @@ mod tests {
             s.push(&calcs, &|f| rec.get(f).cloned());
         }
         let out = Json::Object(s.finish(&calcs));
-        let keys: Vec<&Json> = out["ports"]["buckets"].as_array().unwrap().iter().map(|b| &b["dstport"]).collect();
+        let keys: Vec<&Json> = out["ports"]["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| &b["dstport"])
+            .collect();
         assert_eq!(keys, [&json!(22), &json!(443), &json!(8080)]);
     }
 }

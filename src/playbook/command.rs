@@ -45,7 +45,11 @@ pub fn check_script(pieces: &[Piece], allowed: &AllowList) -> Vec<Result<Checked
         match piece {
             Piece::Text(text) => {
                 let mut parts = text.split('\n');
-                lines.last_mut().expect("never empty").0.push_str(parts.next().unwrap_or(""));
+                lines
+                    .last_mut()
+                    .expect("never empty")
+                    .0
+                    .push_str(parts.next().unwrap_or(""));
                 for part in parts {
                     lines.push((part.to_string(), None));
                 }
@@ -65,7 +69,10 @@ pub fn check_script(pieces: &[Piece], allowed: &AllowList) -> Vec<Result<Checked
         .into_iter()
         .filter(|(line, _)| !line.trim().is_empty())
         .map(|(line, taint)| match taint {
-            Some(reason) => Err(Refusal { line: line.trim().to_string(), reason }),
+            Some(reason) => Err(Refusal {
+                line: line.trim().to_string(),
+                reason,
+            }),
             None => check_line(line.trim(), allowed),
         })
         .collect()
@@ -73,18 +80,32 @@ pub fn check_script(pieces: &[Piece], allowed: &AllowList) -> Vec<Result<Checked
 
 /// Checks one line of words against the allow list and the command's schema.
 pub fn check_line(line: &str, allowed: &AllowList) -> Result<CheckedLine, Refusal> {
-    let refuse = |reason: String| Refusal { line: line.to_string(), reason };
+    let refuse = |reason: String| Refusal {
+        line: line.to_string(),
+        reason,
+    };
     let mut words = line.split_whitespace();
     let command = words.next().ok_or_else(|| refuse("empty line".into()))?;
     let program = allowed.get(command).ok_or_else(|| {
-        refuse(format!("`{command}` is not an allowed command (allowed: {})", allowed.keys().cloned().collect::<Vec<_>>().join(", ")))
+        refuse(format!(
+            "`{command}` is not an allowed command (allowed: {})",
+            allowed.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
     })?;
     let args: Vec<String> = words.map(str::to_string).collect();
     match command {
         "tcpreset" => check_tcpreset(&args).map_err(refuse)?,
-        other => return Err(refuse(format!("`{other}` has no argument schema; only {KNOWN_COMMANDS:?} can be allowed"))),
+        other => {
+            return Err(refuse(format!(
+                "`{other}` has no argument schema; only {KNOWN_COMMANDS:?} can be allowed"
+            )))
+        }
     }
-    Ok(CheckedLine { line: line.to_string(), program: program.clone(), args })
+    Ok(CheckedLine {
+        line: line.to_string(),
+        program: program.clone(),
+        args,
+    })
 }
 
 /// `tcpreset [add] ENGID -i IF -o IF -h HOST [-p PORT] -d SECONDS`, `tcpreset list [--json]`,
@@ -112,13 +133,18 @@ fn check_options(words: &[&str], required: &[&str], optional: &[&str]) -> Result
     while i < words.len() {
         let flag = words[i];
         if !required.contains(&flag) && !optional.contains(&flag) {
-            return Err(format!("unexpected word `{flag}`; expected one of {:?}", [required, optional].concat()));
+            return Err(format!(
+                "unexpected word `{flag}`; expected one of {:?}",
+                [required, optional].concat()
+            ));
         }
         if seen.contains(&flag) {
             return Err(format!("`{flag}` is given twice"));
         }
         seen.push(flag);
-        let value = words.get(i + 1).ok_or_else(|| format!("`{flag}` needs a value"))?;
+        let value = words
+            .get(i + 1)
+            .ok_or_else(|| format!("`{flag}` needs a value"))?;
         match flag {
             "-i" | "-o" => check_interface(value)?,
             "-h" => check_host(value)?,
@@ -138,8 +164,14 @@ fn check_options(words: &[&str], required: &[&str], optional: &[&str]) -> Result
 pub fn check_engid(word: &str) -> Result<(), String> {
     let ok = (1..=64).contains(&word.len())
         && !word.starts_with('-')
-        && word.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    ok.then_some(()).ok_or_else(|| format!("ENGID `{word}` must be 1-64 characters of A-Z a-z 0-9 . _ : - and not start with -"))
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    ok.then_some(()).ok_or_else(|| {
+        format!(
+            "ENGID `{word}` must be 1-64 characters of A-Z a-z 0-9 . _ : - and not start with -"
+        )
+    })
 }
 
 /// Interface names: 1–15 characters of `[A-Za-z0-9._-]`, not `.` or `..`, not starting with `-`.
@@ -148,22 +180,32 @@ pub fn check_interface(word: &str) -> Result<(), String> {
         && word != "."
         && word != ".."
         && !word.starts_with('-')
-        && word.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    ok.then_some(()).ok_or_else(|| format!("interface `{word}` must be 1-15 characters of A-Z a-z 0-9 . _ -"))
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    ok.then_some(())
+        .ok_or_else(|| format!("interface `{word}` must be 1-15 characters of A-Z a-z 0-9 . _ -"))
 }
 
 pub fn check_host(word: &str) -> Result<(), String> {
-    word.parse::<IpAddr>().map(drop).map_err(|_| format!("host `{word}` is not an IPv4 or IPv6 address"))
+    word.parse::<IpAddr>()
+        .map(drop)
+        .map_err(|_| format!("host `{word}` is not an IPv4 or IPv6 address"))
 }
 
 fn check_number(word: &str, what: &str, min: u32, max: u32) -> Result<(), String> {
-    let ok = word.bytes().all(|b| b.is_ascii_digit()) && word.parse::<u32>().is_ok_and(|n| (min..=max).contains(&n));
-    ok.then_some(()).ok_or_else(|| format!("{what} `{word}` must be a whole number from {min} to {max}"))
+    let ok = word.bytes().all(|b| b.is_ascii_digit())
+        && word.parse::<u32>().is_ok_and(|n| (min..=max).contains(&n));
+    ok.then_some(())
+        .ok_or_else(|| format!("{what} `{word}` must be a whole number from {min} to {max}"))
 }
 
 /// Quotes a word for a POSIX shell (the remote side of `ssh` always runs one).
 pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/@%+=,-".contains(&b));
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/@%+=,-".contains(&b));
     if plain {
         word.to_string()
     } else {
@@ -192,13 +234,29 @@ impl SshTarget {
     /// Checks the fields so none can be read by `ssh` as an option.
     pub fn check(&self) -> Result<(), String> {
         let host_ok = self.host.parse::<IpAddr>().is_ok()
-            || (!self.host.starts_with('-') && !self.host.is_empty() && self.host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b)));
+            || (!self.host.starts_with('-')
+                && !self.host.is_empty()
+                && self
+                    .host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b)));
         if !host_ok {
-            return Err(format!("ssh host `{}` must be an IP address or a host name", self.host));
+            return Err(format!(
+                "ssh host `{}` must be an IP address or a host name",
+                self.host
+            ));
         }
-        let user_ok = !self.user.starts_with('-') && !self.user.is_empty() && self.user.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        let user_ok = !self.user.starts_with('-')
+            && !self.user.is_empty()
+            && self
+                .user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !user_ok {
-            return Err(format!("ssh user `{}` must be letters, digits, . _ -", self.user));
+            return Err(format!(
+                "ssh user `{}` must be letters, digits, . _ -",
+                self.user
+            ));
         }
         Ok(())
     }
@@ -206,15 +264,39 @@ impl SshTarget {
     /// The `ssh` argv that runs one checked line: batch mode (no prompts), host keys checked,
     /// and the remote command built from shell-quoted words.
     pub fn ssh_args(&self, line: &CheckedLine) -> Vec<String> {
-        let mut args: Vec<String> = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=10"].map(String::from).to_vec();
+        let mut args: Vec<String> = [
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ConnectTimeout=10",
+        ]
+        .map(String::from)
+        .to_vec();
         if let Some(known) = &self.known_hosts_file {
             args.extend(["-o".into(), format!("UserKnownHostsFile={known}")]);
         }
         if let Some(key) = &self.identity_file {
-            args.extend(["-o".into(), "IdentitiesOnly=yes".into(), "-i".into(), key.clone()]);
+            args.extend([
+                "-o".into(),
+                "IdentitiesOnly=yes".into(),
+                "-i".into(),
+                key.clone(),
+            ]);
         }
-        args.extend(["-p".into(), self.port.to_string(), "-l".into(), self.user.clone(), "--".into(), self.host.clone()]);
-        let remote: Vec<String> = std::iter::once(&line.program).chain(&line.args).map(|w| shell_quote(w)).collect();
+        args.extend([
+            "-p".into(),
+            self.port.to_string(),
+            "-l".into(),
+            self.user.clone(),
+            "--".into(),
+            self.host.clone(),
+        ]);
+        let remote: Vec<String> = std::iter::once(&line.program)
+            .chain(&line.args)
+            .map(|w| shell_quote(w))
+            .collect();
         args.push(remote.join(" "));
         args
     }

@@ -21,14 +21,24 @@ pub enum ConditionKind {
     /// `ctx.payload.hits.total.value OP value`.
     TotalHits { op: CmpOp, value: f64 },
     /// At least one (or all) of a calculation's results `OP` a threshold.
-    List { all: bool, counts: bool, chain: Vec<String>, metric: bool, op: CmpOp, threshold: Threshold },
+    List {
+        all: bool,
+        counts: bool,
+        chain: Vec<String>,
+        metric: bool,
+        op: CmpOp,
+        threshold: Threshold,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Threshold {
     Value(f64),
     /// Per result: the column of the watchlist row whose key is the result's key.
-    Watchlist { index: usize, column: String },
+    Watchlist {
+        index: usize,
+        column: String,
+    },
 }
 
 /// Whether a condition was met, and for Compare List which results matched.
@@ -48,7 +58,14 @@ impl Condition {
                 let total = payload["hits"]["total"]["value"].as_f64().unwrap_or(0.0);
                 (op.holds(total, *value), Vec::new())
             }
-            ConditionKind::List { all, counts, chain, metric, op, threshold } => {
+            ConditionKind::List {
+                all,
+                counts,
+                chain,
+                metric,
+                op,
+                threshold,
+            } => {
                 let rows = rows(&payload["aggregations"], chain, *metric);
                 let mut matches = Vec::new();
                 for (mut row, value) in rows {
@@ -57,7 +74,10 @@ impl Condition {
                         Threshold::Watchlist { index, column } => {
                             let key = row.last().map(|b| key_text(&b["key"])).unwrap_or_default();
                             let found = watchlists[*index].row_json(&key);
-                            let limit = found.as_ref().and_then(|r| r[column].as_str()).and_then(|s| s.trim().parse().ok());
+                            let limit = found
+                                .as_ref()
+                                .and_then(|r| r[column].as_str())
+                                .and_then(|s| s.trim().parse().ok());
                             if let Some(found) = found {
                                 row.push(json!({ "watchlist": found }));
                             }
@@ -72,13 +92,21 @@ impl Condition {
                         }
                     }
                     if *all {
-                        return Outcome { name: self.name.clone(), met: false, matches: Vec::new() };
+                        return Outcome {
+                            name: self.name.clone(),
+                            met: false,
+                            matches: Vec::new(),
+                        };
                     }
                 }
                 (!matches.is_empty(), matches)
             }
         };
-        Outcome { name: self.name.clone(), met, matches }
+        Outcome {
+            name: self.name.clone(),
+            met,
+            matches,
+        }
     }
 }
 
@@ -104,8 +132,16 @@ pub fn rows(aggregations: &Json, chain: &[String], metric: bool) -> Vec<(Row, Re
     out
 }
 
-fn walk(node: &Json, chain: &[String], metric: bool, frames: &mut Row, out: &mut Vec<(Row, ResultValue)>) {
-    let Some((name, rest)) = chain.split_first() else { return };
+fn walk(
+    node: &Json,
+    chain: &[String],
+    metric: bool,
+    frames: &mut Row,
+    out: &mut Vec<(Row, ResultValue)>,
+) {
+    let Some((name, rest)) = chain.split_first() else {
+        return;
+    };
     let agg = &node[name.as_str()];
     if rest.is_empty() && metric {
         let value = agg["value"].as_f64();
@@ -138,35 +174,115 @@ mod tests {
                     {"key": 22, "dstport": 22, "doc_count": 2}]}, "bytes": {"value": 10}}]}}})
     }
 
-    fn list(all: bool, counts: bool, chain: &[&str], metric: bool, op: CmpOp, threshold: Threshold) -> Condition {
+    fn list(
+        all: bool,
+        counts: bool,
+        chain: &[&str],
+        metric: bool,
+        op: CmpOp,
+        threshold: Threshold,
+    ) -> Condition {
         let chain = chain.iter().map(|s| s.to_string()).collect();
-        Condition { name: "c".into(), kind: ConditionKind::List { all, counts, chain, metric, op, threshold } }
+        Condition {
+            name: "c".into(),
+            kind: ConditionKind::List {
+                all,
+                counts,
+                chain,
+                metric,
+                op,
+                threshold,
+            },
+        }
     }
 
     #[test]
     fn compare_value_on_total_hits() {
-        let c = Condition { name: "many".into(), kind: ConditionKind::TotalHits { op: CmpOp::GreaterOrEqual, value: 7.0 } };
+        let c = Condition {
+            name: "many".into(),
+            kind: ConditionKind::TotalHits {
+                op: CmpOp::GreaterOrEqual,
+                value: 7.0,
+            },
+        };
         assert!(c.evaluate(&payload(), &[]).met);
-        let c = Condition { name: "many".into(), kind: ConditionKind::TotalHits { op: CmpOp::Greater, value: 7.0 } };
+        let c = Condition {
+            name: "many".into(),
+            kind: ConditionKind::TotalHits {
+                op: CmpOp::Greater,
+                value: 7.0,
+            },
+        };
         assert!(!c.evaluate(&payload(), &[]).met);
     }
 
     #[test]
     fn compare_list_at_least_one_and_all_over_nested_results() {
-        let out = list(false, true, &["by_src", "by_port"], false, CmpOp::GreaterOrEqual, Threshold::Value(2.0)).evaluate(&payload(), &[]);
+        let out = list(
+            false,
+            true,
+            &["by_src", "by_port"],
+            false,
+            CmpOp::GreaterOrEqual,
+            Threshold::Value(2.0),
+        )
+        .evaluate(&payload(), &[]);
         assert!(out.met);
         assert_eq!(out.matches.len(), 2);
         assert_eq!(out.matches[1][0]["srcip"], "10.0.0.2");
         assert_eq!(out.matches[1][1]["dstport"], 22);
-        assert!(!list(true, true, &["by_src", "by_port"], false, CmpOp::GreaterOrEqual, Threshold::Value(2.0)).evaluate(&payload(), &[]).met);
-        assert!(list(true, false, &["by_src", "bytes"], true, CmpOp::Greater, Threshold::Value(5.0)).evaluate(&payload(), &[]).met);
-        assert!(!list(true, false, &["nothing"], false, CmpOp::Greater, Threshold::Value(0.0)).evaluate(&payload(), &[]).met);
+        assert!(
+            !list(
+                true,
+                true,
+                &["by_src", "by_port"],
+                false,
+                CmpOp::GreaterOrEqual,
+                Threshold::Value(2.0)
+            )
+            .evaluate(&payload(), &[])
+            .met
+        );
+        assert!(
+            list(
+                true,
+                false,
+                &["by_src", "bytes"],
+                true,
+                CmpOp::Greater,
+                Threshold::Value(5.0)
+            )
+            .evaluate(&payload(), &[])
+            .met
+        );
+        assert!(
+            !list(
+                true,
+                false,
+                &["nothing"],
+                false,
+                CmpOp::Greater,
+                Threshold::Value(0.0)
+            )
+            .evaluate(&payload(), &[])
+            .met
+        );
     }
 
     #[test]
     fn thresholds_from_a_watchlist_row_per_result() {
         let w = Watchlist::parse("ports", "port", "port,threshold,name\n22,3,SSH\n").unwrap();
-        let c = list(false, true, &["by_src", "by_port"], false, CmpOp::Greater, Threshold::Watchlist { index: 0, column: "threshold".into() });
+        let c = list(
+            false,
+            true,
+            &["by_src", "by_port"],
+            false,
+            CmpOp::Greater,
+            Threshold::Watchlist {
+                index: 0,
+                column: "threshold".into(),
+            },
+        );
         let out = c.evaluate(&payload(), &[w]);
         assert!(out.met);
         assert_eq!(out.matches.len(), 1);

@@ -65,7 +65,11 @@ impl PathTree {
 
     fn collect_slots(&self, prefix: &str, out: &mut Vec<(String, usize)>) {
         for (key, child) in &self.children {
-            let path = if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") };
+            let path = if prefix.is_empty() {
+                key.to_string()
+            } else {
+                format!("{prefix}.{key}")
+            };
             if let Some(slot) = child.slot {
                 out.push((path.clone(), slot));
             }
@@ -74,7 +78,12 @@ impl PathTree {
     }
 
     fn find(&self, key: &str) -> Option<&PathTree> {
-        self.children.iter().find(|(k, _)| &**k == key).map(|(_, c)| c)
+        // Length and first byte first: most keys of a record are not wanted.
+        let (len, first) = (key.len(), key.as_bytes().first());
+        self.children
+            .iter()
+            .find(|(k, _)| k.len() == len && k.as_bytes().first() == first && &**k == key)
+            .map(|(_, c)| c)
     }
 }
 
@@ -86,7 +95,11 @@ pub fn fill_from_json<'a>(record: &Json, paths: &[String], slots: &mut [Option<V
 }
 
 /// Parses one NDJSON line into `slots`, keeping only the planned paths.
-pub fn parse_json_line<'de>(line: &'de str, tree: &PathTree, slots: &mut [Option<Val<'de>>]) -> Result<(), serde_json::Error> {
+pub fn parse_json_line<'de>(
+    line: &'de str,
+    tree: &PathTree,
+    slots: &mut [Option<Val<'de>>],
+) -> Result<(), serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(line);
     MapSeed { node: tree, slots }.deserialize(&mut de)?;
     de.end()
@@ -138,7 +151,10 @@ impl<'de> Visitor<'de> for MapSeed<'_, '_, 'de> {
                     }
                     self.slots[child.slot.expect("checked")] = Some(value);
                 }
-                Some(child) => map.next_value_seed(MapSeed { node: child, slots: &mut *self.slots })?,
+                Some(child) => map.next_value_seed(MapSeed {
+                    node: child,
+                    slots: &mut *self.slots,
+                })?,
             }
         }
         Ok(())
@@ -225,7 +241,9 @@ pub struct ZeekHeader {
 impl ZeekHeader {
     /// Reads a `#` header line into the header. Returns false for a line that is not a header.
     pub fn read_line(&mut self, line: &str) -> bool {
-        let Some(rest) = line.strip_prefix('#') else { return false };
+        let Some(rest) = line.strip_prefix('#') else {
+            return false;
+        };
         let (name, value) = rest.split_once(['\t', ' ']).unwrap_or((rest, ""));
         match name {
             "fields" => self.fields = value.split('\t').map(str::to_string).collect(),
@@ -240,12 +258,20 @@ impl ZeekHeader {
 
     /// For each column, the slot it fills (or `None`), given the plan's native paths.
     pub fn column_slots(&self, paths: &[String]) -> Vec<Option<usize>> {
-        self.fields.iter().map(|f| paths.iter().position(|p| p == f)).collect()
+        self.fields
+            .iter()
+            .map(|f| paths.iter().position(|p| p == f))
+            .collect()
     }
 
     /// Parses one data line. Returns false if it has fewer columns than the header (a record cut
     /// off at the end of a truncated file).
-    pub fn parse_line<'a>(&self, line: &'a str, columns: &[Option<usize>], slots: &mut [Option<Val<'a>>]) -> bool {
+    pub fn parse_line<'a>(
+        &self,
+        line: &'a str,
+        columns: &[Option<usize>],
+        slots: &mut [Option<Val<'a>>],
+    ) -> bool {
         let mut n = 0;
         for (i, raw) in line.split('\t').enumerate() {
             n = i + 1;
@@ -274,16 +300,20 @@ impl ZeekHeader {
         let ty = self.types.get(column).map_or("string", String::as_str);
         let text = unescape_zeek(raw);
         Some(match ty {
-            "time" | "interval" | "double" | "count" | "int" | "port" => match text.parse::<f64>() {
-                Ok(n) => Val::Num(n),
-                Err(_) => Val::Str(text),
-            },
+            "time" | "interval" | "double" | "count" | "int" | "port" => {
+                match text.parse::<f64>() {
+                    Ok(n) => Val::Num(n),
+                    Err(_) => Val::Str(text),
+                }
+            }
             "bool" => Val::Bool(raw == "T"),
             t if t.starts_with("set[") || t.starts_with("vector[") || t.starts_with("table[") => {
                 let items: Vec<Json> = if raw == self.empty_field {
                     Vec::new()
                 } else {
-                    raw.split(self.set_separator.as_str()).map(|s| Json::String(unescape_zeek(s).into_owned())).collect()
+                    raw.split(self.set_separator.as_str())
+                        .map(|s| Json::String(unescape_zeek(s).into_owned()))
+                        .collect()
                 };
                 Val::Json(Json::Array(items))
             }
@@ -313,7 +343,10 @@ fn unescape_zeek(raw: &str) -> Cow<'_, str> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 2..i + 4).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = bytes
+            .get(i + 2..i + 4)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], bytes.get(i + 1), hex) {
             (b'\\', Some(b'x'), Some(b)) => {
                 out.push(b);
@@ -339,11 +372,20 @@ mod tests {
     #[test]
     fn keeps_only_planned_fields_and_borrows_strings() {
         let line = r#"{"timestamp":"2018-03-24T14:37:19.037299-0600","flow_id":928532049924531,"event_type":"alert","src_ip":"0.0.0.0","src_port":26078,"dest_ip":"10.47.8.150","dest_port":22,"proto":"TCP","alert":{"action":"allowed","gid":1,"signature_id":2001219,"rev":20,"signature":"ET SCAN Potential SSH Scan","category":"Attempted Information Leak","severity":2},"flow":{"pkts_toserver":1}}"#;
-        let p = paths(&["src_ip", "alert.signature_id", "alert.severity", "nope", "flow"]);
+        let p = paths(&[
+            "src_ip",
+            "alert.signature_id",
+            "alert.severity",
+            "nope",
+            "flow",
+        ]);
         let tree = PathTree::new(&p);
         let mut slots = vec![None; p.len()];
         parse_json_line(line, &tree, &mut slots).unwrap();
-        assert!(matches!(&slots[0], Some(Val::Str(Cow::Borrowed("0.0.0.0")))));
+        assert!(matches!(
+            &slots[0],
+            Some(Val::Str(Cow::Borrowed("0.0.0.0")))
+        ));
         assert_eq!(slots[1], Some(Val::Num(2_001_219.0)));
         assert_eq!(slots[2], Some(Val::Num(2.0)));
         assert_eq!(slots[3], None);
@@ -365,7 +407,12 @@ mod tests {
         let p = paths(&["id.orig_h", "msg"]);
         let tree = PathTree::new(&p);
         let mut slots = vec![None; 2];
-        parse_json_line(r#"{"id.orig_h":"10.0.0.1","msg":"a\"b"}"#, &tree, &mut slots).unwrap();
+        parse_json_line(
+            r#"{"id.orig_h":"10.0.0.1","msg":"a\"b"}"#,
+            &tree,
+            &mut slots,
+        )
+        .unwrap();
         assert_eq!(slots[0], Some(Val::Str("10.0.0.1".into())));
         assert_eq!(slots[1], Some(Val::Str("a\"b".into())));
     }
@@ -373,15 +420,30 @@ mod tests {
     #[test]
     fn zeek_tsv_lines_are_typed_by_the_header() {
         let mut h = ZeekHeader::default();
-        for line in ["#separator \\x09", "#set_separator\t,", "#empty_field\t(empty)", "#unset_field\t-",
+        for line in [
+            "#separator \\x09",
+            "#set_separator\t,",
+            "#empty_field\t(empty)",
+            "#unset_field\t-",
             "#fields\tts\tid.orig_h\tid.resp_p\tconn_state\tlocal_orig\ttunnel_parents",
-            "#types\ttime\taddr\tport\tstring\tbool\tset[string]"] {
+            "#types\ttime\taddr\tport\tstring\tbool\tset[string]",
+        ] {
             assert!(h.read_line(line));
         }
-        let p = paths(&["ts", "id.resp_p", "conn_state", "local_orig", "tunnel_parents"]);
+        let p = paths(&[
+            "ts",
+            "id.resp_p",
+            "conn_state",
+            "local_orig",
+            "tunnel_parents",
+        ]);
         let cols = h.column_slots(&p);
         let mut slots = vec![None; p.len()];
-        assert!(h.parse_line("1521911721.255387\t10.1.1.1\t3389\tRSTR\tT\t(empty)", &cols, &mut slots));
+        assert!(h.parse_line(
+            "1521911721.255387\t10.1.1.1\t3389\tRSTR\tT\t(empty)",
+            &cols,
+            &mut slots
+        ));
         assert_eq!(slots[0], Some(Val::Num(1_521_911_721.255_387)));
         assert_eq!(slots[1], Some(Val::Num(3389.0)));
         assert_eq!(slots[3], Some(Val::Bool(true)));

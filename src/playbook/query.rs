@@ -40,7 +40,8 @@ impl CmpOp {
         })
     }
 
-    pub const NAMES: &'static str = "equals, not_equals, greater, greater_or_equal, less, less_or_equal";
+    pub const NAMES: &'static str =
+        "equals, not_equals, greater, greater_or_equal, less, less_or_equal";
 
     pub fn holds(self, left: f64, right: f64) -> bool {
         match self {
@@ -72,7 +73,11 @@ pub enum Test {
 impl Query {
     /// Whether the record matches. `get` reads a field by id; a missing field fails every test
     /// except `is_not` and `exists: false`.
-    pub fn matches<'a>(&self, get: &impl Fn(usize) -> Option<Val<'a>>, watchlists: &[Watchlist]) -> bool {
+    pub fn matches<'a>(
+        &self,
+        get: &impl Fn(usize) -> Option<Val<'a>>,
+        watchlists: &[Watchlist],
+    ) -> bool {
         match self {
             Query::All(list) => list.iter().all(|q| q.matches(get, watchlists)),
             Query::Any(list) => list.iter().any(|q| q.matches(get, watchlists)),
@@ -101,13 +106,17 @@ impl Test {
             Test::IsNot(lit) => !any_element(value, |v| lit.matches(v)),
             Test::In(list) => any_element(value, |v| list.iter().any(|lit| lit.matches(v))),
             Test::Within(nets) => any_element(value, |v| {
-                v.to_text().parse::<IpAddr>().is_ok_and(|ip| nets.iter().any(|n| n.contains(ip)))
+                v.to_text()
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| nets.iter().any(|n| n.contains(ip)))
             }),
             Test::Contains(needle) => any_element(value, |v| v.to_text().contains(needle.as_str())),
             Test::Exists(want) => *want,
             Test::Compare(op, right) => value.as_f64().is_some_and(|left| op.holds(left, *right)),
             Test::Between(low, high) => value.as_f64().is_some_and(|v| *low <= v && v <= *high),
-            Test::InWatchlist(i) => any_element(value, |v| watchlists[*i].row(&v.to_text()).is_some()),
+            Test::InWatchlist(i) => {
+                any_element(value, |v| watchlists[*i].row(&v.to_text()).is_some())
+            }
         }
     }
 }
@@ -141,13 +150,22 @@ mod tests {
             (3, Val::Json(serde_json::json!(["a", "tunnel"]))),
         ];
         let g = get(&rec);
-        let private = Test::Within(vec![Cidr::parse("10.0.0.0/8").unwrap(), Cidr::parse("192.168.0.0/16").unwrap()]);
+        let private = Test::Within(vec![
+            Cidr::parse("10.0.0.0/8").unwrap(),
+            Cidr::parse("192.168.0.0/16").unwrap(),
+        ]);
         let q = Query::All(vec![
             test(2, Test::Is(Literal::Str("HalfOpened".into()))),
             test(0, private.clone()),
-            Query::Not(Box::new(test(1, Test::In(vec![Literal::Num(443.0), Literal::Num(80.0)])))),
+            Query::Not(Box::new(test(
+                1,
+                Test::In(vec![Literal::Num(443.0), Literal::Num(80.0)]),
+            ))),
             Query::Not(Box::new(test(1, Test::Between(49152.0, 65535.0)))),
-            Query::Any(vec![test(1, Test::Compare(CmpOp::Greater, 5000.0)), test(1, Test::Compare(CmpOp::LessOrEqual, 4444.0))]),
+            Query::Any(vec![
+                test(1, Test::Compare(CmpOp::Greater, 5000.0)),
+                test(1, Test::Compare(CmpOp::LessOrEqual, 4444.0)),
+            ]),
             test(3, Test::Is(Literal::Str("tunnel".into()))),
             test(0, Test::Contains(".2.".into())),
             test(9, Test::Exists(false)),

@@ -28,14 +28,29 @@ pub struct CheckError {
 
 impl CheckError {
     pub fn lines(&self) -> Vec<String> {
-        self.problems.iter().map(|p| if p.line > 0 { format!("{}:{}: {}", self.file, p.line, p.message) } else { format!("{}: {}", self.file, p.message) }).collect()
+        self.problems
+            .iter()
+            .map(|p| {
+                if p.line > 0 {
+                    format!("{}:{}: {}", self.file, p.line, p.message)
+                } else {
+                    format!("{}: {}", self.file, p.message)
+                }
+            })
+            .collect()
     }
 }
 
 /// Reads and checks a playbook file.
 pub fn load(path: &Path) -> Result<Playbook, CheckError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| CheckError { file: file.clone(), problems: vec![Problem { line: 0, message: format!("cannot read the file: {e}") }] })?;
+    let text = std::fs::read_to_string(path).map_err(|e| CheckError {
+        file: file.clone(),
+        problems: vec![Problem {
+            line: 0,
+            message: format!("cannot read the file: {e}"),
+        }],
+    })?;
     parse_playbook(&text).map_err(|problems| CheckError { file, problems })
 }
 
@@ -47,7 +62,10 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { dry_run: false, threads: std::thread::available_parallelism().map_or(2, |n| n.get()) }
+        RunOptions {
+            dry_run: false,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
     }
 }
 
@@ -56,7 +74,13 @@ fn base_dir(path: &Path) -> PathBuf {
 }
 
 /// Runs `playbook` (loaded from `path`) for the run scheduled at `scheduled`, at wall time `now`.
-pub fn run_playbook(path: &Path, playbook: &Playbook, scheduled: DateTime<Utc>, now: DateTime<Utc>, options: RunOptions) -> Status {
+pub fn run_playbook(
+    path: &Path,
+    playbook: &Playbook,
+    scheduled: DateTime<Utc>,
+    now: DateTime<Utc>,
+    options: RunOptions,
+) -> Status {
     let mut status = Status {
         file: path.display().to_string(),
         playbook: Some(playbook.name.clone()),
@@ -73,9 +97,24 @@ pub fn run_playbook(path: &Path, playbook: &Playbook, scheduled: DateTime<Utc>, 
         }
     };
     let lookback = playbook.schedule.lookback_at(scheduled);
-    let window = Window { from_micros: (scheduled - lookback).timestamp_micros(), to_micros: scheduled.timestamp_micros() };
-    let spec = SearchSpec { fields: &playbook.fields, query: playbook.query.as_ref(), calcs: &playbook.calcs, watchlists: &watchlists, window, max_filtered: playbook.source.max_filtered };
-    let engine = LocalEngine { base_dir: dir.clone(), paths: playbook.source.paths.clone(), format: playbook.source.format, threads: options.threads };
+    let window = Window {
+        from_micros: (scheduled - lookback).timestamp_micros(),
+        to_micros: scheduled.timestamp_micros(),
+    };
+    let spec = SearchSpec {
+        fields: &playbook.fields,
+        query: playbook.query.as_ref(),
+        calcs: &playbook.calcs,
+        watchlists: &watchlists,
+        window,
+        max_filtered: playbook.source.max_filtered,
+    };
+    let engine = LocalEngine {
+        base_dir: dir.clone(),
+        paths: playbook.source.paths.clone(),
+        format: playbook.source.format,
+        threads: options.threads,
+    };
     let output = match engine.search(&spec) {
         Ok(o) => o,
         Err(e) => {
@@ -101,27 +140,59 @@ pub fn run_playbook(path: &Path, playbook: &Playbook, scheduled: DateTime<Utc>, 
         "trigger": { "scheduled_time": scheduled.to_rfc3339_opts(SecondsFormat::Millis, true), "triggered_time": now.to_rfc3339_opts(SecondsFormat::Millis, true) },
         "metadata": { "name": playbook.name },
     }});
-    let outcomes: Vec<_> = playbook.conditions.iter().map(|c| c.evaluate(&root["ctx"]["payload"], &watchlists)).collect();
-    status.conditions = outcomes.iter().map(|o| ConditionStatus { name: o.name.clone(), met: o.met, matches: o.matches.len() }).collect();
+    let outcomes: Vec<_> = playbook
+        .conditions
+        .iter()
+        .map(|c| c.evaluate(&root["ctx"]["payload"], &watchlists))
+        .collect();
+    status.conditions = outcomes
+        .iter()
+        .map(|o| ConditionStatus {
+            name: o.name.clone(),
+            met: o.met,
+            matches: o.matches.len(),
+        })
+        .collect();
     status.muted = playbook.schedule.mute.is_some_and(|m| m.active(now));
-    let run = RunContext { root: &root, playbook: &playbook.name, now };
+    let run = RunContext {
+        root: &root,
+        playbook: &playbook.name,
+        now,
+    };
     for action in &playbook.actions {
         let kind = match action.kind {
             ActionKind::RunScript { .. } => "run_script",
             ActionKind::Webhook { .. } => "webhook",
             ActionKind::CreateAlert { .. } => "create_alert",
         };
-        let record = |outcome, output| ActionStatus { name: action.name.clone(), kind: kind.into(), outcome, output };
-        let Some(outcome) = outcomes.iter().find(|o| o.name == action.trigger).filter(|o| o.met) else {
-            status.actions.push(record(ActionOutcome::NotTriggered, Vec::new()));
+        let record = |outcome, output| ActionStatus {
+            name: action.name.clone(),
+            kind: kind.into(),
+            outcome,
+            output,
+        };
+        let Some(outcome) = outcomes
+            .iter()
+            .find(|o| o.name == action.trigger)
+            .filter(|o| o.met)
+        else {
+            status
+                .actions
+                .push(record(ActionOutcome::NotTriggered, Vec::new()));
             continue;
         };
         if status.muted || action.mute.is_some_and(|m| m.active(now)) {
-            status.actions.push(record(ActionOutcome::Muted, Vec::new()));
+            status
+                .actions
+                .push(record(ActionOutcome::Muted, Vec::new()));
             continue;
         }
         let plan = action.plan(run, outcome);
-        let (outcome, output) = if options.dry_run { describe(&plan, &dir) } else { carry_out(&plan, &action.kind, &dir, now, lookback) };
+        let (outcome, output) = if options.dry_run {
+            describe(&plan, &dir)
+        } else {
+            carry_out(&plan, &action.kind, &dir, now, lookback)
+        };
         status.actions.push(record(outcome, output));
     }
     status
@@ -133,67 +204,136 @@ fn load_watchlists(dir: &Path, playbook: &Playbook) -> Result<Vec<Watchlist>, St
         .iter()
         .map(|w| {
             let path = dir.join(&w.file);
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read watchlist `{}` at {}: {e}", w.name, path.display()))?;
-            Watchlist::parse(&w.name, &w.key, &text).map_err(|e| format!("watchlist `{}` ({}): {e}", w.name, path.display()))
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                format!(
+                    "cannot read watchlist `{}` at {}: {e}",
+                    w.name,
+                    path.display()
+                )
+            })?;
+            Watchlist::parse(&w.name, &w.key, &text)
+                .map_err(|e| format!("watchlist `{}` ({}): {e}", w.name, path.display()))
         })
         .collect()
 }
 
 fn refused_lines(refused: &[super::command::Refusal]) -> impl Iterator<Item = String> + '_ {
-    refused.iter().map(|r| format!("REFUSED {:?}: {}", r.line, r.reason))
+    refused
+        .iter()
+        .map(|r| format!("REFUSED {:?}: {}", r.line, r.reason))
 }
 
 /// What a dry run prints for a plan.
 fn describe(plan: &Plan, dir: &Path) -> (ActionOutcome, Vec<String>) {
     let mut out = Vec::new();
     match plan {
-        Plan::RunScript { target, lines, refused } => {
+        Plan::RunScript {
+            target,
+            lines,
+            refused,
+        } => {
             for line in lines {
                 out.push(match target {
-                    Target::Local => format!("would run locally: {} {}", line.program, line.args.join(" ")),
-                    Target::Ssh(ssh) => format!("would run over ssh: ssh {}", ssh.ssh_args(line).iter().map(|a| super::command::shell_quote(a)).collect::<Vec<_>>().join(" ")),
+                    Target::Local => format!(
+                        "would run locally: {} {}",
+                        line.program,
+                        line.args.join(" ")
+                    ),
+                    Target::Ssh(ssh) => format!(
+                        "would run over ssh: ssh {}",
+                        ssh.ssh_args(line)
+                            .iter()
+                            .map(|a| super::command::shell_quote(a))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
                 });
             }
             out.extend(refused_lines(refused));
         }
-        Plan::Webhook { url, bodies, refused } => {
-            out.extend(bodies.iter().map(|b| format!("would POST to http://{}:{}{}: {b}", url.host, url.port, url.path)));
+        Plan::Webhook {
+            url,
+            bodies,
+            refused,
+        } => {
+            out.extend(bodies.iter().map(|b| {
+                format!(
+                    "would POST to http://{}:{}{}: {b}",
+                    url.host, url.port, url.path
+                )
+            }));
             out.extend(refused_lines(refused));
         }
         Plan::CreateAlert { file, alerts } => {
-            out.extend(alerts.iter().map(|a| format!("would append to {}: {a}", dir.join(file).display())));
+            out.extend(
+                alerts
+                    .iter()
+                    .map(|a| format!("would append to {}: {a}", dir.join(file).display())),
+            );
         }
     }
     (ActionOutcome::DryRun, out)
 }
 
 /// Carries a plan out and reports each step.
-fn carry_out(plan: &Plan, kind: &ActionKind, dir: &Path, now: DateTime<Utc>, lookback: TimeDelta) -> (ActionOutcome, Vec<String>) {
+fn carry_out(
+    plan: &Plan,
+    kind: &ActionKind,
+    dir: &Path,
+    now: DateTime<Utc>,
+    lookback: TimeDelta,
+) -> (ActionOutcome, Vec<String>) {
     let mut out = Vec::new();
     let mut failures = 0;
     let mut successes = 0;
     match (plan, kind) {
-        (Plan::RunScript { target, lines, refused }, ActionKind::RunScript { timeout, .. }) => {
+        (
+            Plan::RunScript {
+                target,
+                lines,
+                refused,
+            },
+            ActionKind::RunScript { timeout, .. },
+        ) => {
             failures += refused.len();
             out.extend(refused_lines(refused));
             for line in lines {
                 let (ok, report) = exec::run_line(target, line, *timeout);
-                if ok { successes += 1 } else { failures += 1 }
+                if ok {
+                    successes += 1
+                } else {
+                    failures += 1
+                }
                 out.push(report);
             }
         }
-        (Plan::Webhook { url, bodies, refused }, ActionKind::Webhook { headers, timeout, .. }) => {
+        (
+            Plan::Webhook {
+                url,
+                bodies,
+                refused,
+            },
+            ActionKind::Webhook {
+                headers, timeout, ..
+            },
+        ) => {
             failures += refused.len();
             out.extend(refused_lines(refused));
             for body in bodies {
                 match exec::post_json(url, headers, body, *timeout) {
                     Ok(status) => {
                         successes += 1;
-                        out.push(format!("POST http://{}:{}{} -> {status}", url.host, url.port, url.path));
+                        out.push(format!(
+                            "POST http://{}:{}{} -> {status}",
+                            url.host, url.port, url.path
+                        ));
                     }
                     Err(e) => {
                         failures += 1;
-                        out.push(format!("POST http://{}:{}{} failed: {e}", url.host, url.port, url.path));
+                        out.push(format!(
+                            "POST http://{}:{}{} failed: {e}",
+                            url.host, url.port, url.path
+                        ));
                     }
                 }
             }
@@ -203,7 +343,12 @@ fn carry_out(plan: &Plan, kind: &ActionKind, dir: &Path, now: DateTime<Utc>, loo
             match exec::write_alerts(&path, alerts.clone(), dedup.as_ref(), now, lookback) {
                 Ok(folded) => {
                     successes += 1;
-                    out.push(format!("{} alert(s) to {} ({} folded into earlier identical alerts)", alerts.len(), path.display(), folded));
+                    out.push(format!(
+                        "{} alert(s) to {} ({} folded into earlier identical alerts)",
+                        alerts.len(),
+                        path.display(),
+                        folded
+                    ));
                 }
                 Err(e) => {
                     failures += 1;
@@ -223,12 +368,19 @@ fn carry_out(plan: &Plan, kind: &ActionKind, dir: &Path, now: DateTime<Utc>, loo
 
 /// A status for a file that did not load.
 pub fn invalid_status(path: &Path, error: &CheckError, now: DateTime<Utc>) -> Status {
-    Status { file: path.display().to_string(), execution_time: Some(now), validation: error.lines(), ..Status::default() }
+    Status {
+        file: path.display().to_string(),
+        execution_time: Some(now),
+        validation: error.lines(),
+        ..Status::default()
+    }
 }
 
 /// The status file of a playbook file: `STATUS_DIR/<file name>.json`.
 pub fn status_path(status_dir: &Path, playbook_file: &Path) -> PathBuf {
-    let name = playbook_file.file_name().map_or_else(|| "playbook".into(), |n| n.to_string_lossy().to_string());
+    let name = playbook_file
+        .file_name()
+        .map_or_else(|| "playbook".into(), |n| n.to_string_lossy().to_string());
     status_dir.join(format!("{name}.json"))
 }
 
@@ -237,18 +389,29 @@ pub fn write_status(status_dir: &Path, status: &Status) -> std::io::Result<()> {
     std::fs::create_dir_all(status_dir)?;
     let path = status_path(status_dir, Path::new(&status.file));
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?,
+    )?;
     std::fs::rename(tmp, path)
 }
 
 /// Reads every status file in `status_dir`, sorted by file name.
 pub fn read_statuses(status_dir: &Path) -> std::io::Result<Vec<Status>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(status_dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(status_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     files.sort();
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f)?;
-        let status: Status = serde_json::from_str(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", f.display())))?;
+        let status: Status = serde_json::from_str(&text).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", f.display()),
+            )
+        })?;
         out.push(status);
     }
     Ok(out)

@@ -8,10 +8,18 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Every {
     Minutes(u32),
-    Daily { at: NaiveTime },
-    Weekly { days: Vec<Weekday>, at: NaiveTime },
+    Daily {
+        at: NaiveTime,
+    },
+    Weekly {
+        days: Vec<Weekday>,
+        at: NaiveTime,
+    },
     /// Days of the month; a day past the month's end means its last day.
-    Monthly { days: Vec<u32>, at: NaiveTime },
+    Monthly {
+        days: Vec<u32>,
+        at: NaiveTime,
+    },
 }
 
 /// A window in which the playbook does not run: on `days` (all if empty), from `from` to `to`
@@ -72,7 +80,8 @@ impl Schedule {
         match &self.every {
             Every::Minutes(n) => {
                 let step = i64::from(*n) * 60;
-                DateTime::from_timestamp(t.timestamp().div_euclid(step) * step, 0).expect("in range")
+                DateTime::from_timestamp(t.timestamp().div_euclid(step) * step, 0)
+                    .expect("in range")
             }
             _ => (0..=400)
                 .filter_map(|d| t.date_naive().checked_sub_days(Days::new(d)))
@@ -89,7 +98,9 @@ impl Schedule {
             Every::Weekly { days, at } => days.contains(&day.weekday()).then_some(*at)?,
             Every::Monthly { days, at } => {
                 let last = last_day_of_month(day);
-                days.iter().any(|d| (*d).min(last) == day.day()).then_some(*at)?
+                days.iter()
+                    .any(|d| (*d).min(last) == day.day())
+                    .then_some(*at)?
             }
         };
         Some(day.and_time(at).and_utc())
@@ -112,7 +123,11 @@ impl Schedule {
         let weekday = local.weekday();
         skip.windows
             .iter()
-            .find(|w| (w.days.is_empty() || w.days.contains(&weekday)) && w.from_minute <= minute && minute < w.to_minute)
+            .find(|w| {
+                (w.days.is_empty() || w.days.contains(&weekday))
+                    && w.from_minute <= minute
+                    && minute < w.to_minute
+            })
             .map(|w| {
                 format!(
                     "{} is inside a skip window ({:02}:{:02}-{:02}:{:02} {})",
@@ -128,8 +143,14 @@ impl Schedule {
 }
 
 fn last_day_of_month(day: NaiveDate) -> u32 {
-    let (y, m) = if day.month() == 12 { (day.year() + 1, 1) } else { (day.year(), day.month() + 1) };
-    NaiveDate::from_ymd_opt(y, m, 1).and_then(|d| d.pred_opt()).map_or(28, |d| d.day())
+    let (y, m) = if day.month() == 12 {
+        (day.year() + 1, 1)
+    } else {
+        (day.year(), day.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1)
+        .and_then(|d| d.pred_opt())
+        .map_or(28, |d| d.day())
 }
 
 /// Parses `HH:MM` (and `24:00` when `allow_24` is set) into minutes after midnight.
@@ -157,45 +178,115 @@ mod tests {
     }
 
     fn sched(every: Every) -> Schedule {
-        Schedule { every, lookback: None, skip: None, mute: None }
+        Schedule {
+            every,
+            lookback: None,
+            skip: None,
+            mute: None,
+        }
     }
 
     #[test]
     fn intervals_align_to_the_epoch_and_look_back_one_interval() {
         let s = sched(Every::Minutes(30));
-        assert_eq!(s.next_after(t("2025-06-02T10:10:00Z")), t("2025-06-02T10:30:00Z"));
-        assert_eq!(s.next_after(t("2025-06-02T10:30:00Z")), t("2025-06-02T11:00:00Z"));
-        assert_eq!(s.previous_at_or_before(t("2025-06-02T10:30:00Z")), t("2025-06-02T10:30:00Z"));
-        assert_eq!(s.lookback_at(t("2025-06-02T10:30:00Z")), TimeDelta::minutes(30));
-        assert_eq!(s.lookback_at(t("2025-06-02T10:41:00Z")), TimeDelta::minutes(30));
-        let fixed = Schedule { lookback: Some(TimeDelta::hours(2)), ..s };
-        assert_eq!(fixed.lookback_at(t("2025-06-02T10:30:00Z")), TimeDelta::hours(2));
+        assert_eq!(
+            s.next_after(t("2025-06-02T10:10:00Z")),
+            t("2025-06-02T10:30:00Z")
+        );
+        assert_eq!(
+            s.next_after(t("2025-06-02T10:30:00Z")),
+            t("2025-06-02T11:00:00Z")
+        );
+        assert_eq!(
+            s.previous_at_or_before(t("2025-06-02T10:30:00Z")),
+            t("2025-06-02T10:30:00Z")
+        );
+        assert_eq!(
+            s.lookback_at(t("2025-06-02T10:30:00Z")),
+            TimeDelta::minutes(30)
+        );
+        assert_eq!(
+            s.lookback_at(t("2025-06-02T10:41:00Z")),
+            TimeDelta::minutes(30)
+        );
+        let fixed = Schedule {
+            lookback: Some(TimeDelta::hours(2)),
+            ..s
+        };
+        assert_eq!(
+            fixed.lookback_at(t("2025-06-02T10:30:00Z")),
+            TimeDelta::hours(2)
+        );
     }
 
     #[test]
     fn daily_weekly_monthly_in_utc() {
         let daily = sched(Every::Daily { at: at(2, 30) });
-        assert_eq!(daily.next_after(t("2025-06-02T02:30:00Z")), t("2025-06-03T02:30:00Z"));
-        assert_eq!(daily.lookback_at(t("2025-06-03T02:30:00Z")), TimeDelta::days(1));
+        assert_eq!(
+            daily.next_after(t("2025-06-02T02:30:00Z")),
+            t("2025-06-03T02:30:00Z")
+        );
+        assert_eq!(
+            daily.lookback_at(t("2025-06-03T02:30:00Z")),
+            TimeDelta::days(1)
+        );
         // 2025-06-02 is a Monday.
-        let weekly = sched(Every::Weekly { days: vec![Weekday::Mon, Weekday::Thu], at: at(6, 0) });
-        assert_eq!(weekly.next_after(t("2025-06-02T07:00:00Z")), t("2025-06-05T06:00:00Z"));
-        assert_eq!(weekly.lookback_at(t("2025-06-05T06:00:00Z")), TimeDelta::days(3));
-        assert_eq!(weekly.lookback_at(t("2025-06-06T06:00:00Z")), TimeDelta::days(4));
-        let monthly = sched(Every::Monthly { days: vec![31], at: at(0, 0) });
-        assert_eq!(monthly.next_after(t("2025-02-01T00:00:00Z")), t("2025-02-28T00:00:00Z"));
-        assert_eq!(monthly.next_after(t("2025-02-28T00:00:00Z")), t("2025-03-31T00:00:00Z"));
+        let weekly = sched(Every::Weekly {
+            days: vec![Weekday::Mon, Weekday::Thu],
+            at: at(6, 0),
+        });
+        assert_eq!(
+            weekly.next_after(t("2025-06-02T07:00:00Z")),
+            t("2025-06-05T06:00:00Z")
+        );
+        assert_eq!(
+            weekly.lookback_at(t("2025-06-05T06:00:00Z")),
+            TimeDelta::days(3)
+        );
+        assert_eq!(
+            weekly.lookback_at(t("2025-06-06T06:00:00Z")),
+            TimeDelta::days(4)
+        );
+        let monthly = sched(Every::Monthly {
+            days: vec![31],
+            at: at(0, 0),
+        });
+        assert_eq!(
+            monthly.next_after(t("2025-02-01T00:00:00Z")),
+            t("2025-02-28T00:00:00Z")
+        );
+        assert_eq!(
+            monthly.next_after(t("2025-02-28T00:00:00Z")),
+            t("2025-03-31T00:00:00Z")
+        );
     }
 
     #[test]
     fn skip_windows_use_the_named_time_zone() {
         let skip = Skip {
             timezone: "Europe/Berlin".parse().unwrap(),
-            windows: vec![SkipWindow { days: vec![Weekday::Sat, Weekday::Sun], from_minute: 0, to_minute: 1440 }, SkipWindow { days: vec![], from_minute: 22 * 60, to_minute: 1440 }],
+            windows: vec![
+                SkipWindow {
+                    days: vec![Weekday::Sat, Weekday::Sun],
+                    from_minute: 0,
+                    to_minute: 1440,
+                },
+                SkipWindow {
+                    days: vec![],
+                    from_minute: 22 * 60,
+                    to_minute: 1440,
+                },
+            ],
         };
-        let s = Schedule { skip: Some(skip), ..sched(Every::Minutes(60)) };
+        let s = Schedule {
+            skip: Some(skip),
+            ..sched(Every::Minutes(60))
+        };
         // Friday 22:30 UTC is Saturday 00:30 in Berlin (summer time).
-        assert!(s.skipped(t("2025-06-06T22:30:00Z")).unwrap().contains("Sat 00:30 CEST"));
+        assert!(s
+            .skipped(t("2025-06-06T22:30:00Z"))
+            .unwrap()
+            .contains("Sat 00:30 CEST"));
         // Monday 20:00 UTC is 22:00 in Berlin.
         assert!(s.skipped(t("2025-06-02T20:00:00Z")).is_some());
         assert!(s.skipped(t("2025-06-02T19:59:00Z")).is_none());
@@ -206,7 +297,10 @@ mod tests {
 
     #[test]
     fn mute_is_a_half_open_interval() {
-        let m = Mute { from: t("2025-06-02T10:00:00Z"), until: t("2025-06-02T12:00:00Z") };
+        let m = Mute {
+            from: t("2025-06-02T10:00:00Z"),
+            until: t("2025-06-02T12:00:00Z"),
+        };
         assert!(!m.active(t("2025-06-02T09:59:59Z")));
         assert!(m.active(t("2025-06-02T10:00:00Z")));
         assert!(!m.active(t("2025-06-02T12:00:00Z")));

@@ -39,7 +39,11 @@ pub fn playbook_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Runs the playbooks of `dir` on their schedules until `stop` is set.
-pub fn schedule_dir(dir: &Path, options: &ScheduleOptions, stop: &AtomicBool) -> std::io::Result<()> {
+pub fn schedule_dir(
+    dir: &Path,
+    options: &ScheduleOptions,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
     let mut entries: BTreeMap<PathBuf, Entry> = BTreeMap::new();
     let mut first = options.first_run_now;
     while !stop.load(Ordering::Relaxed) {
@@ -53,21 +57,35 @@ pub fn schedule_dir(dir: &Path, options: &ScheduleOptions, stop: &AtomicBool) ->
             }
             let entry = match load(&path) {
                 Ok(p) => {
-                    let next_run = if first { Some(now) } else { Some(p.schedule.next_after(now)) };
+                    let next_run = if first {
+                        Some(now)
+                    } else {
+                        Some(p.schedule.next_after(now))
+                    };
                     tracing::info!(file = %path.display(), playbook = %p.name, next_run = ?next_run, "loaded playbook");
-                    Entry { modified, next_run: next_run.filter(|_| p.enabled), playbook: Some(p) }
+                    Entry {
+                        modified,
+                        next_run: next_run.filter(|_| p.enabled),
+                        playbook: Some(p),
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(file = %path.display(), "invalid playbook: {e}");
                     save(&options.status_dir, &invalid_status(&path, &e, now));
-                    Entry { modified, playbook: None, next_run: None }
+                    Entry {
+                        modified,
+                        playbook: None,
+                        next_run: None,
+                    }
                 }
             };
             entries.insert(path, entry);
         }
         first = false;
         for (path, entry) in entries.iter_mut() {
-            let (Some(playbook), Some(due)) = (&entry.playbook, entry.next_run) else { continue };
+            let (Some(playbook), Some(due)) = (&entry.playbook, entry.next_run) else {
+                continue;
+            };
             if due > now {
                 continue;
             }
@@ -76,16 +94,33 @@ pub fn schedule_dir(dir: &Path, options: &ScheduleOptions, stop: &AtomicBool) ->
             entry.next_run = Some(playbook.schedule.next_after(now.max(due)));
         }
         let next = entries.values().filter_map(|e| e.next_run).min();
-        let wait = next.map_or(Duration::from_secs(1), |n| (n - Utc::now()).to_std().unwrap_or_default()).min(Duration::from_secs(1));
+        let wait = next
+            .map_or(Duration::from_secs(1), |n| {
+                (n - Utc::now()).to_std().unwrap_or_default()
+            })
+            .min(Duration::from_secs(1));
         std::thread::sleep(wait.max(Duration::from_millis(50)));
     }
     Ok(())
 }
 
 /// Runs one scheduled run, turning skip windows and panics into a status.
-fn run_once(path: &Path, playbook: &Playbook, due: DateTime<Utc>, now: DateTime<Utc>, options: RunOptions) -> Status {
+fn run_once(
+    path: &Path,
+    playbook: &Playbook,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+    options: RunOptions,
+) -> Status {
     if let Some(reason) = playbook.schedule.skipped(due) {
-        return Status { file: path.display().to_string(), playbook: Some(playbook.name.clone()), scheduled_time: Some(due), execution_time: Some(now), skipped: Some(reason), ..Status::default() };
+        return Status {
+            file: path.display().to_string(),
+            playbook: Some(playbook.name.clone()),
+            scheduled_time: Some(due),
+            execution_time: Some(now),
+            skipped: Some(reason),
+            ..Status::default()
+        };
     }
     match catch_unwind(AssertUnwindSafe(|| run_playbook(path, playbook, due, now, options))) {
         Ok(status) => {

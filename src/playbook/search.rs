@@ -40,6 +40,9 @@ pub struct ReadStats {
     pub malformed: u64,
     pub without_timestamp: u64,
     pub outside_window: u64,
+    /// NDJSON lines not parsed because they lack a text the query requires (see
+    /// [`super::engine::local`]); malformed lines among them are not noticed.
+    pub prefiltered: u64,
     /// The first few malformed records: `file:line: why`.
     pub examples: Vec<String>,
 }
@@ -59,6 +62,7 @@ impl ReadStats {
         self.malformed += other.malformed;
         self.without_timestamp += other.without_timestamp;
         self.outside_window += other.outside_window;
+        self.prefiltered += other.prefiltered;
         let room = Self::MAX_EXAMPLES.saturating_sub(self.examples.len());
         self.examples.extend(other.examples.into_iter().take(room));
     }
@@ -76,7 +80,11 @@ pub struct Payload {
 impl Payload {
     /// `ctx.payload` as the templates and conditions see it.
     pub fn to_json(&self) -> Json {
-        let filtered: Vec<Json> = self.filtered.iter().map(|s| json!({ "_source": s })).collect();
+        let filtered: Vec<Json> = self
+            .filtered
+            .iter()
+            .map(|s| json!({ "_source": s }))
+            .collect();
         json!({
             "hits": { "total": { "value": self.total_hits } },
             "filtered_total": filtered.len(),
@@ -130,14 +138,29 @@ pub struct Evaluator<'p> {
 
 impl<'p> Evaluator<'p> {
     pub fn new(spec: SearchSpec<'p>) -> Evaluator<'p> {
-        Evaluator { spec, calc: CalcState::new(spec.calcs), total_hits: 0, filtered: BinaryHeap::new(), stats: ReadStats::default() }
+        Evaluator {
+            spec,
+            calc: CalcState::new(spec.calcs),
+            total_hits: 0,
+            filtered: BinaryHeap::new(),
+            stats: ReadStats::default(),
+        }
     }
 
     /// Offers one record; `source` prints it whole, and is called only if it is kept in `filtered`.
-    pub fn push<'a>(&mut self, plan: &FieldPlan, slots: &[Option<Val<'a>>], position: Position, source: impl FnOnce() -> Json) {
+    pub fn push<'a>(
+        &mut self,
+        plan: &FieldPlan,
+        slots: &[Option<Val<'a>>],
+        position: Position,
+        source: impl FnOnce() -> Json,
+    ) {
         self.stats.records += 1;
         let get = |field: usize| plan.get(field, slots);
-        let Some(timestamp) = get(TIMESTAMP_FIELD).as_ref().and_then(parse_timestamp_micros) else {
+        let Some(timestamp) = get(TIMESTAMP_FIELD)
+            .as_ref()
+            .and_then(parse_timestamp_micros)
+        else {
             self.stats.without_timestamp += 1;
             return;
         };
@@ -167,7 +190,11 @@ impl<'p> Evaluator<'p> {
             }
             self.filtered.pop();
         }
-        self.filtered.push(Candidate { timestamp, position, source: JsonOrd(source()) });
+        self.filtered.push(Candidate {
+            timestamp,
+            position,
+            source: JsonOrd(source()),
+        });
     }
 
     pub fn merge(&mut self, other: Evaluator<'_>) {
@@ -180,8 +207,17 @@ impl<'p> Evaluator<'p> {
     }
 
     pub fn finish(self) -> (Payload, ReadStats) {
-        let filtered = self.filtered.into_sorted_vec().into_iter().map(|c| c.source.0).collect();
-        let payload = Payload { total_hits: self.total_hits, filtered, aggregations: self.calc.finish(self.spec.calcs) };
+        let filtered = self
+            .filtered
+            .into_sorted_vec()
+            .into_iter()
+            .map(|c| c.source.0)
+            .collect();
+        let payload = Payload {
+            total_hits: self.total_hits,
+            filtered,
+            aggregations: self.calc.finish(self.spec.calcs),
+        };
         (payload, self.stats)
     }
 }
@@ -195,12 +231,32 @@ mod tests {
     #[test]
     fn window_query_and_filtered_cap() {
         let fields = vec!["timestamp".to_string(), "srcip".to_string()];
-        let query = Query::Test { field: 1, test: crate::playbook::query::Test::IsNot(Literal::Str("10.0.0.9".into())) };
-        let spec = SearchSpec { fields: &fields, query: Some(&query), calcs: &[], watchlists: &[], window: Window { from_micros: 0, to_micros: 100 }, max_filtered: 2 };
+        let query = Query::Test {
+            field: 1,
+            test: crate::playbook::query::Test::IsNot(Literal::Str("10.0.0.9".into())),
+        };
+        let spec = SearchSpec {
+            fields: &fields,
+            query: Some(&query),
+            calcs: &[],
+            watchlists: &[],
+            window: Window {
+                from_micros: 0,
+                to_micros: 100,
+            },
+            max_filtered: 2,
+        };
         let plan = FieldPlan::new(Format::Ndjson, &fields);
         let mut a = Evaluator::new(spec);
         let mut b = Evaluator::new(spec);
-        let recs: [(Option<f64>, &str); 6] = [(Some(50e-6), "10.0.0.1"), (Some(10e-6), "10.0.0.2"), (None, "x"), (Some(1.0), "late"), (Some(5e-6), "10.0.0.9"), (Some(20e-6), "10.0.0.3")];
+        let recs: [(Option<f64>, &str); 6] = [
+            (Some(50e-6), "10.0.0.1"),
+            (Some(10e-6), "10.0.0.2"),
+            (None, "x"),
+            (Some(1.0), "late"),
+            (Some(5e-6), "10.0.0.9"),
+            (Some(20e-6), "10.0.0.3"),
+        ];
         for (i, (ts, ip)) in recs.iter().enumerate() {
             let slots = vec![ts.map(Val::Num), Some(Val::Str((*ip).into()))];
             let ev = if i % 2 == 0 { &mut a } else { &mut b };
@@ -209,8 +265,14 @@ mod tests {
         a.merge(b);
         let (payload, stats) = a.finish();
         assert_eq!(payload.total_hits, 3);
-        assert_eq!(payload.filtered, [json!({"srcip": "10.0.0.2"}), json!({"srcip": "10.0.0.3"})]);
-        assert_eq!((stats.records, stats.without_timestamp, stats.outside_window), (6, 1, 1));
+        assert_eq!(
+            payload.filtered,
+            [json!({"srcip": "10.0.0.2"}), json!({"srcip": "10.0.0.3"})]
+        );
+        assert_eq!(
+            (stats.records, stats.without_timestamp, stats.outside_window),
+            (6, 1, 1)
+        );
         let ctx = payload.to_json();
         assert_eq!(ctx["hits"]["total"]["value"], 3);
         assert_eq!(ctx["filtered_total"], 2);

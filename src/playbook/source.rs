@@ -29,7 +29,11 @@ pub const CANONICAL_FIELDS: &[(&str, &str, &str)] = &[
     ("srcport", "src_port", "id.orig_p"),
     ("dstport", "dest_port", "id.resp_p"),
     ("proto", "proto (lower-cased)", "proto"),
-    ("state", "derived from tcp.state, tcp.rst", "derived from conn_state"),
+    (
+        "state",
+        "derived from tcp.state, tcp.rst",
+        "derived from conn_state",
+    ),
     ("engid", "alert.signature_id", "(none)"),
     ("event_name", "alert.signature", "(none)"),
     ("timestamp", "timestamp", "ts"),
@@ -56,7 +60,11 @@ pub struct FieldPlan {
 impl FieldPlan {
     /// Plans the fields `names` (in playbook order; index = field id) for `format`.
     pub fn new(format: Format, names: &[String]) -> FieldPlan {
-        let mut plan = FieldPlan { format, paths: Vec::new(), accessors: Vec::new() };
+        let mut plan = FieldPlan {
+            format,
+            paths: Vec::new(),
+            accessors: Vec::new(),
+        };
         for name in names {
             let accessor = plan.accessor_for(name);
             plan.accessors.push(accessor);
@@ -88,7 +96,9 @@ impl FieldPlan {
             "timestamp" => native("timestamp", "ts"),
             "engid" => native("alert.signature_id", "-"),
             "event_name" => native("alert.signature", "-"),
-            "proto" if self.format == Format::Suricata => return Accessor::LowerCase(self.slot("proto")),
+            "proto" if self.format == Format::Suricata => {
+                return Accessor::LowerCase(self.slot("proto"))
+            }
             "state" => match self.format {
                 Format::Zeek => return Accessor::ZeekState(self.slot("conn_state")),
                 Format::Suricata => {
@@ -120,7 +130,9 @@ impl FieldPlan {
                 _ => None,
             },
             Accessor::SuricataState { tcp_state, tcp_rst } => {
-                let Some(Val::Str(state)) = slots[*tcp_state].as_ref() else { return None };
+                let Some(Val::Str(state)) = slots[*tcp_state].as_ref() else {
+                    return None;
+                };
                 let rst = matches!(slots[*tcp_rst], Some(Val::Bool(true)));
                 Some(Val::Str(Cow::Borrowed(suricata_state(state, rst))))
             }
@@ -159,7 +171,9 @@ pub fn suricata_state(tcp_state: &str, rst: bool) -> &'static str {
     match tcp_state {
         "syn_sent" | "syn_recv" => "HalfOpened",
         "established" => "Established",
-        "fin_wait1" | "fin_wait2" | "time_wait" | "last_ack" | "close_wait" | "closing" => "Closing",
+        "fin_wait1" | "fin_wait2" | "time_wait" | "last_ack" | "close_wait" | "closing" => {
+            "Closing"
+        }
         "closed" if rst => "Reset",
         "closed" => "Closed",
         _ => "Other",
@@ -174,7 +188,11 @@ pub const STATES: &[(&str, &str, &str)] = &[
     ("OriginatorReset", "RSTO", "-"),
     ("Reset", "-", "closed with tcp.rst"),
     ("Established", "S1", "established"),
-    ("Closing", "S2, S3", "fin_wait1/2, time_wait, last_ack, close_wait, closing"),
+    (
+        "Closing",
+        "S2, S3",
+        "fin_wait1/2, time_wait, last_ack, close_wait, closing",
+    ),
     ("Closed", "SF", "closed without tcp.rst"),
     ("Other", "SHR, OTH", "none"),
 ];
@@ -183,7 +201,9 @@ pub const STATES: &[(&str, &str, &str)] = &[
 pub fn detect_json_format(record: &Json) -> Format {
     match record {
         Json::Object(map) if map.contains_key("event_type") => Format::Suricata,
-        Json::Object(map) if map.contains_key("id.orig_h") || map.contains_key("conn_state") => Format::Zeek,
+        Json::Object(map) if map.contains_key("id.orig_h") || map.contains_key("conn_state") => {
+            Format::Zeek
+        }
         _ => Format::Ndjson,
     }
 }
@@ -195,7 +215,8 @@ pub fn lookup_json<'j>(record: &'j Json, path: &str) -> Option<&'j Json> {
     if let Some(v) = map.get(path) {
         return Some(v);
     }
-    path.match_indices('.').find_map(|(i, _)| lookup_json(map.get(&path[..i])?, &path[i + 1..]))
+    path.match_indices('.')
+        .find_map(|(i, _)| lookup_json(map.get(&path[..i])?, &path[i + 1..]))
 }
 
 #[cfg(test)]
@@ -214,9 +235,22 @@ mod tests {
         assert_eq!(zeek.accessors[3], Accessor::Slot(1));
         assert_eq!(zeek.accessors[4], Accessor::Absent);
         let eve = FieldPlan::new(Format::Suricata, &fields);
-        assert_eq!(eve.paths, ["timestamp", "src_ip", "tcp.state", "tcp.rst", "id.orig_h", "alert.signature_id"]);
+        assert_eq!(
+            eve.paths,
+            [
+                "timestamp",
+                "src_ip",
+                "tcp.state",
+                "tcp.rst",
+                "id.orig_h",
+                "alert.signature_id"
+            ]
+        );
         let generic = FieldPlan::new(Format::Ndjson, &fields);
-        assert_eq!(generic.paths, ["timestamp", "srcip", "state", "id.orig_h", "engid"]);
+        assert_eq!(
+            generic.paths,
+            ["timestamp", "srcip", "state", "id.orig_h", "engid"]
+        );
     }
 
     #[test]
@@ -230,15 +264,23 @@ mod tests {
         assert_eq!(suricata_state("syn_recv", false), "HalfOpened");
         assert_eq!(suricata_state("closed", true), "Reset");
         let plan = FieldPlan::new(Format::Suricata, &names(&["state", "proto"]));
-        let slots = vec![Some(Val::Str("closed".into())), Some(Val::Bool(true)), Some(Val::Str("TCP".into()))];
+        let slots = vec![
+            Some(Val::Str("closed".into())),
+            Some(Val::Bool(true)),
+            Some(Val::Str("TCP".into())),
+        ];
         assert_eq!(plan.get(0, &slots), Some(Val::Str("Reset".into())));
         assert_eq!(plan.get(1, &slots), Some(Val::Str("tcp".into())));
     }
 
     #[test]
     fn json_lookup_tries_literal_dotted_keys_then_nesting() {
-        let rec: Json = serde_json::json!({"id.orig_h": "10.0.0.1", "alert": {"severity": 1}, "a": {"b.c": 2}});
-        assert_eq!(lookup_json(&rec, "id.orig_h"), Some(&Json::from("10.0.0.1")));
+        let rec: Json =
+            serde_json::json!({"id.orig_h": "10.0.0.1", "alert": {"severity": 1}, "a": {"b.c": 2}});
+        assert_eq!(
+            lookup_json(&rec, "id.orig_h"),
+            Some(&Json::from("10.0.0.1"))
+        );
         assert_eq!(lookup_json(&rec, "alert.severity"), Some(&Json::from(1)));
         assert_eq!(lookup_json(&rec, "a.b.c"), Some(&Json::from(2)));
         assert_eq!(lookup_json(&rec, "alert.nope"), None);

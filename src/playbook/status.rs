@@ -67,12 +67,21 @@ pub struct ActionStatus {
 impl Status {
     /// True when nothing went wrong: valid, searched, and no action failed or refused anything.
     pub fn is_ok(&self) -> bool {
-        self.validation.is_empty() && self.error.is_none() && self.actions.iter().all(|a| !matches!(a.outcome, ActionOutcome::Partial | ActionOutcome::Failed))
+        self.validation.is_empty()
+            && self.error.is_none()
+            && self
+                .actions
+                .iter()
+                .all(|a| !matches!(a.outcome, ActionOutcome::Partial | ActionOutcome::Failed))
     }
 
     /// A short human summary, several lines.
     pub fn summary(&self) -> String {
-        let mut out = format!("{} ({})\n", self.playbook.as_deref().unwrap_or("?"), self.file);
+        let mut out = format!(
+            "{} ({})\n",
+            self.playbook.as_deref().unwrap_or("?"),
+            self.file
+        );
         if let Some(t) = self.execution_time {
             out += &format!("  ran at {}\n", t.to_rfc3339());
         }
@@ -92,7 +101,11 @@ impl Status {
             }
         }
         for c in &self.conditions {
-            out += &format!("  condition {}: {}\n", c.name, if c.met { "met" } else { "not met" });
+            out += &format!(
+                "  condition {}: {}\n",
+                c.name,
+                if c.met { "met" } else { "not met" }
+            );
         }
         if self.muted {
             out += "  muted: no actions run\n";

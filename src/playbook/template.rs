@@ -14,8 +14,15 @@ pub struct Template {
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
     Text(String),
-    Var { name: String, raw: bool },
-    Section { name: String, inverted: bool, children: Vec<Node> },
+    Var {
+        name: String,
+        raw: bool,
+    },
+    Section {
+        name: String,
+        inverted: bool,
+        children: Vec<Node>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -25,7 +32,11 @@ pub enum TemplateError {
     #[error("template line {line}: `{{{{/{name}}}}}` closes a section that is not open")]
     NotOpen { name: String, line: usize },
     #[error("template line {line}: `{{{{/{close}}}}}` closes `{{{{#{open}}}}}`; close the inner section first")]
-    Mismatch { open: String, close: String, line: usize },
+    Mismatch {
+        open: String,
+        close: String,
+        line: usize,
+    },
     #[error("template line {line}: a tag is opened but never closed; add the closing delimiter")]
     UnclosedTag { line: usize },
     #[error("template line {line}: partials (`{{{{>...}}}}`) are not supported; inline the text")]
@@ -40,7 +51,11 @@ pub enum TemplateError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece {
     Text(String),
-    Value { text: String, raw: bool, name: String },
+    Value {
+        text: String,
+        raw: bool,
+        name: String,
+    },
 }
 
 /// How substituted values are escaped when the output is a plain string.
@@ -55,7 +70,14 @@ pub enum Escape {
 
 impl Template {
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
-        Parser { src: source, pos: 0, open: "{{".into(), close: "}}".into(), last_tag_end: 0 }.parse()
+        Parser {
+            src: source,
+            pos: 0,
+            open: "{{".into(),
+            close: "}}".into(),
+            last_tag_end: 0,
+        }
+        .parse()
     }
 
     /// Renders with `stack` as the context stack (outermost first).
@@ -87,7 +109,10 @@ impl Template {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 struct Parser<'a> {
@@ -111,7 +136,12 @@ impl Parser<'_> {
     }
 
     fn parse(mut self) -> Result<Template, TemplateError> {
-        let mut stack: Vec<Open> = vec![Open { name: String::new(), inverted: false, line: 0, nodes: Vec::new() }];
+        let mut stack: Vec<Open> = vec![Open {
+            name: String::new(),
+            inverted: false,
+            line: 0,
+            nodes: Vec::new(),
+        }];
         let mut text = String::new();
         while let Some(found) = self.src[self.pos..].find(self.open.as_str()) {
             let start = self.pos + found;
@@ -119,7 +149,9 @@ impl Parser<'_> {
             text.push_str(&self.src[self.pos..start]);
             let after_open = start + self.open.len();
             let (sigil, body_start) = match self.src[after_open..].chars().next() {
-                Some(c @ ('#' | '^' | '/' | '!' | '>' | '&' | '=' | '{')) => (Some(c), after_open + 1),
+                Some(c @ ('#' | '^' | '/' | '!' | '>' | '&' | '=' | '{')) => {
+                    (Some(c), after_open + 1)
+                }
                 _ => (None, after_open),
             };
             let closer = match sigil {
@@ -127,8 +159,12 @@ impl Parser<'_> {
                 Some('=') => format!("={}", self.close),
                 _ => self.close.clone(),
             };
-            let body_len = self.src[body_start..].find(closer.as_str()).ok_or(TemplateError::UnclosedTag { line })?;
-            let body = self.src[body_start..body_start + body_len].trim().to_string();
+            let body_len = self.src[body_start..]
+                .find(closer.as_str())
+                .ok_or(TemplateError::UnclosedTag { line })?;
+            let body = self.src[body_start..body_start + body_len]
+                .trim()
+                .to_string();
             let end = body_start + body_len + closer.len();
             let standalone = if matches!(sigil, Some('#' | '^' | '/' | '!' | '>' | '=')) {
                 self.standalone(start, end, &text)
@@ -144,7 +180,13 @@ impl Parser<'_> {
             if !text.is_empty() {
                 top.nodes.push(Node::Text(std::mem::take(&mut text)));
             }
-            let need_name = || if body.is_empty() { Err(TemplateError::EmptyName { line }) } else { Ok(body.clone()) };
+            let need_name = || {
+                if body.is_empty() {
+                    Err(TemplateError::EmptyName { line })
+                } else {
+                    Ok(body.clone())
+                }
+            };
             match sigil {
                 Some('!') => {}
                 Some('>') => return Err(TemplateError::Partial { line }),
@@ -158,7 +200,12 @@ impl Parser<'_> {
                         _ => return Err(TemplateError::Delimiters { line }),
                     }
                 }
-                Some('#' | '^') => stack.push(Open { name: need_name()?, inverted: sigil == Some('^'), line, nodes: Vec::new() }),
+                Some('#' | '^') => stack.push(Open {
+                    name: need_name()?,
+                    inverted: sigil == Some('^'),
+                    line,
+                    nodes: Vec::new(),
+                }),
                 Some('/') => {
                     let name = need_name()?;
                     if stack.len() == 1 {
@@ -166,13 +213,27 @@ impl Parser<'_> {
                     }
                     let open = stack.pop().expect("checked length");
                     if open.name != name {
-                        return Err(TemplateError::Mismatch { open: open.name, close: name, line });
+                        return Err(TemplateError::Mismatch {
+                            open: open.name,
+                            close: name,
+                            line,
+                        });
                     }
-                    let section = Node::Section { name, inverted: open.inverted, children: open.nodes };
+                    let section = Node::Section {
+                        name,
+                        inverted: open.inverted,
+                        children: open.nodes,
+                    };
                     stack.last_mut().expect("root stays").nodes.push(section);
                 }
-                Some('&' | '{') => top.nodes.push(Node::Var { name: need_name()?, raw: true }),
-                _ => top.nodes.push(Node::Var { name: need_name()?, raw: false }),
+                Some('&' | '{') => top.nodes.push(Node::Var {
+                    name: need_name()?,
+                    raw: true,
+                }),
+                _ => top.nodes.push(Node::Var {
+                    name: need_name()?,
+                    raw: false,
+                }),
             }
             self.last_tag_end = end;
             self.pos = next;
@@ -180,7 +241,10 @@ impl Parser<'_> {
         text.push_str(&self.src[self.pos..]);
         if stack.len() > 1 {
             let open = stack.pop().expect("checked length");
-            return Err(TemplateError::Unclosed { name: open.name, line: open.line });
+            return Err(TemplateError::Unclosed {
+                name: open.name,
+                line: open.line,
+            });
         }
         let mut root = stack.pop().expect("root");
         if !text.is_empty() {
@@ -210,16 +274,24 @@ impl Parser<'_> {
     }
 }
 
-fn render_nodes<'d>(nodes: &[Node], stack: &mut Vec<&'d Json>, out: &mut Vec<Piece>) {
+fn render_nodes(nodes: &[Node], stack: &mut Vec<&Json>, out: &mut Vec<Piece>) {
     for node in nodes {
         match node {
             Node::Text(t) => out.push(Piece::Text(t.clone())),
             Node::Var { name, raw } => {
                 if let Some(text) = lookup(name, stack).and_then(interpolate) {
-                    out.push(Piece::Value { text, raw: *raw, name: name.clone() });
+                    out.push(Piece::Value {
+                        text,
+                        raw: *raw,
+                        name: name.clone(),
+                    });
                 }
             }
-            Node::Section { name, inverted, children } => {
+            Node::Section {
+                name,
+                inverted,
+                children,
+            } => {
                 let value = lookup(name, stack);
                 let truthy = value.is_some_and(is_truthy);
                 match (inverted, value) {
@@ -277,7 +349,10 @@ pub fn lookup<'d>(name: &str, stack: &[&'d Json]) -> Option<&'d Json> {
             return Some(v);
         }
         if let Some(v) = map.get(first) {
-            return name.split('.').skip(1).try_fold(v, |v, part| v.as_object()?.get(part));
+            return name
+                .split('.')
+                .skip(1)
+                .try_fold(v, |v, part| v.as_object()?.get(part));
         }
     }
     None

@@ -1,4 +1,4 @@
-//! Checking the query, calculations, conditions and actions of a playbook.
+//! Checking the query, calculations and conditions of a playbook.
 
 use super::*;
 
@@ -9,31 +9,68 @@ fn number(value: &Json) -> Option<f64> {
 }
 
 impl Checker {
-    pub(super) fn query(&mut self, raw: &Spanned<RawQuery>, watchlists: &[WatchlistSpec]) -> Option<Query> {
+    pub(super) fn query(
+        &mut self,
+        raw: &Spanned<RawQuery>,
+        watchlists: &[WatchlistSpec],
+    ) -> Option<Query> {
         let line = raw.referenced.line();
         let q = &raw.value;
-        let groups = [q.all.is_some(), q.any.is_some(), q.not.is_some(), q.field.is_some()].iter().filter(|b| **b).count();
+        let groups = [
+            q.all.is_some(),
+            q.any.is_some(),
+            q.not.is_some(),
+            q.field.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if groups != 1 {
             self.err(line, "a query node needs exactly one of `all`, `any`, `not` or `field` (with one operator)");
             return None;
         }
         if let Some(list) = q.all.as_ref().or(q.any.as_ref()) {
-            let children: Vec<Query> = list.iter().filter_map(|c| self.query(c, watchlists)).collect();
+            let children: Vec<Query> = list
+                .iter()
+                .filter_map(|c| self.query(c, watchlists))
+                .collect();
             if list.is_empty() {
-                self.err(line, "an `all`/`any` group is empty; add conditions or remove it");
+                self.err(
+                    line,
+                    "an `all`/`any` group is empty; add conditions or remove it",
+                );
             }
-            return Some(if q.all.is_some() { Query::All(children) } else { Query::Any(children) });
+            return Some(if q.all.is_some() {
+                Query::All(children)
+            } else {
+                Query::Any(children)
+            });
         }
         if let Some(inner) = &q.not {
-            return self.query(inner, watchlists).map(|c| Query::Not(Box::new(c)));
+            return self
+                .query(inner, watchlists)
+                .map(|c| Query::Not(Box::new(c)));
         }
         let name = q.field.as_deref().expect("counted above");
         let ops = [
-            q.is.is_some(), q.is_not.is_some(), q.in_list.is_some(), q.within.is_some(), q.contains.is_some(), q.exists.is_some(),
-            q.greater.is_some(), q.greater_or_equal.is_some(), q.less.is_some(), q.less_or_equal.is_some(), q.between.is_some(), q.in_watchlist.is_some(),
+            q.is.is_some(),
+            q.is_not.is_some(),
+            q.in_list.is_some(),
+            q.within.is_some(),
+            q.contains.is_some(),
+            q.exists.is_some(),
+            q.greater.is_some(),
+            q.greater_or_equal.is_some(),
+            q.less.is_some(),
+            q.less_or_equal.is_some(),
+            q.between.is_some(),
+            q.in_watchlist.is_some(),
         ];
         if ops.iter().filter(|b| **b).count() != 1 {
-            self.err(line, format!("field `{name}` needs exactly one operator: {OPERATORS}"));
+            self.err(
+                line,
+                format!("field `{name}` needs exactly one operator: {OPERATORS}"),
+            );
             return None;
         }
         let scalar = |v: &Json, this: &mut Checker| {
@@ -46,7 +83,10 @@ impl Checker {
         let num = |v: &Json, op: &str, this: &mut Checker| {
             let n = number(v);
             if n.is_none() {
-                this.err(line, format!("field `{name}`: `{op}` needs a number, found {v}"));
+                this.err(
+                    line,
+                    format!("field `{name}`: `{op}` needs a number, found {v}"),
+                );
             }
             n
         };
@@ -56,15 +96,25 @@ impl Checker {
             Test::IsNot(scalar(v, self)?)
         } else if let Some(list) = &q.in_list {
             if list.is_empty() {
-                self.err(line, format!("field `{name}`: `in` needs at least one value"));
+                self.err(
+                    line,
+                    format!("field `{name}`: `in` needs at least one value"),
+                );
             }
-            Test::In(list.iter().map(|v| scalar(v, self)).collect::<Option<Vec<_>>>()?)
+            Test::In(
+                list.iter()
+                    .map(|v| scalar(v, self))
+                    .collect::<Option<Vec<_>>>()?,
+            )
         } else if let Some(v) = &q.within {
             let texts: Vec<&Json> = match v {
                 Json::Array(items) => items.iter().collect(),
                 one => vec![one],
             };
-            let nets: Vec<Option<Cidr>> = texts.iter().map(|t| t.as_str().and_then(Cidr::parse)).collect();
+            let nets: Vec<Option<Cidr>> = texts
+                .iter()
+                .map(|t| t.as_str().and_then(Cidr::parse))
+                .collect();
             if texts.is_empty() || nets.iter().any(Option::is_none) {
                 self.err(line, format!("field `{name}`: `within` needs networks such as 10.0.0.0/8 or [10.0.0.0/8, fc00::/7], found {v}"));
                 return None;
@@ -83,7 +133,12 @@ impl Checker {
         } else if let Some(v) = &q.less_or_equal {
             Test::Compare(CmpOp::LessOrEqual, num(v, "less_or_equal", self)?)
         } else if let Some(pair) = &q.between {
-            match pair.iter().map(number).collect::<Option<Vec<f64>>>().as_deref() {
+            match pair
+                .iter()
+                .map(number)
+                .collect::<Option<Vec<f64>>>()
+                .as_deref()
+            {
                 Some(&[low, high]) if low <= high => Test::Between(low, high),
                 _ => {
                     self.err(line, format!("field `{name}`: `between` needs two numbers [low, high] with low <= high"));
@@ -100,14 +155,23 @@ impl Checker {
                 }
             }
         };
-        Some(Query::Test { field: self.field(name), test })
+        Some(Query::Test {
+            field: self.field(name),
+            test,
+        })
     }
 
     pub(super) fn calc(&mut self, raw: &Spanned<RawCalc>) -> Option<Calc> {
         let line = raw.referenced.line();
         let c = &raw.value;
         if self.calc_names.contains(&c.name) {
-            self.err(line, format!("calculation `{}` is defined twice; names must be unique (subgroups included)", c.name));
+            self.err(
+                line,
+                format!(
+                    "calculation `{}` is defined twice; names must be unique (subgroups included)",
+                    c.name
+                ),
+            );
         }
         self.calc_names.push(c.name.clone());
         if c.name.is_empty() || c.name.contains('.') {
@@ -118,7 +182,10 @@ impl Checker {
             return None;
         };
         let field = self.field(field_name);
-        let field_name = field_name.strip_prefix("_source.").unwrap_or(field_name).to_string();
+        let field_name = field_name
+            .strip_prefix("_source.")
+            .unwrap_or(field_name)
+            .to_string();
         match c.kind.as_str() {
             "top" | "bottom" => {
                 if c.operation.is_some() {
@@ -127,11 +194,22 @@ impl Checker {
                 let rank_by = match (c.by.as_deref().unwrap_or("count"), c.of.as_deref()) {
                     ("count", None) => None,
                     ("count", Some(_)) => {
-                        self.err(line, format!("calculation `{}`: `of` is only for `by` other than count", c.name));
+                        self.err(
+                            line,
+                            format!(
+                                "calculation `{}`: `of` is only for `by` other than count",
+                                c.name
+                            ),
+                        );
                         None
                     }
                     (by, of) => match (MetricOp::parse(by), of) {
-                        (Some(op), Some(of)) => Some(Metric { name: "metric".into(), op, field: self.field(of), field_name: of.to_string() }),
+                        (Some(op), Some(of)) => Some(Metric {
+                            name: "metric".into(),
+                            op,
+                            field: self.field(of),
+                            field_name: of.to_string(),
+                        }),
                         (None, _) => {
                             self.err(line, format!("calculation `{}`: `by: {by}` must be count, average, maximum, minimum, sum or unique_count", c.name));
                             None
@@ -144,38 +222,83 @@ impl Checker {
                 };
                 let size = c.size.unwrap_or(10);
                 if size == 0 {
-                    self.err(line, format!("calculation `{}`: `size` must be at least 1", c.name));
+                    self.err(
+                        line,
+                        format!("calculation `{}`: `size` must be at least 1", c.name),
+                    );
                 }
                 let subgroups = c.subgroups.iter().filter_map(|s| self.calc(s)).collect();
-                Some(Calc::Terms(Terms { name: c.name.clone(), field, field_name, bottom: c.kind == "bottom", rank_by, size, subgroups }))
+                Some(Calc::Terms(Terms {
+                    name: c.name.clone(),
+                    field,
+                    field_name,
+                    bottom: c.kind == "bottom",
+                    rank_by,
+                    size,
+                    subgroups,
+                }))
             }
             "metric" => {
                 if c.by.is_some() || c.of.is_some() || c.size.is_some() || !c.subgroups.is_empty() {
-                    self.err(line, format!("calculation `{}`: a metric takes only `operation` and `field`", c.name));
+                    self.err(
+                        line,
+                        format!(
+                            "calculation `{}`: a metric takes only `operation` and `field`",
+                            c.name
+                        ),
+                    );
                 }
                 let op = c.operation.as_deref().and_then(MetricOp::parse);
                 if op.is_none() {
                     self.err(line, format!("calculation `{}`: a metric needs `operation:` average, maximum, minimum, sum or unique_count", c.name));
                 }
-                Some(Calc::Metric(Metric { name: c.name.clone(), op: op?, field, field_name }))
+                Some(Calc::Metric(Metric {
+                    name: c.name.clone(),
+                    op: op?,
+                    field,
+                    field_name,
+                }))
             }
             other => {
-                self.err(line, format!("calculation `{}`: `type: {other}` must be top, bottom or metric", c.name));
+                self.err(
+                    line,
+                    format!(
+                        "calculation `{}`: `type: {other}` must be top, bottom or metric",
+                        c.name
+                    ),
+                );
                 None
             }
         }
     }
 
-    pub(super) fn condition(&mut self, raw: &Spanned<RawCondition>, calcs: &[Calc], watchlists: &[WatchlistSpec]) -> Option<Condition> {
+    pub(super) fn condition(
+        &mut self,
+        raw: &Spanned<RawCondition>,
+        calcs: &[Calc],
+        watchlists: &[WatchlistSpec],
+    ) -> Option<Condition> {
         let line = raw.referenced.line();
         let c = &raw.value;
         let Some(op) = CmpOp::parse(&c.operator) else {
-            self.err(line, format!("condition `{}`: `operator: {}` must be one of {}", c.name, c.operator, CmpOp::NAMES));
+            self.err(
+                line,
+                format!(
+                    "condition `{}`: `operator: {}` must be one of {}",
+                    c.name,
+                    c.operator,
+                    CmpOp::NAMES
+                ),
+            );
             return None;
         };
         let kind = match c.kind.as_str() {
             "compare_value" => {
-                if c.comparison.is_some() || c.list.is_some() || c.of.is_some() || c.value_from_watchlist.is_some() {
+                if c.comparison.is_some()
+                    || c.list.is_some()
+                    || c.of.is_some()
+                    || c.value_from_watchlist.is_some()
+                {
                     self.err(line, format!("condition `{}`: compare_value compares the total hits; remove comparison/list/of/value_from_watchlist", c.name));
                 }
                 let Some(value) = c.value else {
@@ -189,7 +312,13 @@ impl Checker {
                     "at_least_one" => false,
                     "all" => true,
                     other => {
-                        self.err(line, format!("condition `{}`: `comparison: {other}` must be at_least_one or all", c.name));
+                        self.err(
+                            line,
+                            format!(
+                                "condition `{}`: `comparison: {other}` must be at_least_one or all",
+                                c.name
+                            ),
+                        );
                         false
                     }
                 };
@@ -197,13 +326,22 @@ impl Checker {
                     Some("result_counts") => true,
                     Some("result_list") => false,
                     _ => {
-                        self.err(line, format!("condition `{}`: `list:` must be result_list or result_counts", c.name));
+                        self.err(
+                            line,
+                            format!(
+                                "condition `{}`: `list:` must be result_list or result_counts",
+                                c.name
+                            ),
+                        );
                         return None;
                     }
                 };
                 let of = c.of.as_deref().unwrap_or("");
                 let Some((chain, calc)) = Calc::find(calcs, of) else {
-                    self.err(line, format!("condition `{}`: `of: {of}` must name a calculation", c.name));
+                    self.err(
+                        line,
+                        format!("condition `{}`: `of: {of}` must name a calculation", c.name),
+                    );
                     return None;
                 };
                 let metric = matches!(calc, Calc::Metric(_));
@@ -212,124 +350,59 @@ impl Checker {
                 }
                 let threshold = match (&c.value, &c.value_from_watchlist) {
                     (Some(v), None) => Threshold::Value(*v),
-                    (None, Some(r)) => match watchlists.iter().position(|w| w.name == r.watchlist) {
-                        Some(index) => Threshold::Watchlist { index, column: r.column.clone() },
-                        None => {
-                            self.err(line, format!("condition `{}`: no watchlist named `{}`", c.name, r.watchlist));
-                            return None;
+                    (None, Some(r)) => {
+                        match watchlists.iter().position(|w| w.name == r.watchlist) {
+                            Some(index) => Threshold::Watchlist {
+                                index,
+                                column: r.column.clone(),
+                            },
+                            None => {
+                                self.err(
+                                    line,
+                                    format!(
+                                        "condition `{}`: no watchlist named `{}`",
+                                        c.name, r.watchlist
+                                    ),
+                                );
+                                return None;
+                            }
                         }
-                    },
+                    }
                     _ => {
-                        self.err(line, format!("condition `{}`: needs either `value:` or `value_from_watchlist:`", c.name));
+                        self.err(
+                            line,
+                            format!(
+                                "condition `{}`: needs either `value:` or `value_from_watchlist:`",
+                                c.name
+                            ),
+                        );
                         return None;
                     }
                 };
                 let chain = chain.into_iter().map(str::to_string).collect();
-                ConditionKind::List { all, counts, chain, metric, op, threshold }
+                ConditionKind::List {
+                    all,
+                    counts,
+                    chain,
+                    metric,
+                    op,
+                    threshold,
+                }
             }
             other => {
-                self.err(line, format!("condition `{}`: `type: {other}` must be compare_value or compare_list", c.name));
+                self.err(
+                    line,
+                    format!(
+                        "condition `{}`: `type: {other}` must be compare_value or compare_list",
+                        c.name
+                    ),
+                );
                 return None;
             }
         };
-        Some(Condition { name: c.name.clone(), kind })
-    }
-
-    pub(super) fn action(&mut self, raw: &Spanned<RawAction>, calcs: &[Calc], conditions: &[Condition]) -> Option<Action> {
-        let line = raw.referenced.line();
-        let a = &raw.value;
-        let trigger = conditions.iter().find(|c| c.name == a.trigger);
-        if trigger.is_none() {
-            self.err(line, format!("action `{}`: `trigger: {}` must name a condition", a.name, a.trigger));
-        }
-        let kinds = [a.run_script.is_some(), a.webhook.is_some(), a.create_alert.is_some()];
-        if kinds.iter().filter(|k| **k).count() != 1 {
-            self.err(line, format!("action `{}` needs exactly one of run_script, webhook or create_alert", a.name));
-            return None;
-        }
-        let for_each = match a.for_each.as_deref() {
-            None if a.run_script.is_some() => ForEach::Run,
-            None | Some("filtered") => ForEach::Filtered,
-            Some("run") => ForEach::Run,
-            Some("matches") => {
-                if !matches!(trigger.map(|t| &t.kind), Some(ConditionKind::List { .. })) {
-                    self.err(line, format!("action `{}`: `for_each: matches` needs a compare_list trigger", a.name));
-                }
-                ForEach::Matches
-            }
-            Some(name) => match Calc::find(calcs, name) {
-                Some((chain, calc)) => ForEach::Calc { chain: chain.into_iter().map(str::to_string).collect(), metric: matches!(calc, Calc::Metric(_)) },
-                None => {
-                    self.err(line, format!("action `{}`: `for_each: {name}` must be run, filtered, matches or a calculation name", a.name));
-                    ForEach::Run
-                }
-            },
-        };
-        let mute = a.mute.as_ref().and_then(|m| self.mute(m));
-        let timeout = |t: &Option<String>, this: &mut Checker| match t.as_deref().map(duration).unwrap_or(Ok(Duration::from_secs(30))) {
-            Ok(d) => d,
-            Err(e) => {
-                this.err(line, format!("action `{}`: `timeout`: {e}", a.name));
-                Duration::from_secs(30)
-            }
-        };
-        let template = |text: &str, this: &mut Checker| match Template::parse(text) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                this.err(line, format!("action `{}`: {e}", a.name));
-                None
-            }
-        };
-        let kind = if let Some(r) = &a.run_script {
-            let target = match &r.target {
-                RawTarget::Local => Target::Local,
-                RawTarget::Ssh(s) => {
-                    let t = SshTarget { host: s.host.clone(), port: s.port.unwrap_or(22), user: s.user.clone(), identity_file: s.identity_file.clone(), known_hosts_file: s.known_hosts_file.clone() };
-                    if let Err(e) = t.check() {
-                        self.err(line, format!("action `{}`: {e}", a.name));
-                    }
-                    Target::Ssh(t)
-                }
-            };
-            let commands = r.commands.clone().unwrap_or_else(default_allow_list);
-            for (command, program) in &commands {
-                if !KNOWN_COMMANDS.contains(&command.as_str()) || program.trim().is_empty() {
-                    self.err(line, format!("action `{}`: `commands` may only map {KNOWN_COMMANDS:?} to a program path; `{command}` has no argument schema", a.name));
-                }
-            }
-            let timeout = timeout(&r.timeout, self);
-            ActionKind::RunScript { target, script: template(&r.script, self)?, commands, timeout }
-        } else if let Some(w) = &a.webhook {
-            let url = match HttpUrl::parse(&w.url) {
-                Ok(u) => Some(u),
-                Err(e) => {
-                    self.err(line, format!("action `{}`: url `{}`: {e}", a.name, w.url));
-                    None
-                }
-            };
-            let bad_header = w.headers.iter().any(|(k, v)| k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') || v.contains(['\r', '\n']));
-            if bad_header {
-                self.err(line, format!("action `{}`: header names must be letters, digits and `-`, values a single line", a.name));
-            }
-            let timeout = timeout(&w.timeout, self);
-            ActionKind::Webhook { url: url?, body: template(&w.body, self)?, headers: w.headers.clone(), timeout }
-        } else {
-            let c = a.create_alert.as_ref().expect("one kind is set");
-            let dedup = c.dedup.as_ref().filter(|d| d.enabled).map(|d| Dedup {
-                window: d.window.as_deref().and_then(|w| match duration(w) {
-                    Ok(d) => TimeDelta::from_std(d).ok(),
-                    Err(e) => {
-                        self.err(line, format!("action `{}`: dedup window: {e}", a.name));
-                        None
-                    }
-                }),
-                fields: d.fields.clone(),
-            });
-            if c.file.trim().is_empty() {
-                self.err(line, format!("action `{}`: `file` is empty; name the NDJSON file alerts are appended to", a.name));
-            }
-            ActionKind::CreateAlert { file: c.file.clone(), alert_type: c.alert_type.clone(), severity: c.severity, fidelity: c.fidelity, combine: c.combine, dedup }
-        };
-        Some(Action { name: a.name.clone(), trigger: a.trigger.clone(), for_each, mute, kind })
+        Some(Condition {
+            name: c.name.clone(),
+            kind,
+        })
     }
 }

@@ -108,7 +108,11 @@ pub enum Key {
 
 impl Key {
     pub fn num(n: f64) -> Key {
-        Key::Num(if n == 0.0 { 0f64.to_bits() } else { n.to_bits() })
+        Key::Num(if n == 0.0 {
+            0f64.to_bits()
+        } else {
+            n.to_bits()
+        })
     }
 
     pub fn to_json(&self) -> Json {
@@ -228,11 +232,15 @@ impl Cidr {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -264,7 +272,9 @@ fn parse_text_timestamp(s: &str) -> Option<i64> {
 
 fn digits(b: &[u8], from: usize, len: usize) -> Option<i64> {
     let part = b.get(from..from + len)?;
-    part.iter().try_fold(0i64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+    part.iter().try_fold(0i64, |acc, c| {
+        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+    })
 }
 
 fn parse_rfc3339_micros(b: &[u8]) -> Option<i64> {
@@ -279,7 +289,11 @@ fn parse_rfc3339_micros(b: &[u8]) -> Option<i64> {
             return None;
         }
         let (h, m) = (digits(b, 11, 2)?, digits(b, 14, 2)?);
-        let sec = if b.get(16) == Some(&b':') { digits(b, 17, 2)? } else { return None };
+        let sec = if b.get(16) == Some(&b':') {
+            digits(b, 17, 2)?
+        } else {
+            return None;
+        };
         if h > 23 || m > 59 || sec > 60 {
             return None;
         }
@@ -343,14 +357,29 @@ mod tests {
     #[test]
     fn parses_the_timestamp_forms_sensors_write() {
         // Suricata 2018 with a -0600 offset; 14:37:19 MDT is 20:37:19 UTC.
-        assert_eq!(ts("2018-03-24T14:37:19.037299-0600"), Some(1_521_923_839_037_299));
-        assert_eq!(ts("2018-03-24T20:37:19.037299Z"), Some(1_521_923_839_037_299));
-        assert_eq!(ts("2018-03-24T20:37:19.037299+00:00"), Some(1_521_923_839_037_299));
+        assert_eq!(
+            ts("2018-03-24T14:37:19.037299-0600"),
+            Some(1_521_923_839_037_299)
+        );
+        assert_eq!(
+            ts("2018-03-24T20:37:19.037299Z"),
+            Some(1_521_923_839_037_299)
+        );
+        assert_eq!(
+            ts("2018-03-24T20:37:19.037299+00:00"),
+            Some(1_521_923_839_037_299)
+        );
         // Older Suricata: no offset means UTC.
-        assert_eq!(ts("2019-01-02T03:50:11.315110"), Some(1_546_401_011_315_110));
+        assert_eq!(
+            ts("2019-01-02T03:50:11.315110"),
+            Some(1_546_401_011_315_110)
+        );
         // Suricata run over a pcap whose clock started near 0.
         assert_eq!(ts("1969-12-31T16:00:00.000003-0800"), Some(3));
-        assert_eq!(parse_timestamp_micros(&Val::Num(1_521_911_721.255_387)), Some(1_521_911_721_255_387));
+        assert_eq!(
+            parse_timestamp_micros(&Val::Num(1_521_911_721.255_387)),
+            Some(1_521_911_721_255_387)
+        );
         assert_eq!(ts("1521911721.255387"), Some(1_521_911_721_255_387));
         assert_eq!(ts("XXXXXXXXXX.XXXXXX"), None);
         assert_eq!(ts("2018-13-01T00:00:00Z"), None);
@@ -366,7 +395,9 @@ mod tests {
         let v6 = Cidr::parse("fe80::/10").unwrap();
         assert!(v6.contains("fe80::1".parse().unwrap()));
         assert!(!v6.contains("10.0.0.1".parse().unwrap()));
-        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
         assert_eq!(Cidr::parse("10.0.0.0/33"), None);
         assert_eq!(Cidr::parse("1.2.3.4").unwrap().prefix, 32);
     }

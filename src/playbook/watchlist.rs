@@ -24,22 +24,34 @@ pub enum WatchlistError {
 impl Watchlist {
     /// Parses CSV text with a header line. Cells may be quoted with `"` (a doubled `""` is a quote).
     pub fn parse(name: &str, key: &str, text: &str) -> Result<Watchlist, WatchlistError> {
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         let (_, header) = lines.next().ok_or(WatchlistError::Empty)?;
         let header = split_csv(header).ok_or(WatchlistError::Unterminated { line: 1 })?;
-        let key_col = header.iter().position(|h| h == key).ok_or_else(|| WatchlistError::NoKeyColumn {
-            key: key.to_string(),
-            header: header.join(", "),
-        })?;
+        let key_col =
+            header
+                .iter()
+                .position(|h| h == key)
+                .ok_or_else(|| WatchlistError::NoKeyColumn {
+                    key: key.to_string(),
+                    header: header.join(", "),
+                })?;
         let mut rows = HashMap::new();
         for (i, line) in lines {
             let cells = split_csv(line).ok_or(WatchlistError::Unterminated { line: i + 1 })?;
-            let row: BTreeMap<String, String> = header.iter().cloned().zip(cells.iter().cloned()).collect();
+            let row: BTreeMap<String, String> =
+                header.iter().cloned().zip(cells.iter().cloned()).collect();
             for k in cells.get(key_col).map_or("", String::as_str).split(',') {
-                rows.entry(k.trim().to_string()).or_insert_with(|| row.clone());
+                rows.entry(k.trim().to_string())
+                    .or_insert_with(|| row.clone());
             }
         }
-        Ok(Watchlist { name: name.to_string(), rows })
+        Ok(Watchlist {
+            name: name.to_string(),
+            rows,
+        })
     }
 
     /// Every key, sorted (for translating `in_watchlist` into a search request).
@@ -55,7 +67,13 @@ impl Watchlist {
 
     /// The row as JSON, for templates (`{{watchlist.severity}}`).
     pub fn row_json(&self, key: &str) -> Option<Json> {
-        self.row(key).map(|r| Json::Object(r.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect()))
+        self.row(key).map(|r| {
+            Json::Object(
+                r.iter()
+                    .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+                    .collect(),
+            )
+        })
     }
 }
 
@@ -92,14 +110,21 @@ mod tests {
 
     #[test]
     fn rows_are_found_by_each_listed_key() {
-        let text = "port,protocol,threshold,name\n\"22,2222\",tcp,100,SSH\n3389,tcp,5,\"RDP, remote\"\n";
+        let text =
+            "port,protocol,threshold,name\n\"22,2222\",tcp,100,SSH\n3389,tcp,5,\"RDP, remote\"\n";
         let w = Watchlist::parse("ports", "port", text).unwrap();
         assert_eq!(w.row("2222").unwrap()["threshold"], "100");
         assert_eq!(w.row("22").unwrap()["name"], "SSH");
         assert_eq!(w.row("3389").unwrap()["name"], "RDP, remote");
         assert!(w.row("80").is_none());
         assert_eq!(w.row_json("3389").unwrap()["threshold"], "5");
-        assert!(matches!(Watchlist::parse("x", "nope", text), Err(WatchlistError::NoKeyColumn { .. })));
-        assert_eq!(Watchlist::parse("x", "a", "a\n\"open\n"), Err(WatchlistError::Unterminated { line: 2 }));
+        assert!(matches!(
+            Watchlist::parse("x", "nope", text),
+            Err(WatchlistError::NoKeyColumn { .. })
+        ));
+        assert_eq!(
+            Watchlist::parse("x", "a", "a\n\"open\n"),
+            Err(WatchlistError::Unterminated { line: 2 })
+        );
     }
 }

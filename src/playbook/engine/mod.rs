@@ -26,7 +26,9 @@ pub trait Engine {
 
 #[derive(Debug, thiserror::Error, Serialize)]
 pub enum EngineError {
-    #[error("cannot read {path}: {reason}; check the path in `source.paths` and the file's permissions")]
+    #[error(
+        "cannot read {path}: {reason}; check the path in `source.paths` and the file's permissions"
+    )]
     Read { path: String, reason: String },
     #[error("bad glob `{pattern}`: {reason}")]
     Glob { pattern: String, reason: String },

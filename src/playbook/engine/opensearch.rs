@@ -13,8 +13,22 @@ use crate::playbook::search::{Payload, ReadStats, SearchSpec, TIMESTAMP_FIELD};
 use crate::playbook::source::{suricata_state, zeek_state, Accessor, FieldPlan, Format};
 use crate::playbook::value::{Literal, Val};
 
-const ZEEK_STATES: &[&str] = &["S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"];
-const SURICATA_TCP_STATES: &[&str] = &["none", "syn_sent", "syn_recv", "established", "fin_wait1", "fin_wait2", "time_wait", "last_ack", "close_wait", "closing", "closed"];
+const ZEEK_STATES: &[&str] = &[
+    "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH",
+];
+const SURICATA_TCP_STATES: &[&str] = &[
+    "none",
+    "syn_sent",
+    "syn_recv",
+    "established",
+    "fin_wait1",
+    "fin_wait2",
+    "time_wait",
+    "last_ack",
+    "close_wait",
+    "closing",
+    "closed",
+];
 
 /// Searches an index whose documents are logs of `format`, through `transport` (request body in,
 /// response body out).
@@ -29,7 +43,11 @@ impl<T: Fn(&str, &Json) -> Result<Json, String>> Engine for OpenSearchEngine<T> 
         let request = search_request(spec, self.format)?;
         let response = (self.transport)(&self.index, &request).map_err(EngineError::Backend)?;
         let payload = payload_from_response(spec, &response)?;
-        Ok(SearchOutput { payload, stats: ReadStats::default(), sources: vec![self.index.clone()] })
+        Ok(SearchOutput {
+            payload,
+            stats: ReadStats::default(),
+            sources: vec![self.index.clone()],
+        })
     }
 }
 
@@ -40,9 +58,15 @@ fn translate_err(msg: String) -> EngineError {
 /// The `_search` request body for a search over documents of `format`.
 pub fn search_request(spec: &SearchSpec<'_>, format: Format) -> Result<Json, EngineError> {
     let plan = FieldPlan::new(format, spec.fields);
-    let ts_field = native_field(&plan, TIMESTAMP_FIELD).ok_or_else(|| translate_err("the format has no timestamp field".into()))?;
-    let iso = |micros: i64| DateTime::from_timestamp_micros(micros).map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true));
-    let mut filter = vec![json!({ "range": { ts_field: { "gte": iso(spec.window.from_micros), "lt": iso(spec.window.to_micros), "format": "strict_date_optional_time" } } })];
+    let ts_field = native_field(&plan, TIMESTAMP_FIELD)
+        .ok_or_else(|| translate_err("the format has no timestamp field".into()))?;
+    let iso = |micros: i64| {
+        DateTime::from_timestamp_micros(micros)
+            .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
+    };
+    let mut filter = vec![
+        json!({ "range": { ts_field: { "gte": iso(spec.window.from_micros), "lt": iso(spec.window.to_micros), "format": "strict_date_optional_time" } } }),
+    ];
     if let Some(q) = spec.query {
         filter.push(query_dsl(q, &plan, spec)?);
     }
@@ -80,19 +104,38 @@ fn any(list: Vec<Json>) -> Json {
 
 fn query_dsl(q: &Query, plan: &FieldPlan, spec: &SearchSpec<'_>) -> Result<Json, EngineError> {
     Ok(match q {
-        Query::All(list) => json!({ "bool": { "filter": list.iter().map(|q| query_dsl(q, plan, spec)).collect::<Result<Vec<_>, _>>()? } }),
-        Query::Any(list) => any(list.iter().map(|q| query_dsl(q, plan, spec)).collect::<Result<Vec<_>, _>>()?),
+        Query::All(list) => {
+            json!({ "bool": { "filter": list.iter().map(|q| query_dsl(q, plan, spec)).collect::<Result<Vec<_>, _>>()? } })
+        }
+        Query::Any(list) => any(list
+            .iter()
+            .map(|q| query_dsl(q, plan, spec))
+            .collect::<Result<Vec<_>, _>>()?),
         Query::Not(q) => not(query_dsl(q, plan, spec)?),
         Query::Test { field, test } => match &plan.accessors[*field] {
             Accessor::Slot(i) => test_dsl(&plan.paths[*i], test, false, spec),
             Accessor::LowerCase(i) => test_dsl(&plan.paths[*i], test, true, spec),
             Accessor::ZeekState(i) => {
-                let codes: Vec<&str> = ZEEK_STATES.iter().copied().filter(|c| test.matches(Some(&Val::Str(zeek_state(c).into())), spec.watchlists)).collect();
+                let codes: Vec<&str> = ZEEK_STATES
+                    .iter()
+                    .copied()
+                    .filter(|c| {
+                        test.matches(Some(&Val::Str(zeek_state(c).into())), spec.watchlists)
+                    })
+                    .collect();
                 json!({ "terms": { plan.paths[*i].as_str(): codes } })
             }
             Accessor::SuricataState { tcp_state, tcp_rst } => {
-                let (state, rst) = (plan.paths[*tcp_state].as_str(), plan.paths[*tcp_rst].as_str());
-                let holds = |code: &str, r: bool| test.matches(Some(&Val::Str(suricata_state(code, r).into())), spec.watchlists);
+                let (state, rst) = (
+                    plan.paths[*tcp_state].as_str(),
+                    plan.paths[*tcp_rst].as_str(),
+                );
+                let holds = |code: &str, r: bool| {
+                    test.matches(
+                        Some(&Val::Str(suricata_state(code, r).into())),
+                        spec.watchlists,
+                    )
+                };
                 let mut options = Vec::new();
                 for code in SURICATA_TCP_STATES {
                     match (holds(code, false), holds(code, true)) {
@@ -110,16 +153,34 @@ fn query_dsl(q: &Query, plan: &FieldPlan, spec: &SearchSpec<'_>) -> Result<Json,
 }
 
 fn test_dsl(f: &str, test: &Test, case_insensitive: bool, spec: &SearchSpec<'_>) -> Json {
-    let term = |v: Json| if case_insensitive { json!({ "term": { f: { "value": v, "case_insensitive": true } } }) } else { json!({ "term": { f: v } }) };
+    let term = |v: Json| {
+        if case_insensitive {
+            json!({ "term": { f: { "value": v, "case_insensitive": true } } })
+        } else {
+            json!({ "term": { f: v } })
+        }
+    };
     let range = |op: &str, v: f64| json!({ "range": { f: { op: v } } });
     match test {
         Test::Is(l) => term(lit(l)),
         Test::IsNot(l) => not(term(lit(l))),
         Test::In(list) if case_insensitive => any(list.iter().map(|l| term(lit(l))).collect()),
         Test::In(list) => json!({ "terms": { f: list.iter().map(lit).collect::<Vec<_>>() } }),
-        Test::Within(nets) => any(nets.iter().map(|n| json!({ "term": { f: format!("{}/{}", n.addr, n.prefix) } })).collect()),
+        Test::Within(nets) => any(nets
+            .iter()
+            .map(|n| json!({ "term": { f: format!("{}/{}", n.addr, n.prefix) } }))
+            .collect()),
         Test::Contains(s) => {
-            let escaped: String = s.chars().flat_map(|c| if matches!(c, '*' | '?' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+            let escaped: String = s
+                .chars()
+                .flat_map(|c| {
+                    if matches!(c, '*' | '?' | '\\') {
+                        vec!['\\', c]
+                    } else {
+                        vec![c]
+                    }
+                })
+                .collect();
             json!({ "wildcard": { f: { "value": format!("*{escaped}*") } } })
         }
         Test::Exists(true) => json!({ "exists": { "field": f } }),
@@ -146,7 +207,11 @@ fn agg_dsl(calc: &Calc, plan: &FieldPlan) -> Result<Json, EngineError> {
         Calc::Terms(t) => {
             let f = native_field(plan, t.field).ok_or_else(|| translate_err(format!("`{}` is derived on the sensor and cannot be grouped by OpenSearch; group by the native field", t.field_name)))?;
             let dir = if t.bottom { "asc" } else { "desc" };
-            let rank = if t.rank_by.is_some() { "metric" } else { "_count" };
+            let rank = if t.rank_by.is_some() {
+                "metric"
+            } else {
+                "_count"
+            };
             let mut aggs = Map::new();
             if let Some(m) = &t.rank_by {
                 aggs.insert("metric".into(), metric_dsl(m, plan)?);
@@ -164,14 +229,32 @@ fn agg_dsl(calc: &Calc, plan: &FieldPlan) -> Result<Json, EngineError> {
 }
 
 /// The payload of a `_search` response, shaped exactly as the in-process engine shapes it.
-pub fn payload_from_response(spec: &SearchSpec<'_>, response: &Json) -> Result<Payload, EngineError> {
-    let total_hits = response["hits"]["total"]["value"].as_u64().or_else(|| response["hits"]["total"].as_u64()).ok_or_else(|| EngineError::Backend("the response has no hits.total".into()))?;
-    let filtered = response["hits"]["hits"].as_array().into_iter().flatten().map(|h| h["_source"].clone()).collect();
+pub fn payload_from_response(
+    spec: &SearchSpec<'_>,
+    response: &Json,
+) -> Result<Payload, EngineError> {
+    let total_hits = response["hits"]["total"]["value"]
+        .as_u64()
+        .or_else(|| response["hits"]["total"].as_u64())
+        .ok_or_else(|| EngineError::Backend("the response has no hits.total".into()))?;
+    let filtered = response["hits"]["hits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| h["_source"].clone())
+        .collect();
     let mut aggregations = Map::new();
     for calc in spec.calcs {
-        aggregations.insert(calc.name().to_string(), agg_from_response(calc, &response["aggregations"][calc.name()]));
+        aggregations.insert(
+            calc.name().to_string(),
+            agg_from_response(calc, &response["aggregations"][calc.name()]),
+        );
     }
-    Ok(Payload { total_hits, filtered, aggregations })
+    Ok(Payload {
+        total_hits,
+        filtered,
+        aggregations,
+    })
 }
 
 fn agg_from_response(calc: &Calc, agg: &Json) -> Json {
@@ -192,7 +275,10 @@ fn agg_from_response(calc: &Calc, agg: &Json) -> Json {
                         obj.insert("metric".into(), metric_json(b["metric"]["value"].as_f64()));
                     }
                     for sub in &t.subgroups {
-                        obj.insert(sub.name().to_string(), agg_from_response(sub, &b[sub.name()]));
+                        obj.insert(
+                            sub.name().to_string(),
+                            agg_from_response(sub, &b[sub.name()]),
+                        );
                     }
                     Json::Object(obj)
                 })
