@@ -1,1 +1,309 @@
-//! proto
+//! The control socket's protocol: versioned JSON requests and responses, one per line.
+//!
+//! The daemon validates every request with the same rules as the client ([`crate::validate`]):
+//! the socket is an API and trusts no client.
+use crate::rules::{Rule, RuleKey, RuleSpec};
+use crate::time::Instant;
+use crate::validate::{self, Invalid};
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// Requests larger than this are refused (a line of JSON).
+pub const MAX_REQUEST_LEN: usize = 16 * 1024;
+
+/// A request line: `{"v":1,"op":"add",...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u32,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Registers a rule, or refreshes the rule with the same key.
+    Add(AddRequest),
+    /// Lists the live rules.
+    List,
+    /// Removes one rule.
+    Cancel(KeyRequest),
+    /// Removes every rule.
+    Flush,
+    /// Daemon-wide counters.
+    Stats,
+    /// The connections the matching rules have reset.
+    Show(ShowRequest),
+}
+
+/// Selects rules by engid and/or host (both absent: every rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowRequest {
+    #[serde(default)]
+    pub engid: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+/// The fields of `tcpreset ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS`, as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddRequest {
+    pub engid: String,
+    pub sniff_if: String,
+    pub reset_if: String,
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<String>,
+    pub seconds: String,
+}
+
+impl AddRequest {
+    pub fn validate(&self) -> Result<RuleSpec, Invalid> {
+        Ok(RuleSpec {
+            key: RuleKey {
+                engid: validate::engid(&self.engid)?,
+                host: validate::host(&self.host)?,
+                port: self.port.as_deref().map(validate::port).transpose()?,
+            },
+            sniff_if: validate::interface(&self.sniff_if)?,
+            reset_if: validate::interface(&self.reset_if)?,
+            duration: validate::seconds(&self.seconds)?,
+        })
+    }
+}
+
+/// Names a rule: `ENGID -h HOST [-p PORT]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRequest {
+    pub engid: String,
+    pub host: String,
+    #[serde(default)]
+    pub port: Option<String>,
+}
+
+impl KeyRequest {
+    pub fn validate(&self) -> Result<RuleKey, Invalid> {
+        Ok(RuleKey {
+            engid: validate::engid(&self.engid)?,
+            host: validate::host(&self.host)?,
+            port: self.port.as_deref().map(validate::port).transpose()?,
+        })
+    }
+}
+
+/// A response line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Response {
+    Added { rule: RuleView, refreshed: bool },
+    Rules { rules: Vec<RuleView> },
+    Cancelled { rule: RuleView },
+    Flushed { count: usize },
+    Stats { stats: StatsView },
+    Shown { rules: Vec<RuleResets> },
+    Error { kind: ErrorKind, message: String },
+}
+
+/// Why the daemon refused a request; the client turns each into an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request is malformed or a value breaks a rule.
+    BadRequest,
+    /// An interface is unknown, down, or (reset) without an address, as the daemon sees it.
+    Interface,
+    /// The rule to cancel does not exist.
+    NotFound,
+    /// The daemon could not start what the rule needs (capture, injection socket).
+    Unavailable,
+    /// The host is protected by the configuration or is the sensor itself.
+    Protected,
+    /// A configured limit (rules alive, longest duration) refuses the rule.
+    Limit,
+    /// The peer's user is not allowed to use the socket.
+    Unauthorized,
+}
+
+/// Daemon-wide counters (`tcpreset stats`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatsView {
+    pub uptime_secs: f64,
+    pub rules_active: usize,
+    pub rsts_sent: u64,
+    pub probes_sent: u64,
+    /// Connection ends that got a RST.
+    pub connection_ends_reset: u64,
+    pub interfaces: Vec<CaptureView>,
+    pub caps: CapsView,
+}
+
+/// One capture's counters, libpcap's among them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureView {
+    pub iface: String,
+    pub frames: u64,
+    pub matched: u64,
+    pub rsts_sent: u64,
+    pub probes_sent: u64,
+    pub inject_errors: u64,
+    pub flows: u64,
+    pub flows_refused: u64,
+    /// libpcap: received, dropped by the kernel, dropped by the interface.
+    pub pcap_received: u64,
+    pub pcap_dropped: u64,
+    pub pcap_if_dropped: u64,
+}
+
+/// How often each safety rail bit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapsView {
+    /// RSTs not sent: the global rate cap.
+    pub rate_limited: u64,
+    /// RSTs not sent: the per-connection-end budget.
+    pub over_budget: u64,
+    /// Segments not sent to a protected peer.
+    pub protected_skipped: u64,
+    pub refused_max_rules: u64,
+    pub refused_max_seconds: u64,
+    pub refused_protected: u64,
+    pub refused_unauthorized: u64,
+}
+
+/// A rule and the connection ends it reset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleResets {
+    pub rule: RuleView,
+    /// All ends reset; `resets` keeps the newest of them.
+    pub ends_reset: u64,
+    pub resets: Vec<ResetView>,
+}
+
+/// One connection end that got a RST.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResetView {
+    pub at_unix: f64,
+    /// The end that was reset, `addr:port`.
+    pub end: String,
+    /// Its peer, `addr:port`.
+    pub peer: String,
+}
+
+/// A rule as the client shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleView {
+    pub engid: String,
+    pub host: String,
+    pub port: Option<u16>,
+    pub sniff_if: String,
+    pub reset_if: String,
+    /// Seconds until the rule expires.
+    pub seconds_left: f64,
+    /// When it expires, seconds since the Unix epoch.
+    pub expires_unix: f64,
+    pub segments_matched: u64,
+    pub rsts_sent: u64,
+}
+
+impl RuleView {
+    pub fn of(rule: &Rule, now: Instant) -> Self {
+        RuleView {
+            engid: rule.key.engid.clone(),
+            host: rule.key.host.to_string(),
+            port: rule.key.port,
+            sniff_if: rule.sniff_if.clone(),
+            reset_if: rule.reset_if.clone(),
+            seconds_left: rule.expires.saturating_since(now).as_secs_f64(),
+            expires_unix: rule.expires.as_secs_f64(),
+            segments_matched: rule.stats.segments_matched(),
+            rsts_sent: rule.stats.rsts_sent(),
+        }
+    }
+}
+
+/// Parses a request line, checking the version; the error is the message for a
+/// [`ErrorKind::BadRequest`] answer.
+pub fn parse_request(line: &str) -> Result<Request, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("request is not JSON: {e}"))?;
+    match value.get("v").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(VERSION) => {}
+        other => {
+            return Err(format!(
+                "protocol version {} is not supported (this daemon speaks {VERSION}); use a tcpreset client of the same release",
+                other.map_or("missing".to_owned(), |v| v.to_string())
+            ))
+        }
+    }
+    serde_json::from_value::<Envelope>(value)
+        .map(|e| e.request)
+        .map_err(|e| format!("malformed request: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_round_trips_and_validates() {
+        let env = Envelope {
+            v: VERSION,
+            request: Request::Add(AddRequest {
+                engid: "ids-1".into(),
+                sniff_if: "eth1".into(),
+                reset_if: "eth0".into(),
+                host: "10.0.0.5".into(),
+                port: Some("443".into()),
+                seconds: "180".into(),
+            }),
+        };
+        let line = serde_json::to_string(&env).unwrap();
+        assert!(line.starts_with(r#"{"v":1,"op":"add","#), "{line}");
+        let Request::Add(add) = parse_request(&line).unwrap() else {
+            panic!("not an add")
+        };
+        let spec = add.validate().unwrap();
+        assert_eq!(spec.key.port, Some(443));
+        assert_eq!(spec.duration.as_secs(), 180);
+    }
+
+    #[test]
+    fn daemon_rejects_what_the_client_would() {
+        let add = AddRequest {
+            engid: "x;rm -rf /".into(),
+            sniff_if: "eth1".into(),
+            reset_if: "eth0".into(),
+            host: "10.0.0.5".into(),
+            port: None,
+            seconds: "180".into(),
+        };
+        assert!(matches!(add.validate(), Err(Invalid::Engid(_))));
+        let add = AddRequest {
+            seconds: "0".into(),
+            engid: "e".into(),
+            ..add
+        };
+        assert!(matches!(add.validate(), Err(Invalid::Seconds(_))));
+    }
+
+    #[test]
+    fn bad_lines_get_errors_not_panics() {
+        for line in [
+            "",
+            "nonsense",
+            "{}",
+            r#"{"v":2,"op":"list"}"#,
+            r#"{"v":1,"op":"explode"}"#,
+            r#"{"v":1,"op":"add","engid":"e"}"#,
+            r#"{"v":"1","op":"list"}"#,
+        ] {
+            let message = parse_request(line).unwrap_err();
+            assert!(
+                !message.is_empty() && !message.contains('\n'),
+                "{line}: {message}"
+            );
+        }
+        assert_eq!(parse_request(r#"{"v":1,"op":"list"}"#), Ok(Request::List));
+    }
+}

@@ -1,1 +1,204 @@
-//! replay
+//! Replay: drives the engine over captured frames, clocked by their timestamps (pure).
+//!
+//! `tcpresetd --replay IN.pcap --rules RULES.json --inject-to OUT.pcap` reads a capture and
+//! writes every RST it would have injected. Rules start at an offset from the first packet:
+//!
+//! ```json
+//! [{"engid": "ids-1", "host": "10.77.0.1", "port": null, "start": 0.5, "seconds": 10}]
+//! ```
+//!
+//! Held-back RSTs (pacing) are emitted at their own deadlines, between packets or after the last.
+use crate::engine::{Counters, Engine};
+use crate::reset::Outgoing;
+use crate::rules::{Matcher, RuleKey, RuleSpec, RuleTable};
+use crate::time::Instant;
+use crate::validate;
+use crate::wire::{Kind, LinkType};
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One rule of a replay's rules file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleLine {
+    engid: String,
+    host: String,
+    #[serde(default)]
+    port: Option<u16>,
+    /// Seconds after the first packet at which the rule is registered.
+    #[serde(default)]
+    start: f64,
+    seconds: u64,
+}
+
+/// A rules file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("rules file is not a JSON array of rules: {0}; expected e.g. [{{\"engid\":\"e1\",\"host\":\"10.0.0.1\",\"start\":0,\"seconds\":10}}]")]
+    Json(#[from] serde_json::Error),
+    #[error("rule {index}: {message}")]
+    Rule { index: usize, message: String },
+}
+
+/// A rule and when, after the first packet, it is registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedRule {
+    pub start: Duration,
+    pub spec: RuleSpec,
+}
+
+/// Parses and validates a rules file.
+pub fn parse_rules(json: &str) -> Result<Vec<TimedRule>, RulesError> {
+    let lines: Vec<RuleLine> = serde_json::from_str(json)?;
+    let mut rules = Vec::with_capacity(lines.len());
+    for (index, l) in lines.into_iter().enumerate() {
+        let bad = |message: String| RulesError::Rule { index, message };
+        if !(l.start.is_finite() && l.start >= 0.0) {
+            return Err(bad(format!(
+                "start {} is not a number of seconds >= 0",
+                l.start
+            )));
+        }
+        let key = RuleKey {
+            engid: validate::engid(&l.engid).map_err(|e| bad(e.to_string()))?,
+            host: validate::host(&l.host).map_err(|e| bad(e.to_string()))?,
+            port: match l.port {
+                Some(0) => return Err(bad("port 0 is not a port; use 1..=65535 or null".into())),
+                p => p,
+            },
+        };
+        let duration = validate::seconds(&l.seconds.to_string()).map_err(|e| bad(e.to_string()))?;
+        rules.push(TimedRule {
+            start: Duration::from_secs_f64(l.start),
+            spec: RuleSpec {
+                key,
+                sniff_if: "replay".into(),
+                reset_if: "replay".into(),
+                duration,
+            },
+        });
+    }
+    rules.sort_by_key(|r| r.start);
+    Ok(rules)
+}
+
+/// Replays frames through the rules and the engine.
+#[derive(Debug)]
+pub struct Replayer {
+    rules: Vec<TimedRule>,
+    next_rule: usize,
+    first_ts: Option<Instant>,
+    table: RuleTable,
+    engine: Engine,
+    out: Vec<Outgoing>,
+}
+
+impl Replayer {
+    pub fn new(link: LinkType, rules: Vec<TimedRule>) -> Self {
+        Replayer {
+            rules,
+            next_rule: 0,
+            first_ts: None,
+            table: RuleTable::new(),
+            engine: Engine::new(link, Arc::new(Matcher::default())),
+            out: Vec::new(),
+        }
+    }
+
+    /// Handles one frame stamped `ts`; `emit` receives each RST with the time it goes out.
+    pub fn on_frame(
+        &mut self,
+        ts: Instant,
+        frame: &[u8],
+        emit: &mut impl FnMut(Instant, &Outgoing),
+    ) {
+        let first = *self.first_ts.get_or_insert(ts);
+        self.run_timers_until(ts, emit);
+        let mut changed = false;
+        while let Some(r) = self.rules.get(self.next_rule) {
+            let at = first + r.start;
+            if at > ts {
+                break;
+            }
+            self.table.upsert(r.spec.clone(), at);
+            self.next_rule += 1;
+            changed = true;
+        }
+        changed |= !self.table.expire_until(ts).is_empty();
+        if changed {
+            let matcher = Arc::new(self.table.matcher(None));
+            self.engine.set_matcher(matcher, ts, &mut self.out);
+        }
+        self.engine.on_frame(frame, ts, &mut self.out);
+        self.emit_all(ts, emit);
+    }
+
+    /// Emits what pacing still holds, each at its deadline.
+    pub fn finish(&mut self, emit: &mut impl FnMut(Instant, &Outgoing)) {
+        self.run_timers_until(Instant::from_micros(u64::MAX), emit);
+    }
+
+    fn run_timers_until(&mut self, ts: Instant, emit: &mut impl FnMut(Instant, &Outgoing)) {
+        while let Some(due) = self.engine.next_deadline().filter(|d| *d <= ts) {
+            self.engine.poll(due, &mut self.out);
+            self.emit_all(due, emit);
+        }
+    }
+
+    fn emit_all(&mut self, at: Instant, emit: &mut impl FnMut(Instant, &Outgoing)) {
+        for o in self.out.drain(..) {
+            if o.forged.kind == Kind::Rst {
+                o.stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            emit(at, &o);
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.engine.counters()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_file_errors_name_the_rule() {
+        let ok = parse_rules(
+            r#"[{"engid":"e","host":"10.0.0.1","start":2,"seconds":5},
+                                 {"engid":"e","host":"10.0.0.2","port":22,"seconds":5}]"#,
+        )
+        .unwrap();
+        assert_eq!(ok[0].start, Duration::ZERO);
+        assert_eq!(ok[1].spec.key.host.to_string(), "10.0.0.1");
+        for (json, want) in [
+            ("{}", "not a JSON array"),
+            (
+                r#"[{"engid":"e","host":"x","seconds":5}]"#,
+                "rule 0: HOST 'x'",
+            ),
+            (
+                r#"[{"engid":"e","host":"10.0.0.1","seconds":0}]"#,
+                "SECONDS '0'",
+            ),
+            (
+                r#"[{"engid":"e","host":"10.0.0.1","seconds":5,"start":-1}]"#,
+                "start -1",
+            ),
+            (
+                r#"[{"engid":"e","host":"10.0.0.1","seconds":5,"port":0}]"#,
+                "port 0",
+            ),
+            (
+                r#"[{"engid":"e","host":"10.0.0.1","seconds":5,"colour":1}]"#,
+                "unknown field",
+            ),
+        ] {
+            let e = parse_rules(json).unwrap_err().to_string();
+            assert!(e.contains(want), "{json}: {e}");
+        }
+    }
+}

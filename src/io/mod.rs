@@ -1,1 +1,20 @@
-//! io
+//! The I/O edge: everything that touches the operating system.
+//!
+//! - [`auth`]: who may use the control socket (SO_PEERCRED and group membership).
+//! - [`metrics`]: the Prometheus text file.
+//! - [`persist`]: the state file, written atomically.
+//! - [`iface`]: interface checks (exists, up, has an address) with errors that say the fix.
+//! - [`capture`]: one libpcap capture thread per sniff interface, feeding an [`crate::engine::Engine`].
+//! - [`inject`]: raw IP sockets bound to reset interfaces.
+//! - [`daemon`]: the rule table, the captures it needs, expiry, and request handling.
+//! - [`control`]: the Unix control socket (server side, tokio) and the client's call.
+//! - [`replay`]: pcap files in and out for `tcpresetd --replay`.
+pub mod auth;
+pub mod capture;
+pub mod control;
+pub mod daemon;
+pub mod iface;
+pub mod inject;
+pub mod metrics;
+pub mod persist;
+pub mod replay;

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test of tcpreset: formatting, lints, unit, replay and live namespace tests.
+# Installs what is missing first (Debian packages; needs root, as the live tests do).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test (unit, replay, live)"
+cargo test --locked --all-targets -- --test-threads="${TEST_THREADS:-4}"

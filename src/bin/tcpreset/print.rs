@@ -1,0 +1,141 @@
+//! How the client shows rules, stats and resets: aligned tables for people, JSON for scripts.
+use tcpreset::proto::{RuleResets, RuleView, StatsView};
+
+pub fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).expect("serializes")
+}
+
+fn when(unix: f64) -> String {
+    chrono::DateTime::from_timestamp_micros((unix * 1e6) as i64)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// One line about a rule.
+pub fn describe(rule: &RuleView) -> String {
+    let port = rule
+        .port
+        .map_or("all ports".to_owned(), |p| format!("port {p}"));
+    format!(
+        "engid {} host {} ({port}) sniffing {} resetting via {}, expires {} (in {:.0} s)",
+        rule.engid,
+        rule.host,
+        rule.sniff_if,
+        rule.reset_if,
+        when(rule.expires_unix),
+        rule.seconds_left
+    )
+}
+
+/// Left-aligned columns separated by two spaces.
+fn table<const N: usize>(head: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = head.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: [&str; N]| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        parts.join("  ").trim_end().to_owned()
+    };
+    let mut out = vec![line(head)];
+    out.extend(rows.iter().map(|r| line(r.each_ref().map(String::as_str))));
+    out.join("\n")
+}
+
+pub fn rules(rules: &[RuleView]) -> String {
+    if rules.is_empty() {
+        return "no active resets".into();
+    }
+    let rows: Vec<[String; 8]> = rules
+        .iter()
+        .map(|r| {
+            [
+                r.engid.clone(),
+                r.host.clone(),
+                r.port.map_or("*".into(), |p| p.to_string()),
+                r.sniff_if.clone(),
+                r.reset_if.clone(),
+                format!("{:.0}", r.seconds_left),
+                r.segments_matched.to_string(),
+                r.rsts_sent.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        [
+            "ENGID", "HOST", "PORT", "SNIFF", "RESET", "LEFT(s)", "MATCHED", "RSTS",
+        ],
+        &rows,
+    )
+}
+
+pub fn stats(s: &StatsView) -> String {
+    let c = &s.caps;
+    let mut out = format!(
+        "uptime {:.0} s, {} rules active, {} RSTs sent, {} probes sent, {} connection ends reset\n\
+         caps hit: rate {} | per-connection budget {} | protected peers {} | refused: max_rules {}, max_seconds {}, protected {}, unauthorized {}\n\n",
+        s.uptime_secs, s.rules_active, s.rsts_sent, s.probes_sent, s.connection_ends_reset,
+        c.rate_limited, c.over_budget, c.protected_skipped, c.refused_max_rules,
+        c.refused_max_seconds, c.refused_protected, c.refused_unauthorized
+    );
+    let rows: Vec<[String; 9]> = s
+        .interfaces
+        .iter()
+        .map(|i| {
+            [
+                i.iface.clone(),
+                i.pcap_received.to_string(),
+                i.pcap_dropped.to_string(),
+                i.pcap_if_dropped.to_string(),
+                i.frames.to_string(),
+                i.matched.to_string(),
+                i.rsts_sent.to_string(),
+                i.flows.to_string(),
+                i.inject_errors.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        [
+            "IFACE",
+            "RECEIVED",
+            "DROPPED",
+            "IF_DROPPED",
+            "FRAMES",
+            "MATCHED",
+            "RSTS",
+            "FLOWS",
+            "INJECT_ERR",
+        ],
+        &rows,
+    ));
+    out
+}
+
+pub fn shown(rules: &[RuleResets]) -> String {
+    let mut out = Vec::new();
+    for r in rules {
+        out.push(format!(
+            "{} ({} connection ends reset)",
+            describe(&r.rule),
+            r.ends_reset
+        ));
+        let rows: Vec<[String; 3]> = r
+            .resets
+            .iter()
+            .map(|x| [when(x.at_unix), x.end.clone(), x.peer.clone()])
+            .collect();
+        if rows.is_empty() {
+            out.push("  no connection reset yet".into());
+        } else {
+            out.push(table(["WHEN", "RESET END", "PEER"], &rows));
+        }
+    }
+    out.join("\n")
+}

@@ -1,0 +1,268 @@
+//! The daemon's configuration file (`/etc/tcpreset/tcpresetd.toml`): every key, its default, and
+//! the checks that make a bad file an error naming the key and the line.
+use crate::validate;
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the daemon looks for its configuration unless told otherwise.
+pub const DEFAULT_PATH: &str = "/etc/tcpreset/tcpresetd.toml";
+
+/// The configuration, with defaults for every key the file leaves out.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Control socket path.
+    pub socket: PathBuf,
+    /// Where the rule table is kept across restarts.
+    pub state_dir: PathBuf,
+    /// Group that owns the socket; its members may register resets.
+    pub socket_group: String,
+    /// Users (names or uids) allowed besides root and the members of `allowed_groups`.
+    pub allowed_users: Vec<String>,
+    /// Groups whose members are allowed.
+    pub allowed_groups: Vec<String>,
+    /// Sniff interfaces captured from the start (flows known before any rule).
+    pub track: Vec<String>,
+    /// Most tracked flows per sniff interface; 0 turns tracking off.
+    pub max_flows: usize,
+    /// Seconds after which a silent tracked flow is forgotten.
+    pub flow_idle_seconds: u64,
+    /// Addresses and networks never reset (the sensor's own addresses always are).
+    pub protected: Vec<Cidr>,
+    /// Most rules alive at once.
+    pub max_rules: usize,
+    /// Longest duration a rule may ask for, in seconds.
+    pub max_seconds: u64,
+    /// RSTs per second the whole daemon may send.
+    pub rst_rate: u32,
+    /// RSTs sent toward one end of one connection, at most.
+    pub flow_rst_budget: u32,
+    /// Log as JSON lines.
+    pub log_json: bool,
+    /// A Prometheus text file for node_exporter's textfile collector, rewritten every 10 s.
+    pub metrics_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            socket: PathBuf::from("/run/tcpreset/tcpresetd.sock"),
+            state_dir: PathBuf::from("/var/lib/tcpreset"),
+            socket_group: "tcpreset".into(),
+            allowed_users: Vec::new(),
+            allowed_groups: vec!["tcpreset".into()],
+            track: Vec::new(),
+            max_flows: crate::flows::DEFAULT_MAX_FLOWS,
+            flow_idle_seconds: crate::flows::DEFAULT_IDLE.as_secs(),
+            protected: Vec::new(),
+            max_rules: 10_000,
+            max_seconds: validate::MAX_SECONDS,
+            rst_rate: 20_000,
+            flow_rst_budget: 500,
+            log_json: false,
+            metrics_file: None,
+        }
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: {key} = {value}: {why}")]
+    Value {
+        path: String,
+        key: &'static str,
+        value: String,
+        why: String,
+    },
+}
+
+impl Config {
+    /// Parses the text of a configuration file named `path` (for messages).
+    pub fn parse(path: &str, text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    fn check(&self, path: &str) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, value: String, why: &str| ConfigError::Value {
+            path: path.to_owned(),
+            key,
+            value,
+            why: why.to_owned(),
+        };
+        for iface in &self.track {
+            validate::interface(iface).map_err(|e| bad("track", iface.clone(), &e.to_string()))?;
+        }
+        if !(1..=validate::MAX_SECONDS).contains(&self.max_seconds) {
+            return Err(bad(
+                "max_seconds",
+                self.max_seconds.to_string(),
+                "give 1..=86400",
+            ));
+        }
+        if self.max_rules == 0 {
+            return Err(bad("max_rules", "0".into(), "give at least 1"));
+        }
+        if self.rst_rate == 0 {
+            return Err(bad(
+                "rst_rate",
+                "0".into(),
+                "give RSTs per second, at least 1",
+            ));
+        }
+        if self.flow_rst_budget < 2 {
+            return Err(bad(
+                "flow_rst_budget",
+                self.flow_rst_budget.to_string(),
+                "give at least 2",
+            ));
+        }
+        if self.flow_idle_seconds == 0 {
+            return Err(bad("flow_idle_seconds", "0".into(), "give at least 1"));
+        }
+        Ok(())
+    }
+
+    pub fn flow_idle(&self) -> Duration {
+        Duration::from_secs(self.flow_idle_seconds)
+    }
+}
+
+/// An address or a network in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`, `192.0.2.1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn host(addr: IpAddr) -> Cidr {
+        Cidr {
+            addr,
+            prefix: if addr.is_ipv4() { 32 } else { 128 },
+        }
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, validate::canonical(ip)) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr = validate::canonical(
+            addr.parse::<IpAddr>()
+                .map_err(|_| format!("'{s}' is not an address or a network like 192.0.2.0/24"))?,
+        );
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("'{s}': the prefix length must be 0..={max}"))?,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Cidr, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(Config::parse("t", "").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn the_shipped_file_parses() {
+        let text = include_str!("../config/tcpresetd.toml");
+        Config::parse("config/tcpresetd.toml", text).unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let e = Config::parse("f.toml", "max_rules = 5\nmax_rule = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("f.toml") && e.contains("line 2") && e.contains("max_rule"),
+            "{e}"
+        );
+        let e = Config::parse("f.toml", "max_rules = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("max_rules"), "{e}");
+        let e = Config::parse("f.toml", "protected = [\"10.0.0.0/33\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1") && e.contains("prefix length"), "{e}");
+        let e = Config::parse("f.toml", "max_seconds = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_seconds = 0"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn cidrs() {
+        let net: Cidr = "10.0.0.0/8".parse().unwrap();
+        assert!(net.contains("10.200.1.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.1.1".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        assert!(!net.contains("fd00::1".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("192.0.2.1".parse().unwrap()));
+        let v6: Cidr = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::1".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::1".parse().unwrap()));
+        let host: Cidr = "192.0.2.7".parse().unwrap();
+        assert_eq!(host.prefix, 32);
+        assert!("192.0.2.7/x".parse::<Cidr>().is_err());
+        assert!("nonsense".parse::<Cidr>().is_err());
+    }
+}

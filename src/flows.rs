@@ -1,0 +1,274 @@
+//! Tracked TCP flows: what the sensor knows of each open connection, so that a new rule can reach
+//! connections that are silent when it arrives.
+//!
+//! A flow is learned from its SYN or SYN-ACK, updated by every segment seen, and forgotten on a
+//! FIN or RST, after [`FlowTable::idle`] without traffic, or never learned when the table is full
+//! (counted in [`FlowTable::refused`]). Memory is bounded by the maximum number of flows.
+use crate::time::Instant;
+use crate::wire::{tcp, Forged, Kind, Segment};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Default maximum of tracked flows per capture.
+pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
+/// Default time after which a flow with no traffic is forgotten.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(24 * 3600);
+/// How far past the last seen number a probe's sequence number lies: outside any window Linux
+/// grants (at most 2^30 with window scaling), so the receiver answers with an ACK and ignores it.
+const PROBE_OFFSET: u32 = 1 << 30;
+
+/// A flow's endpoints in canonical order (the smaller address and port first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub a: (IpAddr, u16),
+    pub b: (IpAddr, u16),
+}
+
+impl FlowKey {
+    /// The key of `seg`'s flow and whether `seg` goes from `a` to `b`.
+    pub fn of(seg: &Segment) -> (FlowKey, bool) {
+        let src = (seg.src, seg.src_port);
+        let dst = (seg.dst, seg.dst_port);
+        if src <= dst {
+            (FlowKey { a: src, b: dst }, true)
+        } else {
+            (FlowKey { a: dst, b: src }, false)
+        }
+    }
+}
+
+/// What we last saw travel in one direction of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Direction {
+    /// The sequence number after the last segment sent this way.
+    next_seq: u32,
+    /// The acknowledgment number it carried.
+    ack: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Flow {
+    /// `[a to b, b to a]`.
+    dirs: [Direction; 2],
+    seen: Instant,
+}
+
+/// The open flows seen on one capture.
+#[derive(Debug)]
+pub struct FlowTable {
+    flows: HashMap<FlowKey, Flow>,
+    max: usize,
+    idle: Duration,
+    refused: u64,
+    last_sweep: Instant,
+}
+
+impl FlowTable {
+    pub fn new(max: usize, idle: Duration) -> Self {
+        FlowTable {
+            flows: HashMap::new(),
+            max,
+            idle,
+            refused: 0,
+            last_sweep: Instant::ZERO,
+        }
+    }
+
+    /// Updates the table with a segment seen at `now`.
+    pub fn observe(&mut self, seg: &Segment, now: Instant) {
+        let (key, forward) = FlowKey::of(seg);
+        if seg.flags.rst() || seg.flags.fin() {
+            self.flows.remove(&key);
+            return;
+        }
+        let dir = Direction {
+            next_seq: seg.seq_end(),
+            ack: seg.ack,
+        };
+        let i = usize::from(!forward);
+        if let Some(flow) = self.flows.get_mut(&key) {
+            flow.dirs[i] = dir;
+            flow.seen = now;
+            return;
+        }
+        if !seg.flags.syn() {
+            return;
+        }
+        if self.flows.len() >= self.max {
+            self.expire_idle(now);
+            if self.flows.len() >= self.max {
+                self.refused += 1;
+                return;
+            }
+        }
+        let mut dirs = [Direction::default(); 2];
+        dirs[i] = dir;
+        self.flows.insert(key, Flow { dirs, seen: now });
+        if now >= self.last_sweep + self.idle {
+            self.expire_idle(now);
+        }
+    }
+
+    /// Forgets flows idle for longer than the idle timeout.
+    pub fn expire_idle(&mut self, now: Instant) {
+        self.last_sweep = now;
+        let idle = self.idle;
+        self.flows.retain(|_, f| now < f.seen + idle);
+    }
+
+    /// Every flow with its two probes, toward `b` (as if from `a`) and toward `a`: ACKs outside
+    /// the receiver's window, which it answers with its exact numbers.
+    pub fn probes(&self) -> impl Iterator<Item = (&FlowKey, [Forged; 2])> {
+        self.flows.iter().map(|(key, flow)| {
+            let probe = |from: (IpAddr, u16), to: (IpAddr, u16), d: Direction| Forged {
+                kind: Kind::Probe,
+                src: from.0,
+                dst: to.0,
+                src_port: from.1,
+                dst_port: to.1,
+                seq: tcp::seq_add(d.next_seq, PROBE_OFFSET),
+                ack: Some(d.ack),
+            };
+            (
+                key,
+                [
+                    probe(key.a, key.b, flow.dirs[0]),
+                    probe(key.b, key.a, flow.dirs[1]),
+                ],
+            )
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// New flows not tracked because the table was full.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Flags, L2};
+
+    fn seg(
+        src: &str,
+        sport: u16,
+        dst: &str,
+        dport: u16,
+        flags: Flags,
+        seq: u32,
+        ack: u32,
+    ) -> Segment {
+        Segment {
+            l2: L2::default(),
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            src_port: sport,
+            dst_port: dport,
+            seq,
+            ack,
+            flags,
+            window: 100,
+            payload_len: 0,
+        }
+    }
+
+    const T0: Instant = Instant::from_secs(50);
+
+    #[test]
+    fn learns_from_the_handshake_and_probes_both_ends() {
+        let mut t = FlowTable::new(10, DEFAULT_IDLE);
+        // Mid-stream segments of unknown flows are not learned.
+        t.observe(&seg("10.0.0.1", 4000, "10.0.0.2", 80, Flags::ACK, 5, 6), T0);
+        assert!(t.is_empty());
+        t.observe(
+            &seg("10.0.0.1", 4000, "10.0.0.2", 80, Flags::SYN, 100, 0),
+            T0,
+        );
+        t.observe(
+            &seg(
+                "10.0.0.2",
+                80,
+                "10.0.0.1",
+                4000,
+                Flags::SYN | Flags::ACK,
+                900,
+                101,
+            ),
+            T0,
+        );
+        t.observe(
+            &seg("10.0.0.1", 4000, "10.0.0.2", 80, Flags::ACK, 101, 901),
+            T0,
+        );
+        assert_eq!(t.len(), 1);
+        let mut probes: Vec<Forged> = t.probes().flat_map(|(_, p)| p).collect();
+        probes.sort_by_key(|p| p.dst_port);
+        let to_server = probes[0];
+        let to_client = probes[1];
+        assert_eq!((to_server.dst_port, to_server.src_port), (80, 4000));
+        assert_eq!(to_server.seq, 101 + PROBE_OFFSET);
+        assert_eq!(to_server.ack, Some(901));
+        assert_eq!(to_client.seq, 901 + PROBE_OFFSET);
+        assert_eq!(to_client.ack, Some(101));
+        assert!(probes.iter().all(|p| p.kind == Kind::Probe));
+    }
+
+    #[test]
+    fn forgets_on_fin_rst_and_idle() {
+        let mut t = FlowTable::new(10, Duration::from_secs(60));
+        let syn = seg("10.0.0.1", 4000, "10.0.0.2", 80, Flags::SYN, 1, 0);
+        t.observe(&syn, T0);
+        t.observe(&seg("10.0.0.2", 80, "10.0.0.1", 4000, Flags::RST, 0, 0), T0);
+        assert!(t.is_empty());
+        t.observe(&syn, T0);
+        t.observe(
+            &seg(
+                "10.0.0.1",
+                4000,
+                "10.0.0.2",
+                80,
+                Flags::FIN | Flags::ACK,
+                2,
+                1,
+            ),
+            T0,
+        );
+        assert!(t.is_empty());
+        t.observe(&syn, T0);
+        t.expire_idle(T0 + Duration::from_secs(59));
+        assert_eq!(t.len(), 1);
+        t.expire_idle(T0 + Duration::from_secs(60));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_flows() {
+        let mut t = FlowTable::new(2, DEFAULT_IDLE);
+        for port in 1..=3 {
+            t.observe(&seg("10.0.0.1", port, "10.0.0.2", 80, Flags::SYN, 1, 0), T0);
+        }
+        assert_eq!((t.len(), t.refused()), (2, 1));
+    }
+
+    #[test]
+    fn probe_numbers_wrap() {
+        let mut t = FlowTable::new(2, DEFAULT_IDLE);
+        t.observe(
+            &seg("10.0.0.1", 1, "10.0.0.2", 2, Flags::SYN, u32::MAX, 0),
+            T0,
+        );
+        let probes: Vec<Forged> = t.probes().flat_map(|(_, p)| p).collect();
+        let to_b = probes.iter().find(|p| p.dst_port == 2).unwrap();
+        assert_eq!(to_b.seq, PROBE_OFFSET - 1 + 1);
+    }
+}

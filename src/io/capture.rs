@@ -1,0 +1,357 @@
+//! Live capture: one named thread per sniff interface runs libpcap, the [`Engine`] and injection.
+//!
+//! The thread owns its engine and its injector, so the hot path (read, parse, match, build,
+//! send) takes no lock. Rule changes arrive as fresh [`Matcher`] snapshots over a channel that
+//! the thread checks between batches; dropping the [`CaptureHandle`] ends the thread.
+use super::inject::Injector;
+use crate::engine::Engine;
+use crate::flows::FlowTable;
+use crate::ratelimit::TokenBucket;
+use crate::reset::Outgoing;
+use crate::rules::{Matcher, ResetRecord};
+use crate::time::Instant;
+use crate::wire::{Kind, LinkType};
+use pcap::{Active, Capture};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Bytes of each frame we keep: enough for two VLAN tags, IPv6 with extension headers and TCP.
+pub const SNAPLEN: i32 = 256;
+/// Kernel ring buffer per capture.
+pub const BUFFER_BYTES: i32 = 16 << 20;
+/// Only TCP reaches user space, tagged or not.
+pub const FILTER: &str = "tcp or (vlan and (tcp or (vlan and tcp)))";
+/// Longest wait before the thread looks at its channel again.
+const IDLE_WAKEUP: Duration = Duration::from_millis(50);
+/// Frames handled before the thread checks for new rules and due RSTs.
+const BATCH: usize = 256;
+
+/// A capture could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("pcap {call} on sniff interface '{iface}': {message}{hint}")]
+pub struct CaptureError {
+    pub call: &'static str,
+    pub iface: String,
+    pub message: String,
+    hint: &'static str,
+}
+
+impl CaptureError {
+    fn new(call: &'static str, iface: &str, e: impl std::fmt::Display) -> Self {
+        let message = e.to_string();
+        let hint = if message.contains("ermission") || message.contains("not permitted") {
+            "; run tcpresetd as root or give it the capabilities (setcap cap_net_raw,cap_net_admin+ep)"
+        } else {
+            ""
+        };
+        CaptureError {
+            call,
+            iface: iface.to_owned(),
+            message,
+            hint,
+        }
+    }
+}
+
+/// What every capture thread shares with the daemon: the global RST rate cap.
+#[derive(Debug)]
+pub struct Shared {
+    pub rate: Mutex<TokenBucket>,
+    /// RSTs not sent because of the rate cap.
+    pub rate_limited: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(rst_rate: u32) -> Self {
+        Shared {
+            rate: Mutex::new(TokenBucket::new(rst_rate, Instant::now())),
+            rate_limited: AtomicU64::new(0),
+        }
+    }
+}
+
+/// How a capture thread runs.
+#[derive(Debug)]
+pub struct Setup {
+    /// Open-flow tracking, if on.
+    pub flows: Option<FlowTable>,
+    /// RSTs toward one connection end, at most.
+    pub budget: u32,
+    pub shared: Arc<Shared>,
+}
+
+/// Counters of one capture, readable from other threads.
+#[derive(Debug, Default)]
+pub struct CaptureStats {
+    pub frames: AtomicU64,
+    pub matched: AtomicU64,
+    pub rsts_sent: AtomicU64,
+    pub probes_sent: AtomicU64,
+    pub inject_errors: AtomicU64,
+    /// Flows tracked, and flows not tracked because the table was full.
+    pub flows: AtomicU64,
+    pub flows_refused: AtomicU64,
+    pub protected_skipped: AtomicU64,
+    pub over_budget: AtomicU64,
+    /// libpcap's counters: received, dropped by the kernel, dropped by the interface.
+    pub pcap_received: AtomicU64,
+    pub pcap_dropped: AtomicU64,
+    pub pcap_if_dropped: AtomicU64,
+}
+
+/// A running capture thread.
+#[derive(Debug)]
+pub struct CaptureHandle {
+    pub iface: String,
+    pub stats: Arc<CaptureStats>,
+    rules: Option<Sender<Arc<Matcher>>>,
+    /// Written to after each update, so the thread wakes from `poll` at once.
+    waker: UnixStream,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CaptureHandle {
+    /// Hands the thread a new rule snapshot and wakes it.
+    pub fn update(&self, matcher: Arc<Matcher>) {
+        if let Some(tx) = &self.rules {
+            let _ = tx.send(matcher);
+            let _ = (&self.waker).write(&[1]);
+        }
+    }
+}
+
+impl Drop for CaptureHandle {
+    fn drop(&mut self) {
+        self.rules = None;
+        let _ = (&self.waker).write(&[0]);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Opens `iface` (promiscuous, immediate mode, TCP only) and starts its thread; with `flows`
+/// the thread tracks open flows so new rules reach silent connections.
+pub fn start(
+    iface: &str,
+    matcher: Arc<Matcher>,
+    setup: Setup,
+) -> Result<CaptureHandle, CaptureError> {
+    let cap = Capture::from_device(iface)
+        .map_err(|e| CaptureError::new("pcap_create", iface, e))?
+        .promisc(true)
+        .immediate_mode(true)
+        .snaplen(SNAPLEN)
+        .buffer_size(BUFFER_BYTES)
+        .open()
+        .map_err(|e| CaptureError::new("pcap_activate", iface, e))?;
+    let mut cap = cap
+        .setnonblock()
+        .map_err(|e| CaptureError::new("pcap_setnonblock", iface, e))?;
+    cap.filter(FILTER, true)
+        .map_err(|e| CaptureError::new("pcap_setfilter", iface, e))?;
+    let dlt = cap.get_datalink();
+    let link = LinkType::from_linktype(dlt.0).ok_or_else(|| {
+        CaptureError::new(
+            "pcap_datalink",
+            iface,
+            format!(
+                "link type {} is not supported (Ethernet, raw IP and Linux cooked are)",
+                dlt.0
+            ),
+        )
+    })?;
+    let stats = Arc::new(CaptureStats::default());
+    let (tx, rx) = mpsc::channel();
+    let (waker, wakeup) =
+        UnixStream::pair().map_err(|e| CaptureError::new("socketpair", iface, e))?;
+    for s in [&waker, &wakeup] {
+        s.set_nonblocking(true)
+            .map_err(|e| CaptureError::new("fcntl(O_NONBLOCK)", iface, e))?;
+    }
+    let mut engine = Engine::new(link, matcher).with_budget(setup.budget);
+    if let Some(flows) = setup.flows {
+        engine = engine.with_flows(flows);
+    }
+    let shared = setup.shared;
+    let thread = {
+        let stats = Arc::clone(&stats);
+        let name = iface.to_owned();
+        std::thread::Builder::new()
+            .name(format!("capture-{iface}"))
+            .spawn(move || {
+                let sinks = Sinks {
+                    stats: &stats,
+                    shared: &shared,
+                };
+                run(cap, engine, Updates { rx, wakeup }, sinks, &name)
+            })
+            .map_err(|e| CaptureError::new("thread spawn", iface, e))?
+    };
+    Ok(CaptureHandle {
+        iface: iface.to_owned(),
+        stats,
+        rules: Some(tx),
+        waker,
+        thread: Some(thread),
+    })
+}
+
+/// Rule snapshots for the thread, and the socket that wakes it when one arrives.
+struct Updates {
+    rx: Receiver<Arc<Matcher>>,
+    wakeup: UnixStream,
+}
+
+/// Where a capture thread's sends are counted.
+#[derive(Clone, Copy)]
+struct Sinks<'a> {
+    stats: &'a CaptureStats,
+    shared: &'a Shared,
+}
+
+fn run(
+    mut cap: Capture<Active>,
+    mut engine: Engine,
+    updates: Updates,
+    sinks: Sinks<'_>,
+    iface: &str,
+) {
+    let stats = sinks.stats;
+    tracing::info!(iface, "capture started");
+    let mut injector = Injector::new();
+    let mut out: Vec<Outgoing> = Vec::with_capacity(64);
+    let mut last_stats = Instant::now();
+    loop {
+        let _ = (&updates.wakeup).read(&mut [0u8; 64]);
+        loop {
+            match updates.rx.try_recv() {
+                Ok(m) => {
+                    engine.set_matcher(m, Instant::now(), &mut out);
+                    inject(&mut injector, &mut out, sinks);
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    tracing::info!(iface, "capture stopped");
+                    return;
+                }
+            }
+        }
+        let mut handled = 0;
+        while handled < BATCH {
+            match cap.next_packet() {
+                Ok(p) => {
+                    let ts = Instant::from_timeval(p.header.ts.tv_sec, p.header.ts.tv_usec);
+                    engine.on_frame(p.data, ts, &mut out);
+                    handled += 1;
+                }
+                Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => break,
+                Err(e) => {
+                    tracing::error!(iface, error = %e, "pcap_next_ex failed; capture stopped");
+                    return;
+                }
+            }
+            inject(&mut injector, &mut out, sinks);
+        }
+        let now = Instant::now();
+        engine.poll(now, &mut out);
+        inject(&mut injector, &mut out, sinks);
+        let c = engine.counters();
+        stats.frames.store(c.frames, Ordering::Relaxed);
+        stats.matched.store(c.matched, Ordering::Relaxed);
+        stats
+            .protected_skipped
+            .store(c.protected_skipped, Ordering::Relaxed);
+        stats.over_budget.store(c.over_budget, Ordering::Relaxed);
+        if let Some((flows, refused)) = engine.flow_counts() {
+            stats.flows.store(flows as u64, Ordering::Relaxed);
+            stats.flows_refused.store(refused, Ordering::Relaxed);
+        }
+        if now.saturating_since(last_stats) >= Duration::from_secs(1) {
+            last_stats = now;
+            if let Ok(s) = cap.stats() {
+                stats
+                    .pcap_received
+                    .store(s.received.into(), Ordering::Relaxed);
+                stats
+                    .pcap_dropped
+                    .store(s.dropped.into(), Ordering::Relaxed);
+                stats
+                    .pcap_if_dropped
+                    .store(s.if_dropped.into(), Ordering::Relaxed);
+            }
+        }
+        if handled < BATCH {
+            let wait = engine
+                .next_deadline()
+                .map_or(IDLE_WAKEUP, |d| d.saturating_since(now).min(IDLE_WAKEUP));
+            wait_readable(&cap, &updates.wakeup, wait);
+        }
+    }
+}
+
+fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, sinks: Sinks<'_>) {
+    let stats = sinks.stats;
+    for o in out.drain(..) {
+        let is_rst = o.forged.kind == Kind::Rst;
+        if is_rst {
+            let mut bucket = sinks.shared.rate.lock().unwrap_or_else(|p| p.into_inner());
+            if !bucket.take(Instant::now()) {
+                let n = sinks.shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                if n.is_power_of_two() || n == 0 {
+                    tracing::warn!(limited = n + 1, "RST rate cap reached: RST not sent");
+                }
+                continue;
+            }
+        }
+        match injector.send(&o.reset_if, &o.forged) {
+            Ok(()) if !is_rst => {
+                stats.probes_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(()) => {
+                o.stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
+                stats.rsts_sent.fetch_add(1, Ordering::Relaxed);
+                if o.first {
+                    let f = &o.forged;
+                    let record = ResetRecord {
+                        at: Instant::now(),
+                        end: (f.dst, f.dst_port),
+                        peer: (f.src, f.src_port),
+                    };
+                    tracing::info!(
+                        end = %format_args!("{}:{}", record.end.0, record.end.1),
+                        peer = %format_args!("{}:{}", record.peer.0, record.peer.1),
+                        reset_if = %o.reset_if,
+                        "connection reset"
+                    );
+                    o.stats.record_reset(record);
+                }
+            }
+            Err(e) => {
+                let n = stats.inject_errors.fetch_add(1, Ordering::Relaxed);
+                if n.is_power_of_two() || n == 0 {
+                    tracing::error!(error = %e, errors = n + 1, "RST not sent");
+                }
+            }
+        }
+    }
+}
+
+/// Waits until a frame arrives, an update wakes us, or `wait` passes.
+fn wait_readable(cap: &Capture<Active>, wakeup: &UnixStream, wait: Duration) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    // SAFETY: the capture outlives this call, so its descriptor stays open.
+    let fd = unsafe { BorrowedFd::borrow_raw(cap.as_raw_fd()) };
+    let mut fds = [
+        PollFd::new(fd, PollFlags::POLLIN),
+        PollFd::new(wakeup.as_fd(), PollFlags::POLLIN),
+    ];
+    let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
+    let _ = poll(&mut fds, PollTimeout::from(ms));
+}

@@ -1,0 +1,191 @@
+//! Injection: raw IP sockets (IPv4 and IPv6, header included) bound to a reset interface.
+//!
+//! The kernel routes each RST out of the bound interface and resolves the next hop's link
+//! address, which is why the reset interface needs an IP address. `IPPROTO_RAW` implies
+//! `IP_HDRINCL` for IPv4 and `IPV6_HDRINCL` for IPv6 on Linux, so we write whole IP packets with
+//! the spoofed source address.
+use crate::wire::Forged;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// A failed syscall, named.
+#[derive(Debug, thiserror::Error)]
+#[error("{call} on reset interface '{iface}': {source}{hint}")]
+pub struct InjectError {
+    pub call: &'static str,
+    pub iface: String,
+    pub source: io::Error,
+    hint: &'static str,
+}
+
+impl InjectError {
+    fn new(call: &'static str, iface: &str, source: io::Error) -> Self {
+        let hint = if source.kind() == io::ErrorKind::PermissionDenied {
+            "; run tcpresetd as root or give it CAP_NET_RAW (setcap cap_net_raw,cap_net_admin+ep)"
+        } else {
+            ""
+        };
+        InjectError {
+            call,
+            iface: iface.to_owned(),
+            source,
+            hint,
+        }
+    }
+}
+
+/// The two raw sockets of one reset interface, opened on first use.
+#[derive(Debug)]
+struct Sockets {
+    iface: String,
+    v4: Option<OwnedFd>,
+    v6: Option<OwnedFd>,
+}
+
+/// Sends RSTs through whichever reset interfaces they name.
+#[derive(Debug, Default)]
+pub struct Injector {
+    ifaces: Vec<Sockets>,
+}
+
+impl Injector {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Opens the sockets of `iface` now, so permission problems surface at registration.
+    pub fn prepare(&mut self, iface: &str) -> Result<(), InjectError> {
+        self.socket(iface, false)?;
+        self.socket(iface, true).map(|_| ())
+    }
+
+    /// Sends `rst` out of `iface`.
+    pub fn send(&mut self, iface: &str, rst: &Forged) -> Result<(), InjectError> {
+        let mut buf = [0u8; 64];
+        let n = rst.emit_ip(&mut buf);
+        if n == 0 {
+            return Ok(());
+        }
+        let v6 = rst.dst.is_ipv6();
+        let fd = self.socket(iface, v6)?.as_raw_fd();
+        let rc = match rst.dst {
+            IpAddr::V4(dst) => {
+                let sa = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: 0,
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(dst.octets()),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: buf holds n initialized bytes and sa is a valid sockaddr_in.
+                unsafe {
+                    libc::sendto(
+                        fd,
+                        buf.as_ptr().cast(),
+                        n,
+                        0,
+                        (&sa as *const libc::sockaddr_in).cast(),
+                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    )
+                }
+            }
+            IpAddr::V6(dst) => {
+                let sa = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: 0,
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: dst.octets(),
+                    },
+                    sin6_scope_id: 0,
+                };
+                // SAFETY: buf holds n initialized bytes and sa is a valid sockaddr_in6.
+                unsafe {
+                    libc::sendto(
+                        fd,
+                        buf.as_ptr().cast(),
+                        n,
+                        0,
+                        (&sa as *const libc::sockaddr_in6).cast(),
+                        std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                    )
+                }
+            }
+        };
+        if rc < 0 {
+            return Err(InjectError::new(
+                "sendto",
+                iface,
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn socket(&mut self, iface: &str, v6: bool) -> Result<&OwnedFd, InjectError> {
+        let i = match self.ifaces.iter().position(|s| s.iface == iface) {
+            Some(i) => i,
+            None => {
+                self.ifaces.push(Sockets {
+                    iface: iface.to_owned(),
+                    v4: None,
+                    v6: None,
+                });
+                self.ifaces.len() - 1
+            }
+        };
+        let s = &mut self.ifaces[i];
+        let slot = if v6 { &mut s.v6 } else { &mut s.v4 };
+        if slot.is_none() {
+            *slot = Some(open_raw(iface, v6)?);
+        }
+        Ok(slot.as_ref().expect("opened above"))
+    }
+
+    /// Closes the sockets of interfaces no longer named by any rule.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.ifaces.retain(|s| keep(&s.iface));
+    }
+}
+
+fn open_raw(iface: &str, v6: bool) -> Result<OwnedFd, InjectError> {
+    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_RAW,
+        )
+    };
+    if fd < 0 {
+        return Err(InjectError::new(
+            "socket(SOCK_RAW)",
+            iface,
+            io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let name = iface.as_bytes();
+    // SAFETY: name points to name.len() valid bytes; the kernel copies at most IFNAMSIZ.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(InjectError::new(
+            "setsockopt(SO_BINDTODEVICE)",
+            iface,
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(fd)
+}

@@ -1,0 +1,102 @@
+//! Replay files: read a capture with libpcap, write the RSTs as Ethernet frames to a pcap file.
+use crate::engine::Counters;
+use crate::replay::{parse_rules, Replayer, RulesError};
+use crate::time::Instant;
+use crate::wire::{LinkType, RST_V6_LEN};
+use pcap::{Capture, Linktype, Packet, PacketHeader};
+use std::path::Path;
+
+/// What stopped a replay.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("reading rules file {path}: {source}")]
+    ReadRules {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("rules file {path}: {source}")]
+    Rules { path: String, source: RulesError },
+    #[error("opening capture {path}: {source}")]
+    Open { path: String, source: pcap::Error },
+    #[error("capture {path} has link type {linktype}, which replay does not read (Ethernet, raw IP, Linux cooked, BSD loopback)")]
+    LinkType { path: String, linktype: i32 },
+    #[error("reading capture {path}: {source}")]
+    Read { path: String, source: pcap::Error },
+    #[error("writing {path}: {source}")]
+    Write { path: String, source: pcap::Error },
+}
+
+/// Totals of a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub counters: Counters,
+    pub rsts: u64,
+}
+
+/// Replays `input` under the rules in `rules`, writing RST frames to `output`.
+pub fn run(input: &Path, rules: &Path, output: &Path) -> Result<Summary, ReplayError> {
+    let name = |p: &Path| p.display().to_string();
+    let text = std::fs::read_to_string(rules).map_err(|source| ReplayError::ReadRules {
+        path: name(rules),
+        source,
+    })?;
+    let rules = parse_rules(&text).map_err(|source| ReplayError::Rules {
+        path: name(rules),
+        source,
+    })?;
+    let mut cap = Capture::from_file(input).map_err(|source| ReplayError::Open {
+        path: name(input),
+        source,
+    })?;
+    let dlt = cap.get_datalink().0;
+    let link = LinkType::from_linktype(dlt).ok_or(ReplayError::LinkType {
+        path: name(input),
+        linktype: dlt,
+    })?;
+    let write_err = |source| ReplayError::Write {
+        path: name(output),
+        source,
+    };
+    let mut save = Capture::dead(Linktype::ETHERNET)
+        .map_err(write_err)?
+        .savefile(output)
+        .map_err(write_err)?;
+    let mut replayer = Replayer::new(link, rules);
+    let mut rsts = 0u64;
+    let mut buf = [0u8; 14 + RST_V6_LEN];
+    let mut emit = |at: Instant, o: &crate::reset::Outgoing| {
+        let n = o.forged.emit_frame(o.src_mac, o.dst_mac, &mut buf);
+        let micros = at.as_micros();
+        let header = PacketHeader {
+            ts: libc::timeval {
+                tv_sec: (micros / 1_000_000) as libc::time_t,
+                tv_usec: (micros % 1_000_000) as libc::suseconds_t,
+            },
+            caplen: n as u32,
+            len: n as u32,
+        };
+        save.write(&Packet::new(&header, &buf[..n]));
+        rsts += 1;
+    };
+    loop {
+        match cap.next_packet() {
+            Ok(p) => {
+                let ts = Instant::from_timeval(p.header.ts.tv_sec, p.header.ts.tv_usec);
+                replayer.on_frame(ts, p.data, &mut emit);
+            }
+            Err(pcap::Error::NoMorePackets) => break,
+            Err(source) => {
+                return Err(ReplayError::Read {
+                    path: name(input),
+                    source,
+                })
+            }
+        }
+    }
+    replayer.finish(&mut emit);
+    save.flush().map_err(write_err)?;
+    Ok(Summary {
+        counters: replayer.counters(),
+        rsts,
+    })
+}
