@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::template::Piece;
+use crate::validate;
 
 /// A line that passed every check: run `program` with `args`, no shell involved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -148,8 +149,8 @@ fn check_options(words: &[&str], required: &[&str], optional: &[&str]) -> Result
         match flag {
             "-i" | "-o" => check_interface(value)?,
             "-h" => check_host(value)?,
-            "-p" => check_number(value, "port", 1, 65_535)?,
-            "-d" => check_number(value, "duration in seconds", 1, 86_400)?,
+            "-p" => validate::port(value).map(drop).map_err(|e| e.to_string())?,
+            "-d" => validate::seconds(value).map(drop).map_err(|e| e.to_string())?,
             _ => unreachable!("flags are filtered above"),
         }
         i += 2;
@@ -160,44 +161,25 @@ fn check_options(words: &[&str], required: &[&str], optional: &[&str]) -> Result
     }
 }
 
-/// ENGID: 1–64 characters of `[A-Za-z0-9._:-]`, not starting with `-`.
+/// ENGID as the daemon accepts it ([`crate::validate::engid`]), and not starting with `-`, which
+/// the `tcpreset` command line would read as an option.
 pub fn check_engid(word: &str) -> Result<(), String> {
-    let ok = (1..=64).contains(&word.len())
-        && !word.starts_with('-')
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-    ok.then_some(()).ok_or_else(|| {
-        format!(
-            "ENGID `{word}` must be 1-64 characters of A-Z a-z 0-9 . _ : - and not start with -"
-        )
-    })
+    if word.starts_with('-') {
+        return Err(format!("ENGID `{word}` must not start with -"));
+    }
+    validate::engid(word).map(drop).map_err(|e| e.to_string())
 }
 
-/// Interface names: 1–15 characters of `[A-Za-z0-9._-]`, not `.` or `..`, not starting with `-`.
+/// Interface names as the daemon accepts them, and not starting with `-`.
 pub fn check_interface(word: &str) -> Result<(), String> {
-    let ok = (1..=15).contains(&word.len())
-        && word != "."
-        && word != ".."
-        && !word.starts_with('-')
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    ok.then_some(())
-        .ok_or_else(|| format!("interface `{word}` must be 1-15 characters of A-Z a-z 0-9 . _ -"))
+    if word.starts_with('-') {
+        return Err(format!("interface `{word}` must not start with -"));
+    }
+    validate::interface(word).map(drop).map_err(|e| e.to_string())
 }
 
 pub fn check_host(word: &str) -> Result<(), String> {
-    word.parse::<IpAddr>()
-        .map(drop)
-        .map_err(|_| format!("host `{word}` is not an IPv4 or IPv6 address"))
-}
-
-fn check_number(word: &str, what: &str, min: u32, max: u32) -> Result<(), String> {
-    let ok = word.bytes().all(|b| b.is_ascii_digit())
-        && word.parse::<u32>().is_ok_and(|n| (min..=max).contains(&n));
-    ok.then_some(())
-        .ok_or_else(|| format!("{what} `{word}` must be a whole number from {min} to {max}"))
+    validate::host(word).map(drop).map_err(|e| e.to_string())
 }
 
 /// Quotes a word for a POSIX shell (the remote side of `ssh` always runs one).
