@@ -150,7 +150,9 @@ fn check_options(words: &[&str], required: &[&str], optional: &[&str]) -> Result
             "-i" | "-o" => check_interface(value)?,
             "-h" => check_host(value)?,
             "-p" => validate::port(value).map(drop).map_err(|e| e.to_string())?,
-            "-d" => validate::seconds(value).map(drop).map_err(|e| e.to_string())?,
+            "-d" => validate::seconds(value)
+                .map(drop)
+                .map_err(|e| e.to_string())?,
             _ => unreachable!("flags are filtered above"),
         }
         i += 2;
@@ -175,7 +177,9 @@ pub fn check_interface(word: &str) -> Result<(), String> {
     if word.starts_with('-') {
         return Err(format!("interface `{word}` must not start with -"));
     }
-    validate::interface(word).map(drop).map_err(|e| e.to_string())
+    validate::interface(word)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 pub fn check_host(word: &str) -> Result<(), String> {
