@@ -1,1 +1,218 @@
-fn main() {}
+//! `tcpreset-hunt`: check, run and schedule threat-hunting playbooks, and show their last status.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use tcpreset::playbook::run::{
+    load, read_statuses, run_playbook, status_json, write_status, RunOptions,
+};
+use tcpreset::playbook::scheduler::{schedule_dir, ScheduleOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "tcpreset-hunt",
+    version,
+    about = "Run threat-hunting playbooks over sensor logs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Validate playbook files; print each problem with its file and line.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run one playbook now.
+    Run {
+        file: PathBuf,
+        /// Print what each action would do instead of doing it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run as if the time were this (RFC 3339); the lookback window ends here.
+        #[arg(long)]
+        now: Option<DateTime<Utc>>,
+        /// Print the status as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write the status here, as the scheduler does.
+        #[arg(long)]
+        status_dir: Option<PathBuf>,
+    },
+    /// Run a directory of playbooks on their schedules until stopped (SIGINT/SIGTERM).
+    Schedule {
+        dir: PathBuf,
+        #[arg(
+            long,
+            env = "TCPRESET_HUNT_STATUS_DIR",
+            default_value = "/var/lib/tcpreset-hunt"
+        )]
+        status_dir: PathBuf,
+        /// Run every playbook once at start, then follow the schedules.
+        #[arg(long)]
+        first_run_now: bool,
+    },
+    /// Show the last status of each scheduled playbook.
+    Status {
+        #[arg(
+            long,
+            env = "TCPRESET_HUNT_STATUS_DIR",
+            default_value = "/var/lib/tcpreset-hunt"
+        )]
+        status_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("tcpreset-hunt: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns whether everything went well.
+fn run(cli: Cli) -> Result<bool> {
+    match cli.command {
+        Cmd::Check { files } => check(&files),
+        Cmd::Run {
+            file,
+            dry_run,
+            now,
+            json,
+            status_dir,
+        } => {
+            let playbook = match load(&file) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(false);
+                }
+            };
+            let now = now.unwrap_or_else(Utc::now);
+            let options = RunOptions {
+                dry_run,
+                ..RunOptions::default()
+            };
+            let status = run_playbook(&file, &playbook, now, now, options);
+            if let Some(dir) = status_dir {
+                write_status(&dir, &status)
+                    .with_context(|| format!("cannot write the status to {}", dir.display()))?;
+            }
+            if json {
+                print_out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&status_json(&status))?
+                ))?;
+            } else {
+                print_out(&status.summary())?;
+            }
+            Ok(status.is_ok())
+        }
+        Cmd::Schedule {
+            dir,
+            status_dir,
+            first_run_now,
+        } => {
+            let stop = Arc::new(AtomicBool::new(false));
+            watch_signals(Arc::clone(&stop))?;
+            let options = ScheduleOptions {
+                status_dir,
+                first_run_now,
+                run: RunOptions::default(),
+            };
+            schedule_dir(&dir, &options, &stop)
+                .with_context(|| format!("cannot read the playbook directory {}", dir.display()))?;
+            Ok(true)
+        }
+        Cmd::Status { status_dir, json } => show_status(&status_dir, json),
+    }
+}
+
+fn check(files: &[PathBuf]) -> Result<bool> {
+    let mut ok = true;
+    for file in files {
+        match load(file) {
+            Ok(p) => print_out(&format!("{}: ok ({})\n", file.display(), p.name))?,
+            Err(e) => {
+                ok = false;
+                eprintln!("{e}");
+            }
+        }
+    }
+    Ok(ok)
+}
+
+fn show_status(dir: &Path, json: bool) -> Result<bool> {
+    let statuses = read_statuses(dir).with_context(|| {
+        format!(
+            "cannot read statuses in {}; is `tcpreset-hunt schedule` writing there (--status-dir)?",
+            dir.display()
+        )
+    })?;
+    if json {
+        let list: Vec<_> = statuses.iter().map(status_json).collect();
+        print_out(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
+    } else if statuses.is_empty() {
+        print_out(&format!(
+            "no playbook has run yet (status directory {})\n",
+            dir.display()
+        ))?;
+    } else {
+        for s in &statuses {
+            print_out(&s.summary())?;
+        }
+    }
+    Ok(statuses.iter().all(|s| s.is_ok()))
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print_out(text: &str) -> Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+/// Sets `stop` on SIGINT or SIGTERM.
+fn watch_signals(stop: Arc<AtomicBool>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal runtime")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                let Ok(mut term) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                stop.store(true, Ordering::Relaxed);
+            });
+        })?;
+    Ok(())
+}

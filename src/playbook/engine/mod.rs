@@ -1,0 +1,39 @@
+//! The search interface behind which query and calculations run, so a playbook gives the same
+//! `ctx.payload` whether its logs are files on the sensor ([`local::LocalEngine`], the first
+//! implementation) or documents in an OpenSearch/Elasticsearch cluster ([`opensearch`], which
+//! translates the same search into a `_search` request and its response back into a payload).
+
+pub mod local;
+pub mod opensearch;
+
+use serde::Serialize;
+
+use super::search::{Payload, ReadStats, SearchSpec};
+
+/// The result of a search, with what was read to get it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOutput {
+    pub payload: Payload,
+    pub stats: ReadStats,
+    /// What was searched: files read, or the index queried.
+    pub sources: Vec<String>,
+}
+
+/// Runs searches.
+pub trait Engine {
+    fn search(&self, spec: &SearchSpec<'_>) -> Result<SearchOutput, EngineError>;
+}
+
+#[derive(Debug, thiserror::Error, Serialize)]
+pub enum EngineError {
+    #[error(
+        "cannot read {path}: {reason}; check the path in `source.paths` and the file's permissions"
+    )]
+    Read { path: String, reason: String },
+    #[error("bad glob `{pattern}`: {reason}")]
+    Glob { pattern: String, reason: String },
+    #[error("cannot translate the search for OpenSearch: {0}")]
+    Translate(String),
+    #[error("the search backend failed: {0}")]
+    Backend(String),
+}

@@ -1,0 +1,285 @@
+//! `tcpreset-hunt` as a user runs it: check, run (dry and real, with hostile log values), schedule
+//! and status.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tcpreset-hunt");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn hunt(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn shipped(name: &str) -> String {
+    format!("{ROOT}/playbooks/{name}")
+}
+
+#[test]
+fn check_accepts_the_shipped_playbooks_and_reports_file_line_and_fix() {
+    let names = [
+        "half-opened-sessions.yaml",
+        "port-usage-threshold.yaml",
+        "internal-to-external-scan.yaml",
+        "failed-logins.yaml",
+        "reset-after-high-severity-alerts.yaml",
+    ];
+    let files: Vec<String> = names.iter().map(|n| shipped(n)).collect();
+    let out = hunt(
+        &files
+            .iter()
+            .map(String::as_str)
+            .fold(vec!["check"], |mut v, f| {
+                v.push(f);
+                v
+            }),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).matches(": ok (").count(), 5);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "name: bad\nschedule:\n  interval_minutes: 5\nsource:\n  paths: [x]\nquery:\n  field: dstport\n  greater: five\n").unwrap();
+    let typo = dir.path().join("typo.yaml");
+    std::fs::write(
+        &typo,
+        "name: typo\nschedule:\n  interval_minute: 5\nsource:\n  paths: [x]\n",
+    )
+    .unwrap();
+    let out = hunt(&["check", bad.to_str().unwrap(), typo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:7: field `dstport`: `greater` needs a number",
+            bad.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:3:", typo.display()))
+            && err.contains("unknown field `interval_minute`"),
+        "{err}"
+    );
+    assert!(err.contains("expected one of interval_minutes"), "{err}");
+}
+
+#[test]
+fn dry_run_prints_the_seed_tcpreset_lines_over_ssh() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_pb = std::fs::read_to_string(shipped("reset-after-high-severity-alerts.yaml"))
+        .unwrap()
+        .replace(
+            "/var/log/suricata/eve.json",
+            &format!("{ROOT}/tests/data/hunt/alerts.eve.json"),
+        );
+    let pb = dir.path().join("reset.yaml");
+    std::fs::write(&pb, text_pb).unwrap();
+    let out = hunt(&[
+        "run",
+        pb.to_str().unwrap(),
+        "--dry-run",
+        "--now",
+        "2025-06-02T10:05:00Z",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("hits: 4"), "{stdout}");
+    for line in [
+        "'tcpreset 2024897 -i eth1 -o eth0 -h 203.0.113.5 -d 180'",
+        "'tcpreset 2024897 -i eth1 -o eth0 -h 203.0.113.6 -d 180'",
+        "'tcpreset 2027865 -i eth1 -o eth0 -h 198.51.100.23 -d 180'",
+    ] {
+        assert!(stdout.contains(line), "{line} missing in {stdout}");
+    }
+    assert!(
+        stdout.contains("-o BatchMode=yes -o StrictHostKeyChecking=yes"),
+        "{stdout}"
+    );
+}
+
+/// A playbook that resets every source of `events.ndjson`, running a recorder for `tcpreset`.
+fn recorder_setup(dir: &Path, sources: &[&str]) -> PathBuf {
+    let recorder = dir.join("record-argv.sh");
+    std::fs::write(&recorder, format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s|' \"$a\"; done >> {}/argv.log\necho >> {}/argv.log\n", dir.display(), dir.display())).unwrap();
+    Command::new("chmod")
+        .args(["755", recorder.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let events: String = sources.iter().map(|s| format!("{}\n", serde_json::json!({"timestamp": "2025-06-02T10:00:00Z", "event_name": "c2", "srcip": s}))).collect();
+    std::fs::write(dir.join("events.ndjson"), events).unwrap();
+    let playbook = format!(
+        r#"name: recorder
+schedule: {{interval_minutes: 60}}
+source: {{paths: [events.ndjson]}}
+calculations:
+  - {{name: by_src, type: top, field: srcip, size: 100}}
+conditions:
+  - {{name: hits, type: compare_value, operator: greater, value: 0}}
+actions:
+  - name: reset
+    trigger: hits
+    run_script:
+      target: local
+      commands: {{tcpreset: {}}}
+      script: |
+        {{{{#ctx.payload.aggregations.by_src.buckets}}}}
+        tcpreset test-engine -i eth1 -o eth0 -h {{{{srcip}}}} -d 60
+        {{{{/ctx.payload.aggregations.by_src.buckets}}}}
+"#,
+        recorder.display()
+    );
+    let path = dir.join("recorder.yaml");
+    std::fs::write(&path, playbook).unwrap();
+    path
+}
+
+#[test]
+fn run_executes_allowed_lines_without_a_shell_and_refuses_hostile_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let pwned = dir.path().join("pwned");
+    let hostile = format!("$(touch {})", pwned.display());
+    let sources = [
+        "10.0.0.1",
+        "1.2.3.4; rm -rf /",
+        "1.2.3.4\ntcpreset x -i eth1 -o eth0 -h 8.8.8.8 -d 86400",
+        &hostile,
+        "2001:db8::7",
+        "10.0.0.1' -p '22",
+    ];
+    let pb = recorder_setup(dir.path(), &sources);
+    let out = hunt(&["run", pb.to_str().unwrap(), "--now", "2025-06-02T10:30:00Z"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "refused lines make the run fail: {stdout}"
+    );
+    let argv = std::fs::read_to_string(dir.path().join("argv.log")).unwrap();
+    let mut lines: Vec<&str> = argv.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "test-engine|-i|eth1|-o|eth0|-h|10.0.0.1|-d|60|",
+            "test-engine|-i|eth1|-o|eth0|-h|2001:db8::7|-d|60|"
+        ]
+    );
+    assert_eq!(stdout.matches("REFUSED").count(), 4, "{stdout}");
+    assert!(stdout.contains("Partial"), "{stdout}");
+    assert!(!pwned.exists());
+
+    let dry = hunt(&[
+        "run",
+        pb.to_str().unwrap(),
+        "--now",
+        "2025-06-02T10:30:00Z",
+        "--dry-run",
+        "--json",
+    ]);
+    let status: Json = serde_json::from_slice(&dry.stdout).unwrap();
+    let output = status["actions"][0]["output"].as_array().unwrap();
+    assert_eq!(
+        output
+            .iter()
+            .filter(|l| l.as_str().unwrap().starts_with("would run locally"))
+            .count(),
+        2
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("argv.log"))
+            .unwrap()
+            .lines()
+            .count(),
+        2,
+        "a dry run runs nothing"
+    );
+}
+
+#[test]
+fn schedule_runs_each_playbook_and_a_broken_one_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let books = dir.path().join("playbooks");
+    std::fs::create_dir(&books).unwrap();
+    let good = recorder_setup(&books, &["10.0.0.1"]);
+    let text_pb = std::fs::read_to_string(&good).unwrap().replace(
+        "{interval_minutes: 60}",
+        "{interval_minutes: 60, lookback: 36500days}",
+    );
+    std::fs::write(&good, text_pb).unwrap();
+    std::fs::write(
+        books.join("broken.yaml"),
+        "name: broken\nschedule: {interval_minutes: 0}\nsource: {paths: []}\n",
+    )
+    .unwrap();
+    let status_dir = dir.path().join("status");
+    let mut child = Command::new(BIN)
+        .args([
+            "schedule",
+            books.to_str().unwrap(),
+            "--status-dir",
+            status_dir.to_str().unwrap(),
+            "--first-run-now",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !(status_dir.join("recorder.yaml.json").exists()
+        && status_dir.join("broken.yaml.json").exists())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no status files"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let exit = child.wait().unwrap();
+    assert!(
+        exit.success(),
+        "schedule exits cleanly on SIGTERM: {exit:?}"
+    );
+
+    let out = hunt(&[
+        "status",
+        "--status-dir",
+        status_dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "one playbook is invalid");
+    let list: Json = serde_json::from_slice(&out.stdout).unwrap();
+    let broken = &list[0];
+    assert!(
+        broken["validation"][0]
+            .as_str()
+            .unwrap()
+            .contains("interval_minutes"),
+        "{broken}"
+    );
+    let good = &list[1];
+    assert_eq!(good["playbook"], "recorder");
+    assert_eq!(good["search"]["hits"], 1);
+    assert_eq!(good["actions"][0]["outcome"], "succeeded");
+    assert!(good["actions"][0]["output"][0]
+        .as_str()
+        .unwrap()
+        .contains("tcpreset test-engine"));
+    let human = text(&hunt(&["status", "--status-dir", status_dir.to_str().unwrap()]).stdout);
+    assert!(
+        human.contains("recorder") && human.contains("invalid:"),
+        "{human}"
+    );
+}

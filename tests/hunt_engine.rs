@@ -1,0 +1,102 @@
+//! The in-process engine on files larger than one read block: line numbers, lines longer than a
+//! block, gzip, the literal prefilter (escaped values still match), and equal results per thread
+//! count.
+
+use std::io::Write;
+
+use tcpreset::playbook::engine::local::LocalEngine;
+use tcpreset::playbook::engine::{Engine, SearchOutput};
+use tcpreset::playbook::search::{SearchSpec, Window};
+use tcpreset::playbook::validate::parse_playbook;
+
+const PLAYBOOK: &str = "name: t\nschedule: {interval_minutes: 5}\nsource: {paths: [x]}\nquery:\n  all:\n    - {field: event_type, is: alert}\n    - {field: alert.severity, less_or_equal: 2}\ncalculations:\n  - name: e\n    type: top\n    field: engid\n    subgroups:\n      - {name: s, type: top, field: srcip, size: 3}\n";
+
+fn search(dir: &std::path::Path, file: &str, threads: usize) -> SearchOutput {
+    let pb = parse_playbook(PLAYBOOK).unwrap();
+    let spec = SearchSpec {
+        fields: &pb.fields,
+        query: pb.query.as_ref(),
+        calcs: &pb.calcs,
+        watchlists: &[],
+        window: Window {
+            from_micros: 0,
+            to_micros: i64::MAX,
+        },
+        max_filtered: 5,
+    };
+    LocalEngine {
+        base_dir: dir.into(),
+        paths: vec![file.into()],
+        format: None,
+        threads,
+    }
+    .search(&spec)
+    .unwrap()
+}
+
+#[test]
+fn big_files_keep_line_numbers_and_results_across_blocks_and_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    let mut expected_hits = 0;
+    for i in 0..40_000u32 {
+        let line = match i {
+            25_000 => "{\"event_type\":\"alert\",\"broken\": ".to_string(),
+            30_000 => format!("{{\"timestamp\":\"2025-06-02T10:00:00Z\",\"event_type\":\"\\u0061lert\",\"src_ip\":\"10.9.9.9\",\"alert\":{{\"signature_id\":7,\"severity\":1}},\"pad\":\"{}\"}}", "x".repeat(1_500_000)),
+            _ if i % 3 == 0 => format!("{{\"timestamp\":\"2025-06-02T10:00:00Z\",\"event_type\":\"flow\",\"src_ip\":\"10.0.0.{}\",\"flow\":{{\"alerted\":false}}}}", i % 7),
+            _ => format!("{{\"timestamp\":\"2025-06-02T10:00:{:02}Z\",\"event_type\":\"alert\",\"src_ip\":\"10.0.{}.{}\",\"alert\":{{\"signature_id\":{},\"severity\":{}}}}}", i % 60, i % 5, i % 11, i % 4, 1 + i % 3),
+        };
+        if i == 30_000 || (i != 25_000 && i % 3 == 1) {
+            expected_hits += 1;
+        }
+        text += &line;
+        text.push('\n');
+    }
+    std::fs::write(dir.path().join("big.ndjson"), &text).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dir.path().join("big.ndjson.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(text.as_bytes()).unwrap();
+    gz.finish().unwrap();
+
+    let one = search(dir.path(), "big.ndjson", 1);
+    assert_eq!(one.stats.records, 39_999);
+    assert_eq!(one.stats.malformed, 1);
+    assert!(
+        one.stats.examples[0].contains("big.ndjson:25001:"),
+        "{:?}",
+        one.stats.examples
+    );
+    assert!(
+        one.stats.prefiltered > 13_000,
+        "flow lines are skipped unparsed: {:?}",
+        one.stats
+    );
+    assert_eq!(
+        one.payload.total_hits, expected_hits,
+        "the escaped \\u0061lert still matches"
+    );
+    for threads in [2, 4] {
+        let many = search(dir.path(), "big.ndjson", threads);
+        assert_eq!(many.payload, one.payload);
+        assert_eq!(
+            (
+                many.stats.records,
+                many.stats.malformed,
+                many.stats.prefiltered
+            ),
+            (one.stats.records, 1, one.stats.prefiltered)
+        );
+    }
+    let gz = search(dir.path(), "big.ndjson.gz", 2);
+    assert_eq!(gz.payload, one.payload);
+    assert_eq!(
+        gz.stats.examples,
+        one.stats
+            .examples
+            .iter()
+            .map(|e| e.replace("big.ndjson", "big.ndjson.gz"))
+            .collect::<Vec<_>>()
+    );
+}

@@ -1,0 +1,126 @@
+//! The OpenSearch backend: the shipped reset playbook becomes a `_search` request, and a canned
+//! response for the same records gives exactly the payload the in-process engine computes.
+
+use serde_json::{json, Value as Json};
+use tcpreset::playbook::engine::local::LocalEngine;
+use tcpreset::playbook::engine::opensearch::{search_request, OpenSearchEngine};
+use tcpreset::playbook::engine::Engine;
+use tcpreset::playbook::run::load;
+use tcpreset::playbook::search::{SearchSpec, Window};
+use tcpreset::playbook::source::Format;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn window() -> Window {
+    let to: chrono::DateTime<chrono::Utc> = "2025-06-02T10:05:00Z".parse().unwrap();
+    Window {
+        from_micros: (to - chrono::TimeDelta::minutes(5)).timestamp_micros(),
+        to_micros: to.timestamp_micros(),
+    }
+}
+
+fn record(t: u32, src: &str, sid: u64, sig: &str) -> Json {
+    json!({"timestamp": format!("2025-06-02T10:01:{t:02}.000000+0000"), "flow_id": 60 + t, "in_iface": "eth1", "event_type": "alert", "src_ip": src,
+           "src_port": 40060 + t, "dest_ip": "192.168.1.40", "dest_port": 80, "proto": "TCP",
+           "alert": {"action": "allowed", "gid": 1, "signature_id": sid, "rev": 1, "signature": sig, "category": "Attempted Administrator Privilege Gain", "severity": 1}})
+}
+
+/// What OpenSearch answers for `tests/data/hunt/alerts.eve.json` indexed as-is.
+fn canned_response() -> Json {
+    let log4j = "ET EXPLOIT Apache log4j RCE Attempt";
+    json!({
+        "took": 3, "timed_out": false,
+        "hits": {"total": {"value": 4, "relation": "eq"}, "max_score": null, "hits": [
+            {"_index": "suricata-2025.06.02", "_id": "a", "_score": null, "_source": record(0, "203.0.113.5", 2024897, log4j), "sort": [1]},
+            {"_index": "suricata-2025.06.02", "_id": "b", "_score": null, "_source": record(1, "203.0.113.5", 2024897, log4j), "sort": [2]},
+            {"_index": "suricata-2025.06.02", "_id": "c", "_score": null, "_source": record(2, "203.0.113.6", 2024897, log4j), "sort": [3]},
+            {"_index": "suricata-2025.06.02", "_id": "d", "_score": null, "_source": record(3, "198.51.100.23", 2027865, "ET MALWARE Cobalt Strike Beacon"), "sort": [4]}]},
+        "aggregations": {"find_unique_engid": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": [
+            {"key": 2024897, "doc_count": 3, "find_unique_srcip": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": [
+                {"key": "203.0.113.5", "doc_count": 2}, {"key": "203.0.113.6", "doc_count": 1}]}},
+            {"key": 2027865, "doc_count": 1, "find_unique_srcip": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": [
+                {"key": "198.51.100.23", "doc_count": 1}]}}]}}
+    })
+}
+
+#[test]
+fn request_and_response_give_the_in_process_payload() {
+    let playbook = load(std::path::Path::new(&format!(
+        "{ROOT}/playbooks/reset-after-high-severity-alerts.yaml"
+    )))
+    .unwrap();
+    let spec = SearchSpec {
+        fields: &playbook.fields,
+        query: playbook.query.as_ref(),
+        calcs: &playbook.calcs,
+        watchlists: &[],
+        window: window(),
+        max_filtered: 100,
+    };
+
+    let request = search_request(&spec, Format::Suricata).unwrap();
+    assert_eq!(request["size"], 100);
+    assert_eq!(request["track_total_hits"], true);
+    assert_eq!(request["sort"], json!([{"timestamp": "asc"}]));
+    assert_eq!(
+        request["query"]["bool"]["filter"],
+        json!([
+            {"range": {"timestamp": {"gte": "2025-06-02T10:00:00.000000Z", "lt": "2025-06-02T10:05:00.000000Z", "format": "strict_date_optional_time"}}},
+            {"bool": {"filter": [{"term": {"event_type": "alert"}}, {"range": {"alert.severity": {"lte": 1.0}}}]}}
+        ])
+    );
+    assert_eq!(
+        request["aggs"],
+        json!({"find_unique_engid": {
+            "terms": {"field": "alert.signature_id", "size": 10, "order": [{"_count": "desc"}, {"_key": "asc"}]},
+            "aggs": {"find_unique_srcip": {"terms": {"field": "src_ip", "size": 100, "order": [{"_count": "desc"}, {"_key": "asc"}]}}}}})
+    );
+
+    let engine = OpenSearchEngine {
+        index: "suricata-*".into(),
+        format: Format::Suricata,
+        transport: |index: &str, body: &Json| {
+            assert_eq!(index, "suricata-*");
+            assert!(body.get("aggs").is_some());
+            Ok(canned_response())
+        },
+    };
+    let remote = engine.search(&spec).unwrap();
+    let local = LocalEngine {
+        base_dir: format!("{ROOT}/tests/data/hunt").into(),
+        paths: vec!["alerts.eve.json".into()],
+        format: None,
+        threads: 2,
+    }
+    .search(&spec)
+    .unwrap();
+    assert_eq!(remote.payload.to_json(), local.payload.to_json());
+    assert_eq!(
+        remote.payload.to_json()["aggregations"]["find_unique_engid"]["buckets"][0]["engid"],
+        2024897
+    );
+}
+
+#[test]
+fn derived_states_become_native_terms() {
+    let text = "name: s\nschedule: {interval_minutes: 30}\nsource: {paths: [x]}\nquery: {field: state, is: HalfOpened}\n";
+    let playbook = tcpreset::playbook::validate::parse_playbook(text).unwrap();
+    let spec = SearchSpec {
+        fields: &playbook.fields,
+        query: playbook.query.as_ref(),
+        calcs: &[],
+        watchlists: &[],
+        window: window(),
+        max_filtered: 0,
+    };
+    let zeek = search_request(&spec, Format::Zeek).unwrap();
+    assert_eq!(
+        zeek["query"]["bool"]["filter"][1],
+        json!({"terms": {"conn_state": ["S0", "RSTOS0", "SH"]}})
+    );
+    let eve = search_request(&spec, Format::Suricata).unwrap();
+    assert_eq!(
+        eve["query"]["bool"]["filter"][1]["bool"]["should"],
+        json!([{"term": {"tcp.state": "syn_sent"}}, {"term": {"tcp.state": "syn_recv"}}])
+    );
+}
