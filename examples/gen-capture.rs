@@ -23,8 +23,16 @@ fn server(i: u32) -> [u8; 4] {
 /// Packet `k` of flow `f`: SYN, SYN-ACK, ACK, then data both ways, then a FIN.
 fn frame(f: u32, k: u32, last: u32, buf: &mut [u8; CAPLEN]) -> u32 {
     let from_client = k == 0 || k == 2 || (k > 2 && k % 2 == 1) || k == last;
-    let (src, dst) = if from_client { (client(f), server(f)) } else { (server(f), client(f)) };
-    let (sport, dport) = if from_client { (10_000 + (f % 50_000) as u16, 443) } else { (443, 10_000 + (f % 50_000) as u16) };
+    let (src, dst) = if from_client {
+        (client(f), server(f))
+    } else {
+        (server(f), client(f))
+    };
+    let (sport, dport) = if from_client {
+        (10_000 + (f % 50_000) as u16, 443)
+    } else {
+        (443, 10_000 + (f % 50_000) as u16)
+    };
     let payload: u32 = if k > 2 && k != last { 100 } else { 0 };
     let flags: u8 = match k {
         0 => 0x02,
@@ -37,15 +45,39 @@ fn frame(f: u32, k: u32, last: u32, buf: &mut [u8; CAPLEN]) -> u32 {
     let isn_s = f.wrapping_mul(40_503).wrapping_add(7);
     let data_before = k.saturating_sub(3) / 2 * 100;
     let (seq, ack) = if from_client {
-        (isn_c.wrapping_add(1 + data_before), isn_s.wrapping_add(1 + data_before))
+        (
+            isn_c.wrapping_add(1 + data_before),
+            isn_s.wrapping_add(1 + data_before),
+        )
     } else {
-        (isn_s.wrapping_add(1 + data_before), isn_c.wrapping_add(1 + data_before + 100))
+        (
+            isn_s.wrapping_add(1 + data_before),
+            isn_c.wrapping_add(1 + data_before + 100),
+        )
     };
     buf[..14].copy_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
     let total = 40 + payload as u16;
     buf[14..34].copy_from_slice(&[
-        0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6, 0, 0, src[0], src[1], src[2], src[3], dst[0],
-        dst[1], dst[2], dst[3],
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+        src[0],
+        src[1],
+        src[2],
+        src[3],
+        dst[0],
+        dst[1],
+        dst[2],
+        dst[3],
     ]);
     buf[34..36].copy_from_slice(&sport.to_be_bytes());
     buf[36..38].copy_from_slice(&dport.to_be_bytes());
@@ -58,7 +90,8 @@ fn frame(f: u32, k: u32, last: u32, buf: &mut [u8; CAPLEN]) -> u32 {
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let num = |i: usize, d: u32| args.get(i).map_or(d, |s| s.parse().expect("a number"));
-    let (flows, per_flow, rules, matching) = (num(2, 100_000), num(3, 50), num(4, 100_000), num(5, 1000));
+    let (flows, per_flow, rules, matching) =
+        (num(2, 100_000), num(3, 50), num(4, 100_000), num(5, 1000));
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&args[0])?);
     out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
     out.write_all(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])?;
@@ -92,10 +125,16 @@ fn main() -> std::io::Result<()> {
             format!("{}.{}.{}.{}", c[0], c[1], c[2], c[3])
         };
         let comma = if i + 1 < rules { "," } else { "" };
-        writeln!(r, r#"{{"engid":"bench","host":"{host}","seconds":86400}}{comma}"#)?;
+        writeln!(
+            r,
+            r#"{{"engid":"bench","host":"{host}","seconds":86400}}{comma}"#
+        )?;
     }
     writeln!(r, "]")?;
     r.flush()?;
-    eprintln!("{} packets over {flows} flows, {rules} rules ({matching} on hosts in the traffic)", u64::from(flows) * u64::from(per_flow));
+    eprintln!(
+        "{} packets over {flows} flows, {rules} rules ({matching} on hosts in the traffic)",
+        u64::from(flows) * u64::from(per_flow)
+    );
     Ok(())
 }

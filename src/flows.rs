@@ -1,12 +1,14 @@
 //! Tracked TCP flows: what the sensor knows of each open connection, so that a new rule can reach
 //! connections that are silent when it arrives.
 //!
-//! A flow is learned from its SYN or SYN-ACK, updated by every segment seen, and forgotten on a
-//! FIN or RST, after [`FlowTable::idle`] without traffic, or never learned when the table is full
-//! (counted in [`FlowTable::refused`]). Memory is bounded by the maximum number of flows.
+//! A flow is learned from its SYN or SYN-ACK and forgotten on a FIN or RST, or when no SYN, FIN
+//! or RST of it was seen for the idle timeout (a flow that talks meanwhile dies by its own
+//! segments when a rule covers it), or never learned when the table is full
+//! (counted in [`FlowTable::refused`]). Memory is bounded by the maximum number of flows. The
+//! keys come from the network, so the table hashes with a per-process random seed.
 use crate::time::Instant;
-use crate::wire::{tcp, Forged, Kind, Segment};
-use std::collections::HashMap;
+use crate::wire::{tcp, Flags, Forged, Kind, Segment};
+use foldhash::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -14,8 +16,9 @@ use std::time::Duration;
 pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
 /// Default time after which a flow with no traffic is forgotten.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(24 * 3600);
-/// How far past the last seen number a probe's sequence number lies: outside any window Linux
-/// grants (at most 2^30 with window scaling), so the receiver answers with an ACK and ignores it.
+/// How far past the handshake's numbers a probe's sequence number lies: outside any window Linux
+/// grants (at most 2^30 with window scaling) unless the flow has moved about 2^30 bytes since,
+/// so the receiver answers with an ACK that carries its exact numbers, and ignores the probe.
 const PROBE_OFFSET: u32 = 1 << 30;
 
 /// A flow's endpoints in canonical order (the smaller address and port first).
@@ -67,7 +70,7 @@ pub struct FlowTable {
 impl FlowTable {
     pub fn new(max: usize, idle: Duration) -> Self {
         FlowTable {
-            flows: HashMap::new(),
+            flows: HashMap::default(),
             max,
             idle,
             refused: 0,
@@ -77,6 +80,11 @@ impl FlowTable {
 
     /// Updates the table with a segment seen at `now`.
     pub fn observe(&mut self, seg: &Segment, now: Instant) {
+        // Only SYN, FIN and RST change what we keep: the kernel prefilter passes just those for
+        // hosts without a rule, and a probe's number need not be fresh (see PROBE_OFFSET).
+        if seg.flags.0 & (Flags::SYN.0 | Flags::FIN.0 | Flags::RST.0) == 0 {
+            return;
+        }
         let (key, forward) = FlowKey::of(seg);
         if seg.flags.rst() || seg.flags.fin() {
             self.flows.remove(&key);
@@ -90,6 +98,11 @@ impl FlowTable {
         if let Some(flow) = self.flows.get_mut(&key) {
             flow.dirs[i] = dir;
             flow.seen = now;
+            // A SYN-ACK tells what the other side will acknowledge from now on.
+            let other = &mut flow.dirs[1 - i];
+            if seg.flags.syn() && seg.flags.ack() && other.ack == 0 {
+                other.ack = seg.seq_end();
+            }
             return;
         }
         if !seg.flags.syn() {

@@ -9,6 +9,7 @@
 //!
 //! Held-back RSTs (pacing) are emitted at their own deadlines, between packets or after the last.
 use crate::engine::{Counters, Engine};
+use crate::flows::FlowTable;
 use crate::reset::Outgoing;
 use crate::rules::{Matcher, RuleKey, RuleSpec, RuleTable};
 use crate::time::Instant;
@@ -105,6 +106,12 @@ impl Replayer {
             engine: Engine::new(link, Arc::new(Matcher::default())),
             out: Vec::new(),
         }
+    }
+
+    /// Tracks open flows too, so rules that arrive probe the silent ones (as the daemon does).
+    pub fn with_flows(mut self, flows: FlowTable) -> Self {
+        self.engine = self.engine.with_flows(flows);
+        self
     }
 
     /// Handles one frame stamped `ts`; `emit` receives each RST with the time it goes out.

@@ -10,8 +10,9 @@
 use crate::rules::{Hit, RuleStats};
 use crate::time::Instant;
 use crate::wire::{Forged, Kind, Segment};
+use foldhash::HashMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,7 +122,7 @@ impl Pacer {
     /// A pacer that sends at most `budget` RSTs toward one end of a connection.
     pub fn new(budget: u32) -> Self {
         Pacer {
-            ends: HashMap::new(),
+            ends: HashMap::default(),
             due: BinaryHeap::new(),
             last_sweep: Instant::ZERO,
             budget,

@@ -5,11 +5,9 @@
 //! never touch it; they get a [`Matcher`], an immutable per-interface index by host that checks
 //! each rule's deadline against the packet's own timestamp, so a rule stops matching exactly at
 //! its deadline even before the timer has removed it.
-use crate::config::Cidr;
 use crate::time::Instant;
-use crate::wire::Segment;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -212,133 +210,16 @@ impl RuleTable {
     pub fn matcher(&self, sniff_if: Option<&str>) -> Matcher {
         let mut m = Matcher::default();
         for rule in self.rules.values() {
-            if sniff_if.is_some_and(|s| s != rule.sniff_if) {
-                continue;
+            if sniff_if.is_none_or(|s| s == rule.sniff_if) {
+                m.insert(rule);
             }
-            let reset_if = match m.reset_ifs.iter().find(|r| ***r == *rule.reset_if) {
-                Some(r) => Arc::clone(r),
-                None => {
-                    let r: Arc<str> = Arc::from(rule.reset_if.as_str());
-                    m.reset_ifs.push(Arc::clone(&r));
-                    r
-                }
-            };
-            m.by_host.entry(rule.key.host).or_default().push(Entry {
-                port: rule.key.port,
-                expires: rule.expires,
-                reset_if,
-                stats: Arc::clone(&rule.stats),
-            });
         }
         m
     }
 }
 
-#[derive(Debug)]
-struct Entry {
-    port: Option<u16>,
-    expires: Instant,
-    reset_if: Arc<str>,
-    stats: Arc<RuleStats>,
-}
-
-/// An immutable index of rules by host, for one sniff interface, with the protected networks
-/// that never receive a RST.
-#[derive(Debug, Default)]
-pub struct Matcher {
-    by_host: HashMap<IpAddr, Vec<Entry>>,
-    reset_ifs: Vec<Arc<str>>,
-    protected: Arc<[Cidr]>,
-}
-
-/// A segment matched: where to send the RSTs and whose counters to bump.
-#[derive(Debug, Clone, Copy)]
-pub struct Hit<'a> {
-    /// The reset interface of the first matching rule.
-    pub reset_if: &'a Arc<str>,
-    /// The first matching rule's counters; RSTs are counted there.
-    pub stats: &'a Arc<RuleStats>,
-    /// When that rule expires: nothing held back for it is sent from then on.
-    pub expires: Instant,
-}
-
-impl Matcher {
-    /// The same rules, with `protected` networks that are never sent a RST.
-    pub fn with_protected(mut self, protected: Arc<[Cidr]>) -> Self {
-        self.protected = protected;
-        self
-    }
-
-    /// Each rule's host and port, once (for the kernel prefilter).
-    pub fn host_ports(&self) -> Vec<(IpAddr, Option<u16>)> {
-        let mut v: Vec<(IpAddr, Option<u16>)> = self
-            .by_host
-            .iter()
-            .flat_map(|(h, es)| es.iter().map(move |e| (*h, e.port)))
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    }
-
-    /// Whether `ip` lies in a protected network.
-    pub fn is_protected(&self, ip: IpAddr) -> bool {
-        self.protected.iter().any(|c| c.contains(ip))
-    }
-
-    /// The reset interfaces the rules name.
-    pub fn reset_interfaces(&self) -> &[Arc<str>] {
-        &self.reset_ifs
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_host.is_empty()
-    }
-
-    /// The rules alive at `now` that cover a segment between `src` and `dst`.
-    fn covering(
-        &self,
-        src: (IpAddr, u16),
-        dst: (IpAddr, u16),
-        now: Instant,
-    ) -> impl Iterator<Item = &Entry> {
-        let second = if src.0 == dst.0 {
-            None
-        } else {
-            self.by_host.get(&dst.0)
-        };
-        self.by_host
-            .get(&src.0)
-            .into_iter()
-            .chain(second)
-            .flatten()
-            .filter(move |e| now < e.expires && e.port.is_none_or(|p| src.1 == p || dst.1 == p))
-    }
-
-    /// Finds the rules alive at `now` that cover `seg`, counts the segment on each of them and
-    /// returns the first.
-    pub fn lookup(&self, seg: &Segment, now: Instant) -> Option<Hit<'_>> {
-        let mut first = None;
-        for e in self.covering((seg.src, seg.src_port), (seg.dst, seg.dst_port), now) {
-            e.stats.segments_matched.fetch_add(1, Ordering::Relaxed);
-            first.get_or_insert(Hit {
-                reset_if: &e.reset_if,
-                stats: &e.stats,
-                expires: e.expires,
-            });
-        }
-        first
-    }
-
-    /// The first rule alive at `now` that covers the flow between `a` and `b` (no counting).
-    pub fn lookup_flow(&self, a: (IpAddr, u16), b: (IpAddr, u16), now: Instant) -> Option<Hit<'_>> {
-        self.covering(a, b, now).next().map(|e| Hit {
-            reset_if: &e.reset_if,
-            stats: &e.stats,
-            expires: e.expires,
-        })
-    }
-}
+mod matcher;
+pub use matcher::{Hit, Matcher};
 
 #[cfg(test)]
 mod tests;

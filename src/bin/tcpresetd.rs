@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tcpreset::cli::daemon::DaemonArgs;
 use tcpreset::config::{self, Config};
+use tcpreset::flows::FlowTable;
 use tcpreset::io::daemon::Daemon;
 use tcpreset::io::persist::StateFile;
 use tcpreset::io::{auth, control, inject::Injector, metrics, replay};
@@ -21,7 +22,12 @@ fn main() -> ExitCode {
     let result = match (&args.replay, &args.rules, &args.inject_to) {
         (Some(input), Some(rules), Some(output)) => {
             init_logging(args.log_json);
-            run_replay(input, rules, output)
+            // Replay tracks flows only when asked to (--max-flows N).
+            let flows = args
+                .max_flows
+                .filter(|n| *n > 0)
+                .map(|n| FlowTable::new(n, Config::default().flow_idle()));
+            run_replay(input, rules, output, flows)
         }
         _ => load_config(args.config.as_deref()).and_then(|c| {
             let config = args.apply(c);
@@ -65,8 +71,8 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
     }
 }
 
-fn run_replay(input: &Path, rules: &Path, output: &Path) -> Result<()> {
-    let s = replay::run(input, rules, output)?;
+fn run_replay(input: &Path, rules: &Path, output: &Path, flows: Option<FlowTable>) -> Result<()> {
+    let s = replay::run(input, rules, output, flows)?;
     println!(
         "replayed {} frames ({} not TCP or not parsed, {} matched a rule); wrote {} RSTs to {}",
         s.counters.frames,

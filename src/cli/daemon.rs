@@ -20,7 +20,8 @@ pub struct DaemonArgs {
     /// opened before a rule are known and silent ones die at once; repeatable [config: track].
     #[arg(long, value_name = "IFACE")]
     pub track: Vec<String>,
-    /// Most TCP flows tracked per sniff interface, 0 for none [config: max_flows].
+    /// Most TCP flows tracked per sniff interface, 0 for none [config: max_flows]; with
+    /// --replay, tracking is on only when this is given.
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
     /// Seconds after which a silent tracked flow is forgotten [config: flow_idle_seconds].

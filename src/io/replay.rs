@@ -1,5 +1,6 @@
 //! Replay files: read a capture with libpcap, write the RSTs as Ethernet frames to a pcap file.
 use crate::engine::Counters;
+use crate::flows::FlowTable;
 use crate::replay::{parse_rules, Replayer, RulesError};
 use crate::time::Instant;
 use crate::wire::{LinkType, RST_V6_LEN};
@@ -33,8 +34,14 @@ pub struct Summary {
     pub rsts: u64,
 }
 
-/// Replays `input` under the rules in `rules`, writing RST frames to `output`.
-pub fn run(input: &Path, rules: &Path, output: &Path) -> Result<Summary, ReplayError> {
+/// Replays `input` under the rules in `rules`, writing RST frames (and, with `flows`, the
+/// probes of silent flows) to `output`.
+pub fn run(
+    input: &Path,
+    rules: &Path,
+    output: &Path,
+    flows: Option<FlowTable>,
+) -> Result<Summary, ReplayError> {
     let name = |p: &Path| p.display().to_string();
     let text = std::fs::read_to_string(rules).map_err(|source| ReplayError::ReadRules {
         path: name(rules),
@@ -62,6 +69,9 @@ pub fn run(input: &Path, rules: &Path, output: &Path) -> Result<Summary, ReplayE
         .savefile(output)
         .map_err(write_err)?;
     let mut replayer = Replayer::new(link, rules);
+    if let Some(flows) = flows {
+        replayer = replayer.with_flows(flows);
+    }
     let mut rsts = 0u64;
     let mut buf = [0u8; 14 + RST_V6_LEN];
     let mut emit = |at: Instant, o: &crate::reset::Outgoing| {

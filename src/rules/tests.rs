@@ -1,6 +1,6 @@
 //! Tests of the rule table and the matcher with a controlled clock.
 use super::*;
-use crate::wire::{Flags, L2};
+use crate::wire::{Flags, Segment, L2};
 
 fn spec(engid: &str, host: &str, port: Option<u16>, secs: u64) -> RuleSpec {
     RuleSpec {

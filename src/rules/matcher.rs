@@ -1,0 +1,175 @@
+//! [`Matcher`]: the immutable, per-interface index of rules by host that capture threads use.
+use super::{Rule, RuleStats};
+use crate::config::Cidr;
+use crate::time::Instant;
+use crate::wire::Segment;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+#[derive(Debug)]
+struct Entry {
+    port: Option<u16>,
+    expires: Instant,
+    reset_if: Arc<str>,
+    stats: Arc<RuleStats>,
+}
+
+/// An immutable index of rules by host, for one sniff interface, with the protected networks
+/// that never receive a RST.
+#[derive(Debug, Default)]
+pub struct Matcher {
+    by_host: foldhash::HashMap<IpAddr, Vec<Entry>>,
+    /// A bit per hash of every rule host, small enough to stay in cache: most segments touch
+    /// no rule host, and this answers them without a probe of `by_host`.
+    maybe: HostBits,
+    reset_ifs: Vec<Arc<str>>,
+    protected: Arc<[Cidr]>,
+}
+
+/// A one-hash Bloom filter of hosts.
+#[derive(Debug, Default)]
+struct HostBits {
+    words: Vec<u64>,
+}
+
+/// 2^21 bits (256 KiB): with 100,000 hosts about 5 % of the other hosts pass.
+const HOST_BITS: u32 = 21;
+
+impl HostBits {
+    fn slot(ip: &IpAddr) -> usize {
+        let x = match ip {
+            IpAddr::V4(v4) => u64::from(u32::from(*v4)),
+            IpAddr::V6(v6) => {
+                let n = u128::from(*v6);
+                (n as u64) ^ ((n >> 64) as u64).rotate_left(17)
+            }
+        };
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - HOST_BITS)) as usize
+    }
+
+    fn insert(&mut self, ip: &IpAddr) {
+        if self.words.is_empty() {
+            self.words = vec![0; 1 << (HOST_BITS - 6)];
+        }
+        let s = Self::slot(ip);
+        self.words[s >> 6] |= 1 << (s & 63);
+    }
+
+    fn may_contain(&self, ip: &IpAddr) -> bool {
+        let s = Self::slot(ip);
+        self.words
+            .get(s >> 6)
+            .is_some_and(|w| w & (1 << (s & 63)) != 0)
+    }
+}
+
+/// A segment matched: where to send the RSTs and whose counters to bump.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit<'a> {
+    /// The reset interface of the first matching rule.
+    pub reset_if: &'a Arc<str>,
+    /// The first matching rule's counters; RSTs are counted there.
+    pub stats: &'a Arc<RuleStats>,
+    /// When that rule expires: nothing held back for it is sent from then on.
+    pub expires: Instant,
+}
+
+impl Matcher {
+    /// Adds a rule.
+    pub fn insert(&mut self, rule: &Rule) {
+        let reset_if = match self.reset_ifs.iter().find(|r| ***r == *rule.reset_if) {
+            Some(r) => Arc::clone(r),
+            None => {
+                let r: Arc<str> = Arc::from(rule.reset_if.as_str());
+                self.reset_ifs.push(Arc::clone(&r));
+                r
+            }
+        };
+        self.maybe.insert(&rule.key.host);
+        self.by_host.entry(rule.key.host).or_default().push(Entry {
+            port: rule.key.port,
+            expires: rule.expires,
+            reset_if,
+            stats: Arc::clone(&rule.stats),
+        });
+    }
+
+    /// The same rules, with `protected` networks that are never sent a RST.
+    pub fn with_protected(mut self, protected: Arc<[Cidr]>) -> Self {
+        self.protected = protected;
+        self
+    }
+
+    /// Each rule's host and port, once (for the kernel prefilter).
+    pub fn host_ports(&self) -> Vec<(IpAddr, Option<u16>)> {
+        let mut v: Vec<(IpAddr, Option<u16>)> = self
+            .by_host
+            .iter()
+            .flat_map(|(h, es)| es.iter().map(move |e| (*h, e.port)))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Whether `ip` lies in a protected network.
+    pub fn is_protected(&self, ip: IpAddr) -> bool {
+        self.protected.iter().any(|c| c.contains(ip))
+    }
+
+    /// The reset interfaces the rules name.
+    pub fn reset_interfaces(&self) -> &[Arc<str>] {
+        &self.reset_ifs
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_host.is_empty()
+    }
+
+    /// The rules alive at `now` that cover a segment between `src` and `dst`.
+    fn covering(
+        &self,
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+        now: Instant,
+    ) -> impl Iterator<Item = &Entry> {
+        let get = |ip: &IpAddr| {
+            if self.maybe.may_contain(ip) {
+                self.by_host.get(ip)
+            } else {
+                None
+            }
+        };
+        let second = if src.0 == dst.0 { None } else { get(&dst.0) };
+        get(&src.0)
+            .into_iter()
+            .chain(second)
+            .flatten()
+            .filter(move |e| now < e.expires && e.port.is_none_or(|p| src.1 == p || dst.1 == p))
+    }
+
+    /// Finds the rules alive at `now` that cover `seg`, counts the segment on each of them and
+    /// returns the first.
+    pub fn lookup(&self, seg: &Segment, now: Instant) -> Option<Hit<'_>> {
+        let mut first = None;
+        for e in self.covering((seg.src, seg.src_port), (seg.dst, seg.dst_port), now) {
+            e.stats.segments_matched.fetch_add(1, Ordering::Relaxed);
+            first.get_or_insert(Hit {
+                reset_if: &e.reset_if,
+                stats: &e.stats,
+                expires: e.expires,
+            });
+        }
+        first
+    }
+
+    /// The first rule alive at `now` that covers the flow between `a` and `b` (no counting).
+    pub fn lookup_flow(&self, a: (IpAddr, u16), b: (IpAddr, u16), now: Instant) -> Option<Hit<'_>> {
+        self.covering(a, b, now).next().map(|e| Hit {
+            reset_if: &e.reset_if,
+            stats: &e.stats,
+            expires: e.expires,
+        })
+    }
+}
