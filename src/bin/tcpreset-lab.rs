@@ -10,6 +10,8 @@
 //!   report whether the connection survived.
 //! - `connect ...`: one connection attempt to a listener it opens itself; reports whether the
 //!   connection was established and still alive `--hold-ms` later.
+//! - `mirror ...`: copies a bridge's frames onto a sniff interface with VLAN tags added
+//!   (see [`mirror`]).
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use nix::sched::{setns, CloneFlags};
@@ -20,6 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+
+#[path = "tcpreset-lab/mirror.rs"]
+mod mirror;
 
 #[derive(Parser)]
 #[command(name = "tcpreset-lab")]
@@ -32,6 +37,7 @@ struct Args {
 enum Cmd {
     Trial(TrialArgs),
     Connect(ConnectArgs),
+    Mirror(mirror::MirrorArgs),
 }
 
 #[derive(clap::Args)]
@@ -92,6 +98,7 @@ fn main() {
     let result = match args.command {
         Cmd::Trial(t) => trial(t),
         Cmd::Connect(c) => connect(c),
+        Cmd::Mirror(m) => mirror::run(m),
     };
     match result {
         Ok(ok) => std::process::exit(if ok { 0 } else { 1 }),

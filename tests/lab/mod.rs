@@ -13,6 +13,10 @@ pub const SERVER: &str = "10.77.0.2";
 pub const OTHER: &str = "10.77.0.3";
 pub const CLIENT6: &str = "fd77::1";
 pub const SERVER6: &str = "fd77::2";
+/// The second segment's hosts (`scripts/lab.sh up NAME --second-segment`).
+pub const CLIENT2: &str = "10.78.0.1";
+pub const SERVER2: &str = "10.78.0.2";
+pub const OTHER2: &str = "10.78.0.3";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -43,6 +47,11 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 impl Lab {
     /// Builds a lab with a name unique to this test process.
     pub fn up(tag: &str) -> Lab {
+        Lab::up_with(tag, &[])
+    }
+
+    /// [`Lab::up`] with `scripts/lab.sh up` options (`--tagged`, `--second-segment`).
+    pub fn up_with(tag: &str, options: &[&str]) -> Lab {
         let name = format!(
             "{tag}{}x{}",
             std::process::id() % 100_000,
@@ -58,6 +67,7 @@ impl Lab {
         };
         let status = Command::new(root().join("scripts/lab.sh"))
             .args(["up", &lab.name])
+            .args(options)
             .status()
             .expect("scripts/lab.sh runs");
         assert!(status.success(), "scripts/lab.sh up {} failed", lab.name);
@@ -180,6 +190,27 @@ impl Lab {
             .expect("tcpreset runs")
     }
 
+    /// `tcpreset stats --json`.
+    pub fn stats(&self) -> Value {
+        let out = self.tcpreset(&["stats", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The interfaces the daemon captures on, from `tcpreset stats --json`.
+    pub fn capturing(&self) -> Vec<String> {
+        self.stats()["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["iface"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// `tcpreset list --json`.
     pub fn rules(&self) -> Vec<Value> {
         let out = self.tcpreset(&["list", "--json"]);
@@ -248,7 +279,20 @@ impl Lab {
 
     /// Starts a connection client -> server:port that holds for `hold_ms`; returns once it is up.
     pub fn hold(&self, client: &str, port: u16, mode: &str, hold_ms: u64) -> Holder {
-        let mut args = self.peer_args("trial", client, "srv", SERVER, port);
+        self.hold_to(client, "srv", SERVER, port, mode, hold_ms)
+    }
+
+    /// [`Lab::hold`] to addr:port (listening in namespace `server`).
+    pub fn hold_to(
+        &self,
+        client: &str,
+        server: &str,
+        addr: &str,
+        port: u16,
+        mode: &str,
+        hold_ms: u64,
+    ) -> Holder {
+        let mut args = self.peer_args("trial", client, server, addr, port);
         args.extend([
             "--mode".into(),
             mode.into(),
@@ -397,5 +441,77 @@ impl RstWatch {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+}
+
+/// `tcpreset-lab mirror` in a `--tagged` lab: copies br0's frames onto the sensor's eth1 with
+/// `vlans` as tags (one id: 802.1Q, two: QinQ). It stops when dropped.
+pub struct Mirror {
+    child: Option<Child>,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+impl Mirror {
+    /// Starts copying; returns once the fixture's sockets are bound.
+    pub fn start(lab: &Lab, vlans: &[u16]) -> Mirror {
+        let ids: Vec<String> = vlans.iter().map(u16::to_string).collect();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tcpreset-lab"))
+            .args([
+                "mirror",
+                "--ns",
+                &lab.ns("sw"),
+                "--from",
+                "br0",
+                "--to",
+                "mirror",
+            ])
+            .args(["--vlan", &ids.join(",")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpreset-lab mirror runs");
+        let mut said = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("READY") {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut said, &mut line).unwrap();
+            assert!(n > 0, "the mirror ended before READY");
+        }
+        Mirror {
+            child: Some(child),
+            stderr: said,
+        }
+    }
+
+    /// Stops copying; the fixture's counters (`frames`, `tcp_frames`, `send_errors`).
+    pub fn stop(mut self) -> Value {
+        use std::io::Read;
+        let mut child = self.child.take().unwrap();
+        drop(child.stdin.take());
+        let mut stdout = Vec::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_end(&mut stdout)
+            .unwrap();
+        let mut stderr = Vec::new();
+        self.stderr.read_to_end(&mut stderr).unwrap();
+        let status = child.wait().expect("the mirror stops");
+        parse_report(&Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
     }
 }
