@@ -1,5 +1,6 @@
 //! Issue 3's live test of tagged sniffed traffic: the sensor's sniff port carries only 802.1Q
-//! (or QinQ) frames, and a real connection through the hub still dies on both ends.
+//! (or QinQ) frames, and a real connection through the hub still dies on both ends, an idle one
+//! (learned by the flow table from tagged frames) too.
 //!
 //! This kernel has no 802.1Q support, so the lab is built `--tagged` (the sniff port is not on
 //! the hub) and `tcpreset-lab mirror` copies the hub's frames onto it with the tags added. The
@@ -53,4 +54,23 @@ fn dot1q_tagged_connection_is_reset_on_both_ends() {
 #[test]
 fn qinq_tagged_connection_is_reset_on_both_ends() {
     tagged_connection_dies("qinq", &[100, 200], 7203);
+}
+
+#[test]
+fn qinq_tagged_idle_connection_dies_at_once() {
+    if !require_root() {
+        return;
+    }
+    let mut lab = Lab::up_with("qinqidle", &["--tagged"]);
+    lab.start_daemon(&["--track", "eth1"]);
+    let mirror = Mirror::start(&lab, &[100, 200]);
+    let rule = lab.tcpreset_argv(&["c2", "-i", "eth1", "-o", "eth0", "-h", CLIENT, "-d", "60"]);
+    let report = lab.trial("cli", 7205, "idle", &rule);
+    let copied = mirror.stop();
+    assert_eq!(
+        report["killed_both"],
+        true,
+        "{report:#}\n{copied:#}\n{}",
+        lab.daemon_log()
+    );
 }
