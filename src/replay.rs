@@ -23,9 +23,11 @@ use std::time::Duration;
 /// One rule of a replay's rules file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RuleLine {
-    engid: String,
-    host: String,
+struct RuleLine<'a> {
+    #[serde(borrow)]
+    engid: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    host: std::borrow::Cow<'a, str>,
     #[serde(default)]
     port: Option<u16>,
     /// Seconds after the first packet at which the rule is registered.
@@ -52,7 +54,7 @@ pub struct TimedRule {
 
 /// Parses and validates a rules file.
 pub fn parse_rules(json: &str) -> Result<Vec<TimedRule>, RulesError> {
-    let lines: Vec<RuleLine> = serde_json::from_str(json)?;
+    let lines: Vec<RuleLine<'_>> = serde_json::from_str(json)?;
     let mut rules = Vec::with_capacity(lines.len());
     for (index, l) in lines.into_iter().enumerate() {
         let bad = |message: String| RulesError::Rule { index, message };
@@ -88,8 +90,8 @@ pub fn parse_rules(json: &str) -> Result<Vec<TimedRule>, RulesError> {
 /// Replays frames through the rules and the engine.
 #[derive(Debug)]
 pub struct Replayer {
-    rules: Vec<TimedRule>,
-    next_rule: usize,
+    /// Rules not yet registered, in start order.
+    rules: std::iter::Peekable<std::vec::IntoIter<TimedRule>>,
     first_ts: Option<Instant>,
     table: RuleTable,
     engine: Engine,
@@ -99,8 +101,7 @@ pub struct Replayer {
 impl Replayer {
     pub fn new(link: LinkType, rules: Vec<TimedRule>) -> Self {
         Replayer {
-            rules,
-            next_rule: 0,
+            rules: rules.into_iter().peekable(),
             first_ts: None,
             table: RuleTable::new(),
             engine: Engine::new(link, Arc::new(Matcher::default())),
@@ -124,16 +125,13 @@ impl Replayer {
         let first = *self.first_ts.get_or_insert(ts);
         self.run_timers_until(ts, emit);
         let mut changed = false;
-        while let Some(r) = self.rules.get(self.next_rule) {
-            let at = first + r.start;
-            if at > ts {
-                break;
-            }
-            self.table.upsert(r.spec.clone(), at);
-            self.next_rule += 1;
+        while let Some(r) = self.rules.next_if(|r| first + r.start <= ts) {
+            self.table.upsert(r.spec, first + r.start);
             changed = true;
         }
-        changed |= !self.table.expire_until(ts).is_empty();
+        if self.table.next_deadline().is_some_and(|d| d <= ts) {
+            changed |= !self.table.expire_until(ts).is_empty();
+        }
         if changed {
             let matcher = Arc::new(self.table.matcher(None));
             self.engine.set_matcher(matcher, ts, &mut self.out);

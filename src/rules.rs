@@ -7,7 +7,8 @@
 //! its deadline even before the timer has removed it.
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -106,8 +107,35 @@ pub enum Upsert {
 /// All live rules with their deadlines.
 #[derive(Debug, Default)]
 pub struct RuleTable {
-    rules: BTreeMap<RuleKey, Rule>,
-    deadlines: BTreeSet<(Instant, RuleKey)>,
+    rules: foldhash::HashMap<RuleKey, Rule>,
+    /// Deadlines, earliest on top. Refreshing or cancelling a rule leaves its old entry here;
+    /// an entry whose rule no longer has that deadline is stale and skipped, never on top.
+    deadlines: BinaryHeap<Reverse<Deadline>>,
+}
+
+/// A rule's deadline, ordered by time alone: rules that share a deadline need no ordering, and
+/// comparing their keys would cost every insertion a string comparison per heap level.
+#[derive(Debug)]
+struct Deadline(Instant, RuleKey);
+
+impl PartialEq for Deadline {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Deadline {}
+
+impl PartialOrd for Deadline {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Deadline {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
 }
 
 impl RuleTable {
@@ -131,7 +159,6 @@ impl RuleTable {
         let key = spec.key;
         let how = match self.rules.get_mut(&key) {
             Some(rule) => {
-                self.deadlines.remove(&(rule.expires, key.clone()));
                 rule.expires = expires;
                 rule.sniff_if = spec.sniff_if;
                 rule.reset_if = spec.reset_if;
@@ -150,8 +177,31 @@ impl RuleTable {
                 Upsert::Added
             }
         };
-        self.deadlines.insert((expires, key.clone()));
+        self.deadlines.push(Reverse(Deadline(expires, key.clone())));
+        self.drop_stale();
         (how, &self.rules[&key])
+    }
+
+    /// Whether a deadline entry still belongs to its rule.
+    fn is_live(&self, Deadline(deadline, key): &Deadline) -> bool {
+        self.rules.get(key).is_some_and(|r| r.expires == *deadline)
+    }
+
+    /// Pops stale entries off the top, and rebuilds the heap when they outnumber the rules.
+    fn drop_stale(&mut self) {
+        while let Some(Reverse(top)) = self.deadlines.peek() {
+            if self.is_live(top) {
+                break;
+            }
+            self.deadlines.pop();
+        }
+        if self.deadlines.len() > 2 * self.rules.len() + 1024 {
+            self.deadlines = self
+                .rules
+                .values()
+                .map(|r| Reverse(Deadline(r.expires, r.key.clone())))
+                .collect();
+        }
     }
 
     pub fn get(&self, key: &RuleKey) -> Option<&Rule> {
@@ -160,37 +210,46 @@ impl RuleTable {
 
     pub fn cancel(&mut self, key: &RuleKey) -> Option<Rule> {
         let rule = self.rules.remove(key)?;
-        self.deadlines.remove(&(rule.expires, rule.key.clone()));
+        self.drop_stale();
         Some(rule)
     }
 
     /// Removes every rule.
     pub fn flush(&mut self) -> Vec<Rule> {
         self.deadlines.clear();
-        std::mem::take(&mut self.rules).into_values().collect()
+        let mut rules: Vec<Rule> = std::mem::take(&mut self.rules).into_values().collect();
+        rules.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        rules
     }
 
     /// Removes and returns the rules whose deadline is at or before `now`.
     pub fn expire_until(&mut self, now: Instant) -> Vec<Rule> {
         let mut expired = Vec::new();
-        while let Some((deadline, _)) = self.deadlines.first() {
+        while let Some(Reverse(Deadline(deadline, _))) = self.deadlines.peek() {
             if *deadline > now {
                 break;
             }
-            let (_, key) = self.deadlines.pop_first().expect("checked above");
-            expired.extend(self.rules.remove(&key));
+            let Some(Reverse(entry)) = self.deadlines.pop() else {
+                break;
+            };
+            if self.is_live(&entry) {
+                expired.extend(self.rules.remove(&entry.1));
+            }
         }
+        self.drop_stale();
         expired
     }
 
     /// The next deadline, if any rule lives.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.first().map(|(d, _)| *d)
+        self.deadlines.peek().map(|Reverse(Deadline(d, _))| *d)
     }
 
     /// Rules in key order.
     pub fn iter(&self) -> impl Iterator<Item = &Rule> {
-        self.rules.values()
+        let mut rules: Vec<&Rule> = self.rules.values().collect();
+        rules.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        rules.into_iter()
     }
 
     pub fn len(&self) -> usize {
@@ -208,13 +267,11 @@ impl RuleTable {
 
     /// The snapshot a capture thread on `sniff_if` needs; `None` takes every rule (replay).
     pub fn matcher(&self, sniff_if: Option<&str>) -> Matcher {
-        let mut m = Matcher::default();
-        for rule in self.rules.values() {
-            if sniff_if.is_none_or(|s| s == rule.sniff_if) {
-                m.insert(rule);
-            }
-        }
-        m
+        Matcher::new(
+            self.rules
+                .values()
+                .filter(|r| sniff_if.is_none_or(|s| s == r.sniff_if)),
+        )
     }
 }
 

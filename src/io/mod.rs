@@ -8,7 +8,7 @@
 //! - [`inject`]: raw IP sockets bound to reset interfaces.
 //! - [`daemon`]: the rule table, the captures it needs, expiry, and request handling.
 //! - [`control`]: the Unix control socket (server side, tokio) and the client's call.
-//! - [`replay`]: pcap files in and out for `tcpresetd --replay`.
+//! - [`replay`]: pcap files in and out for `tcpresetd --replay`; [`savefile`] reads classic pcap fast.
 pub mod auth;
 pub mod capture;
 pub mod control;
@@ -18,3 +18,4 @@ pub mod inject;
 pub mod metrics;
 pub mod persist;
 pub mod replay;
+pub mod savefile;

@@ -1,4 +1,5 @@
 //! Replay files: read a capture with libpcap, write the RSTs as Ethernet frames to a pcap file.
+use super::savefile::Reader;
 use crate::engine::Counters;
 use crate::flows::FlowTable;
 use crate::replay::{parse_rules, Replayer, RulesError};
@@ -10,20 +11,30 @@ use std::path::Path;
 /// What stopped a replay.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("reading rules file {path}: {source}")]
+    #[error("reading rules file {path}")]
     ReadRules {
         path: String,
         source: std::io::Error,
     },
-    #[error("rules file {path}: {source}")]
+    #[error("rules file {path}")]
     Rules { path: String, source: RulesError },
-    #[error("opening capture {path}: {source}")]
+    #[error("opening capture {path}")]
     Open { path: String, source: pcap::Error },
+    #[error("opening capture {path}")]
+    OpenFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("capture {path} has link type {linktype}, which replay does not read (Ethernet, raw IP, Linux cooked, BSD loopback)")]
     LinkType { path: String, linktype: i32 },
-    #[error("reading capture {path}: {source}")]
+    #[error("reading capture {path}")]
     Read { path: String, source: pcap::Error },
-    #[error("writing {path}: {source}")]
+    #[error("reading capture {path}")]
+    ReadFile {
+        path: String,
+        source: super::savefile::SavefileError,
+    },
+    #[error("writing {path}")]
     Write { path: String, source: pcap::Error },
 }
 
@@ -51,11 +62,26 @@ pub fn run(
         path: name(rules),
         source,
     })?;
-    let mut cap = Capture::from_file(input).map_err(|source| ReplayError::Open {
+    let open_err = |source| ReplayError::OpenFile {
         path: name(input),
         source,
-    })?;
-    let dlt = cap.get_datalink().0;
+    };
+    // Classic pcap is read in blocks; anything else (pcapng) through libpcap.
+    let (mut fast, mut cap) = match Reader::open(input).map_err(open_err)? {
+        Some(r) => (Some(r), None),
+        None => {
+            let cap = Capture::from_file(input).map_err(|source| ReplayError::Open {
+                path: name(input),
+                source,
+            })?;
+            (None, Some(cap))
+        }
+    };
+    let dlt = match (&fast, &cap) {
+        (Some(r), _) => r.header().linktype as i32,
+        (None, Some(c)) => c.get_datalink().0,
+        (None, None) => unreachable!("one reader is open"),
+    };
     let link = LinkType::from_linktype(dlt).ok_or(ReplayError::LinkType {
         path: name(input),
         linktype: dlt,
@@ -88,7 +114,15 @@ pub fn run(
         save.write(&Packet::new(&header, &buf[..n]));
         rsts += 1;
     };
-    loop {
+    if let Some(r) = &mut fast {
+        while let Some((ts, frame)) = r.next_frame().map_err(|source| ReplayError::ReadFile {
+            path: name(input),
+            source,
+        })? {
+            replayer.on_frame(ts, frame, &mut emit);
+        }
+    }
+    while let Some(cap) = &mut cap {
         match cap.next_packet() {
             Ok(p) => {
                 let ts = Instant::from_timeval(p.header.ts.tv_sec, p.header.ts.tv_usec);

@@ -17,9 +17,13 @@ struct Entry {
 
 /// An immutable index of rules by host, for one sniff interface, with the protected networks
 /// that never receive a RST.
+///
+/// The entries of all rules lie in one vector, grouped by host; `by_host` gives each host's
+/// range, so a rule costs one entry and a share of one hash slot, with no allocation of its own.
 #[derive(Debug, Default)]
 pub struct Matcher {
-    by_host: foldhash::HashMap<IpAddr, Vec<Entry>>,
+    by_host: foldhash::HashMap<IpAddr, (u32, u32)>,
+    entries: Vec<Entry>,
     /// A bit per hash of every rule host, small enough to stay in cache: most segments touch
     /// no rule host, and this answers them without a probe of `by_host`.
     maybe: HostBits,
@@ -76,23 +80,62 @@ pub struct Hit<'a> {
 }
 
 impl Matcher {
-    /// Adds a rule.
-    pub fn insert(&mut self, rule: &Rule) {
-        let reset_if = match self.reset_ifs.iter().find(|r| ***r == *rule.reset_if) {
-            Some(r) => Arc::clone(r),
-            None => {
-                let r: Arc<str> = Arc::from(rule.reset_if.as_str());
-                self.reset_ifs.push(Arc::clone(&r));
-                r
-            }
-        };
-        self.maybe.insert(&rule.key.host);
-        self.by_host.entry(rule.key.host).or_default().push(Entry {
-            port: rule.key.port,
-            expires: rule.expires,
-            reset_if,
-            stats: Arc::clone(&rule.stats),
-        });
+    /// Indexes `rules`. A host's rules are kept in key order, so the first that matches a
+    /// segment (whose counters take the RSTs) does not depend on the order they came in.
+    pub fn new<'a>(rules: impl Iterator<Item = &'a Rule>) -> Self {
+        // Group by host without sorting everything: count each host's rules, lay the hosts'
+        // ranges end to end, then drop each rule into its host's range.
+        let rules: Vec<&Rule> = rules.collect();
+        let mut m = Matcher::default();
+        m.by_host.reserve(rules.len());
+        for rule in &rules {
+            m.by_host.entry(rule.key.host).or_insert((0, 0)).1 += 1;
+        }
+        let mut next = 0;
+        for (at, n) in m.by_host.values_mut() {
+            *at = next;
+            next += std::mem::take(n);
+        }
+        let mut slots: Vec<Option<&Rule>> = vec![None; rules.len()];
+        for rule in &rules {
+            let (at, n) = m.by_host.get_mut(&rule.key.host).expect("counted above");
+            slots[(*at + *n) as usize] = Some(rule);
+            *n += 1;
+        }
+        let mut placed: Vec<&Rule> = slots.into_iter().flatten().collect();
+        for &(at, n) in m.by_host.values() {
+            placed[at as usize..(at + n) as usize].sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        }
+        m.entries.reserve_exact(placed.len());
+        for rule in placed {
+            let reset_if = match m.reset_ifs.iter().find(|r| ***r == *rule.reset_if) {
+                Some(r) => Arc::clone(r),
+                None => {
+                    let r: Arc<str> = Arc::from(rule.reset_if.as_str());
+                    m.reset_ifs.push(Arc::clone(&r));
+                    r
+                }
+            };
+            m.entries.push(Entry {
+                port: rule.key.port,
+                expires: rule.expires,
+                reset_if,
+                stats: Arc::clone(&rule.stats),
+            });
+            m.maybe.insert(&rule.key.host);
+        }
+        m
+    }
+
+    /// The entries of `host`'s rules.
+    fn of(&self, host: &IpAddr) -> &[Entry] {
+        if !self.maybe.may_contain(host) {
+            return &[];
+        }
+        match self.by_host.get(host) {
+            Some(&(at, n)) => &self.entries[at as usize..(at + n) as usize],
+            None => &[],
+        }
     }
 
     /// The same rules, with `protected` networks that are never sent a RST.
@@ -106,7 +149,11 @@ impl Matcher {
         let mut v: Vec<(IpAddr, Option<u16>)> = self
             .by_host
             .iter()
-            .flat_map(|(h, es)| es.iter().map(move |e| (*h, e.port)))
+            .flat_map(|(h, &(at, n))| {
+                self.entries[at as usize..(at + n) as usize]
+                    .iter()
+                    .map(move |e| (*h, e.port))
+            })
             .collect();
         v.sort_unstable();
         v.dedup();
@@ -134,18 +181,14 @@ impl Matcher {
         dst: (IpAddr, u16),
         now: Instant,
     ) -> impl Iterator<Item = &Entry> {
-        let get = |ip: &IpAddr| {
-            if self.maybe.may_contain(ip) {
-                self.by_host.get(ip)
-            } else {
-                None
-            }
+        let second = if src.0 == dst.0 {
+            &[][..]
+        } else {
+            self.of(&dst.0)
         };
-        let second = if src.0 == dst.0 { None } else { get(&dst.0) };
-        get(&src.0)
-            .into_iter()
+        self.of(&src.0)
+            .iter()
             .chain(second)
-            .flatten()
             .filter(move |e| now < e.expires && e.port.is_none_or(|p| src.1 == p || dst.1 == p))
     }
 

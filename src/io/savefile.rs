@@ -1,0 +1,266 @@
+//! Classic pcap files read in large blocks, for `tcpresetd --replay`.
+//!
+//! libpcap reads a savefile with two buffered `fread` calls per packet, each taking the stdio
+//! lock; at millions of packets that is most of a replay's time. A classic pcap file is a
+//! 24-byte header and records of a 16-byte header plus the frame, so this reader fills a 1 MiB
+//! buffer with one `read` and hands out frames from it in place. Files in any other format
+//! (pcapng, unknown magic) are left to libpcap: [`Reader::open`] returns `None` for them.
+use crate::time::Instant;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// What went wrong reading a classic pcap file.
+#[derive(Debug, thiserror::Error)]
+pub enum SavefileError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("record {index} claims {len} bytes, more than the file's snapshot length {snaplen}: the file is corrupt")]
+    Oversized { index: u64, len: u32, snaplen: u32 },
+    #[error("the file ends inside record {index}: it was cut short")]
+    Truncated { index: u64 },
+}
+
+/// The file header: byte order, timestamp unit, snapshot length and link type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileHeader {
+    swapped: bool,
+    nanos: bool,
+    pub snaplen: u32,
+    pub linktype: u32,
+}
+
+/// Largest record accepted whatever the header says (libpcap's own limit for big snaplens).
+const MAX_RECORD: u32 = 256 * 1024 * 1024;
+
+impl FileHeader {
+    /// Reads the 24-byte header; `None` unless it is a classic pcap file (µs or ns, either order).
+    pub fn parse(b: &[u8]) -> Option<FileHeader> {
+        let b: &[u8; 24] = b.get(..24)?.try_into().ok()?;
+        let (swapped, nanos) = match u32::from_le_bytes([b[0], b[1], b[2], b[3]]) {
+            0xa1b2_c3d4 => (false, false),
+            0xa1b2_3c4d => (false, true),
+            0xd4c3_b2a1 => (true, false),
+            0x4d3c_b2a1 => (true, true),
+            _ => return None,
+        };
+        let h = FileHeader {
+            swapped,
+            nanos,
+            snaplen: 0,
+            linktype: 0,
+        };
+        Some(FileHeader {
+            snaplen: h.u32_at(b, 16),
+            // The upper bits hold FCS information; the link type is the low 16.
+            linktype: h.u32_at(b, 20) & 0xffff,
+            ..h
+        })
+    }
+
+    fn u32_at(&self, b: &[u8], at: usize) -> u32 {
+        let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+        if self.swapped {
+            u32::from_be_bytes(v)
+        } else {
+            u32::from_le_bytes(v)
+        }
+    }
+
+    /// A record header's timestamp and captured length.
+    fn record(&self, b: &[u8]) -> (Instant, u32) {
+        let secs = i64::from(self.u32_at(b, 0));
+        let frac = i64::from(self.u32_at(b, 4));
+        let micros = if self.nanos { frac / 1000 } else { frac };
+        (Instant::from_timeval(secs, micros), self.u32_at(b, 8))
+    }
+}
+
+/// A classic pcap file, read block by block.
+pub struct Reader<R = File> {
+    inner: R,
+    header: FileHeader,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    index: u64,
+}
+
+const BLOCK: usize = 1 << 20;
+
+impl Reader<File> {
+    /// Opens `path`; `Ok(None)` when it is not a classic pcap file.
+    pub fn open(path: &Path) -> std::io::Result<Option<Self>> {
+        Reader::new(File::open(path)?)
+    }
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads the header from `inner`; `Ok(None)` when it is not a classic pcap file.
+    pub fn new(mut inner: R) -> std::io::Result<Option<Self>> {
+        let mut head = [0u8; 24];
+        let mut got = 0;
+        while got < head.len() {
+            match inner.read(&mut head[got..])? {
+                0 => return Ok(None),
+                n => got += n,
+            }
+        }
+        Ok(FileHeader::parse(&head).map(|header| Reader {
+            inner,
+            header,
+            buf: vec![0; BLOCK],
+            start: 0,
+            end: 0,
+            index: 0,
+        }))
+    }
+
+    pub fn header(&self) -> FileHeader {
+        self.header
+    }
+
+    /// Makes at least `want` bytes available from `start`; false at the end of the file.
+    fn fill(&mut self, want: usize) -> std::io::Result<bool> {
+        if self.end - self.start >= want {
+            return Ok(true);
+        }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.buf.len() < want {
+            self.buf.resize(want.next_power_of_two(), 0);
+        }
+        while self.end < want {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next frame and its timestamp, or `None` at the end of the file.
+    pub fn next_frame(&mut self) -> Result<Option<(Instant, &[u8])>, SavefileError> {
+        if !self.fill(16)? {
+            return match self.end - self.start {
+                0 => Ok(None),
+                _ => Err(SavefileError::Truncated { index: self.index }),
+            };
+        }
+        let (ts, len) = self.header.record(&self.buf[self.start..self.start + 16]);
+        let limit = self.header.snaplen.clamp(65_535, MAX_RECORD);
+        if len > limit {
+            return Err(SavefileError::Oversized {
+                index: self.index,
+                len,
+                snaplen: self.header.snaplen,
+            });
+        }
+        let total = 16 + len as usize;
+        if !self.fill(total)? {
+            return Err(SavefileError::Truncated { index: self.index });
+        }
+        let frame = &self.buf[self.start + 16..self.start + total];
+        self.start += total;
+        self.index += 1;
+        Ok(Some((ts, frame)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file of `frames`, little-endian, microseconds (or big-endian nanoseconds).
+    fn file(big_nanos: bool, frames: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let word = |v: u32| {
+            if big_nanos {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let mut f = Vec::new();
+        f.extend(word(if big_nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
+        f.extend(if big_nanos {
+            [0, 2, 0, 4]
+        } else {
+            [2, 0, 4, 0]
+        });
+        f.extend([0; 8]);
+        f.extend(word(65_535));
+        f.extend(word(1));
+        for (s, frac, data) in frames {
+            f.extend(word(*s));
+            f.extend(word(*frac));
+            f.extend(word(data.len() as u32));
+            f.extend(word(data.len() as u32));
+            f.extend(*data);
+        }
+        f
+    }
+
+    fn all(bytes: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, SavefileError> {
+        let mut r = Reader::new(bytes).unwrap().expect("classic pcap");
+        let mut v = Vec::new();
+        while let Some((ts, data)) = r.next_frame()? {
+            v.push((ts.as_micros(), data.to_vec()));
+        }
+        Ok(v)
+    }
+
+    #[test]
+    fn reads_both_byte_orders_and_units() {
+        let le = file(false, &[(1, 5, b"abc"), (2, 0, b"")]);
+        assert_eq!(
+            all(&le).unwrap(),
+            [(1_000_005, b"abc".to_vec()), (2_000_000, vec![])]
+        );
+        let be = file(true, &[(3, 7_000, b"xy")]);
+        let r = Reader::new(&be[..]).unwrap().unwrap();
+        assert_eq!(r.header().linktype, 1);
+        assert_eq!(all(&be).unwrap(), [(3_000_007, b"xy".to_vec())]);
+    }
+
+    #[test]
+    fn records_larger_than_the_buffer_and_across_blocks() {
+        let big = vec![7u8; BLOCK + 10];
+        let small = vec![1u8; 60];
+        let mut frames: Vec<(u32, u32, &[u8])> = (0..20_000).map(|i| (i, 0, &small[..])).collect();
+        frames.push((9, 9, &big));
+        let mut f = file(false, &frames);
+        // The snapshot length must allow the big record.
+        f[16..20].copy_from_slice(&(BLOCK as u32 * 2).to_le_bytes());
+        let got = all(&f).unwrap();
+        assert_eq!(got.len(), 20_001);
+        assert!(got[..20_000].iter().all(|(_, d)| *d == small));
+        assert_eq!(got[20_000].1, big);
+    }
+
+    #[test]
+    fn corrupt_and_cut_files_are_errors_not_panics() {
+        let f = file(false, &[(1, 0, b"abcdef")]);
+        let cut = &f[..f.len() - 2];
+        assert!(matches!(
+            all(cut),
+            Err(SavefileError::Truncated { index: 0 })
+        ));
+        let mut huge = f.clone();
+        huge[24 + 8..24 + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            all(&huge),
+            Err(SavefileError::Oversized { index: 0, .. })
+        ));
+        assert!(all(&f[..24 + 7]).is_err(), "a cut record header");
+    }
+
+    #[test]
+    fn other_formats_are_left_to_libpcap() {
+        let pcapng = [0x0a, 0x0d, 0x0d, 0x0a].repeat(8);
+        assert!(Reader::new(&pcapng[..]).unwrap().is_none());
+        assert!(Reader::new(&b"short"[..]).unwrap().is_none());
+    }
+}
