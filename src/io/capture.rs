@@ -7,12 +7,14 @@ use super::inject::Injector;
 use crate::engine::Engine;
 use crate::filter;
 use crate::flows::FlowTable;
+use crate::health::SendFailure;
 use crate::ratelimit::TokenBucket;
 use crate::reset::Outgoing;
 use crate::rules::{Matcher, ResetRecord};
 use crate::time::Instant;
 use crate::wire::{Kind, LinkType};
 use pcap::{Active, Capture};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
@@ -58,12 +60,17 @@ impl CaptureError {
     }
 }
 
-/// What every capture thread shares with the daemon: the global RST rate cap.
+/// What every capture thread shares with the daemon: the global RST rate cap, and the state of
+/// the reset interfaces.
 #[derive(Debug)]
 pub struct Shared {
     pub rate: Mutex<TokenBucket>,
     /// RSTs not sent because of the rate cap.
     pub rate_limited: AtomicU64,
+    /// Raised when a reset interface comes back: each thread then reopens its raw sockets.
+    pub reset_epoch: AtomicU64,
+    /// Segments (RSTs and probes) that could not be sent, per reset interface.
+    pub send_failures: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Shared {
@@ -71,7 +78,26 @@ impl Shared {
         Shared {
             rate: Mutex::new(TokenBucket::new(rst_rate, Instant::now())),
             rate_limited: AtomicU64::new(0),
+            reset_epoch: AtomicU64::new(0),
+            send_failures: Mutex::default(),
         }
+    }
+
+    /// Counts a segment that could not go out of `reset_if`.
+    fn count_failure(&self, reset_if: &str) {
+        let mut failures = self.send_failures.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.get_mut(reset_if) {
+            Some(n) => *n += 1,
+            None => {
+                failures.insert(reset_if.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Segments that could not go out of `reset_if` so far.
+    pub fn failures(&self, reset_if: &str) -> u64 {
+        let failures = self.send_failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.get(reset_if).copied().unwrap_or(0)
     }
 }
 
@@ -230,8 +256,14 @@ fn run(
     let mut injector = Injector::new();
     let mut out: Vec<Outgoing> = Vec::with_capacity(64);
     let mut last_stats = Instant::now();
+    let mut reset_epoch = sinks.shared.reset_epoch.load(Ordering::Relaxed);
     loop {
         let _ = (&updates.wakeup).read(&mut [0u8; 64]);
+        let epoch = sinks.shared.reset_epoch.load(Ordering::Relaxed);
+        if epoch != reset_epoch {
+            reset_epoch = epoch;
+            injector.reopen_all();
+        }
         loop {
             match updates.rx.try_recv() {
                 Ok(m) => {
@@ -339,8 +371,16 @@ fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, sinks: Sinks<'_>) {
             }
             Err(e) => {
                 let n = stats.inject_errors.fetch_add(1, Ordering::Relaxed);
-                if n.is_power_of_two() || n == 0 {
-                    tracing::error!(error = %e, errors = n + 1, "RST not sent");
+                sinks.shared.count_failure(&o.reset_if);
+                match e.failure() {
+                    // The interface watch reports these once per transition.
+                    SendFailure::StaleSocket | SendFailure::Unusable => {
+                        tracing::debug!(error = %e, errors = n + 1, "RST not sent")
+                    }
+                    SendFailure::Other if n.is_power_of_two() || n == 0 => {
+                        tracing::error!(error = %e, errors = n + 1, "RST not sent")
+                    }
+                    SendFailure::Other => {}
                 }
             }
         }

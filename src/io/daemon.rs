@@ -11,17 +11,21 @@ use super::inject::Injector;
 use super::persist::StateFile;
 use crate::config::{Cidr, Config};
 use crate::flows::FlowTable;
+use crate::health::{Change, HealthWatch};
 use crate::proto::{
-    CapsView, CaptureView, ErrorKind, Request, ResetView, Response, RuleResets, RuleView,
-    ShowRequest, StatsView,
+    CapsView, CaptureView, ErrorKind, Request, ResetIfaceView, ResetView, Response, RuleResets,
+    RuleView, ShowRequest, StatsView,
 };
 use crate::rules::{Rule, RuleSpec, RuleTable, Upsert};
 use crate::time::Instant;
 use crate::{state, validate};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::Notify;
+
+/// How often the reset interfaces the rules name are probed.
+pub const RESET_IF_PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The configuration as the daemon applies it (names resolved, own addresses added).
 #[derive(Debug, Clone)]
@@ -59,6 +63,8 @@ impl Settings {
 struct State {
     table: RuleTable,
     captures: BTreeMap<String, CaptureHandle>,
+    /// The reset interfaces the rules name, as last probed.
+    health: HealthWatch,
 }
 
 #[derive(Default)]
@@ -67,6 +73,7 @@ struct Refusals {
     max_seconds: AtomicU64,
     protected: AtomicU64,
     unauthorized: AtomicU64,
+    interface: AtomicU64,
 }
 
 /// Everything the control socket, the timers and the signals act on.
@@ -287,7 +294,8 @@ impl Daemon {
             return self.refuse(&self.refusals.max_seconds, ErrorKind::Limit, &spec, message);
         }
         if let Err(e) = iface::check_pair(&spec.sniff_if, &spec.reset_if) {
-            return error(ErrorKind::Interface, e.to_string());
+            let counter = &self.refusals.interface;
+            return self.refuse(counter, ErrorKind::Interface, &spec, e.to_string());
         }
         if let Err(e) = Injector::new().prepare(&spec.reset_if) {
             return error(ErrorKind::Unavailable, e.to_string());
@@ -389,6 +397,62 @@ impl Daemon {
         expired
     }
 
+    /// Probes the reset interfaces the rules name and logs each change of their state: a
+    /// warning when one cannot carry RSTs, a line when it can again (the capture threads then
+    /// reopen their raw sockets).
+    pub fn watch_reset_interfaces(&self, now: Instant) {
+        let names: BTreeSet<String> = self
+            .lock()
+            .table
+            .iter()
+            .map(|r| r.reset_if.clone())
+            .collect();
+        if names.is_empty() {
+            self.lock().health.retain(|_| false);
+            return;
+        }
+        let probe = match iface::Probe::take() {
+            Ok(probe) => probe,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot probe the reset interfaces");
+                return;
+            }
+        };
+        let mut state = self.lock();
+        state.health.retain(|name| names.contains(name));
+        for name in &names {
+            let now_state = probe.reset_state(name);
+            let Some(change) = state.health.observe(name, now_state, now) else {
+                continue;
+            };
+            let rules = state.table.iter().filter(|r| r.reset_if == *name).count();
+            let failed = self.shared.failures(name);
+            match change {
+                Change::Lost(lost) => {
+                    let problem = probe
+                        .reset_problem(name, lost)
+                        .map_or_else(|| lost.label().to_owned(), |e| e.to_string());
+                    tracing::warn!(
+                        event = "reset interface lost", reset_if = %name, state = lost.label(), rules,
+                        "{problem}; the RSTs of {rules} rule(s) through it fail until it is back"
+                    );
+                }
+                Change::Recovered { after } => tracing::info!(
+                    event = "reset interface recovered", reset_if = %name, rules, send_failures = failed,
+                    "reset interface '{name}' is back after {:.1} s: RSTs go out again ({failed} segments could not be sent meanwhile)",
+                    after.as_secs_f64()
+                ),
+                Change::Replaced => tracing::info!(
+                    event = "reset interface replaced", reset_if = %name, rules,
+                    "reset interface '{name}' is a new interface of the same name: raw sockets reopened"
+                ),
+            }
+            if change.reopens_sockets() {
+                self.shared.reset_epoch.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     pub fn next_deadline(&self) -> Option<Instant> {
         self.lock().table.next_deadline()
     }
@@ -438,7 +502,18 @@ impl Daemon {
                 refused_max_seconds: load(&self.refusals.max_seconds),
                 refused_protected: load(&self.refusals.protected),
                 refused_unauthorized: load(&self.refusals.unauthorized),
+                refused_interface: load(&self.refusals.interface),
             },
+            reset_interfaces: state
+                .health
+                .iter()
+                .map(|(name, s, since)| ResetIfaceView {
+                    iface: name.to_owned(),
+                    state: s.label().to_owned(),
+                    since_unix: since.as_secs_f64(),
+                    send_failures: self.shared.failures(name),
+                })
+                .collect(),
             interfaces,
         }
     }
