@@ -145,8 +145,11 @@ fn outage(o: Outage) {
         "{report:#}\n{}",
         lab.daemon_log()
     );
-    assert_eq!(report["client"]["error"], "ECONNRESET", "{report:#}");
-    assert_eq!(report["server"]["error"], "ECONNRESET", "{report:#}");
+    // Both ends saw the RST: ECONNRESET, or EPIPE when the end's next call was a write.
+    for end in ["client", "server"] {
+        let error = report[end]["error"].as_str().unwrap_or_default();
+        assert!(["ECONNRESET", "EPIPE"].contains(&error), "{report:#}");
+    }
 }
 
 #[test]
