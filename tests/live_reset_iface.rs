@@ -88,6 +88,9 @@ fn outage(o: Outage) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A refused connection attempt: the capture thread's raw sockets are open before the outage.
+    let attempt = lab.connect("cli", 7299);
+    assert_eq!(attempt["established"], false, "{attempt:#}");
     (o.break_it)(&lab);
     // The daemon refuses a new rule and a refresh of the live one on its own.
     for engid in ["new", "ids"] {
