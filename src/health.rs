@@ -18,12 +18,18 @@ pub struct LinkFacts {
     pub running: bool,
     /// At least one IPv4 or IPv6 address.
     pub has_address: bool,
+    /// An IPv6 address beyond link-local, which IPv6 RSTs need to be routed.
+    pub has_global_v6: bool,
 }
 
 /// Whether RSTs can go out of an interface, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IfaceState {
-    Ready { ifindex: u32 },
+    /// RSTs can go out; `v6`: IPv6 ones too (a global IPv6 address).
+    Ready {
+        ifindex: u32,
+        v6: bool,
+    },
     Missing,
     Down,
     NoCarrier,
@@ -38,7 +44,10 @@ impl IfaceState {
             Some(f) if !f.up => IfaceState::Down,
             Some(f) if !f.running => IfaceState::NoCarrier,
             Some(f) if !f.has_address => IfaceState::NoAddress,
-            Some(f) => IfaceState::Ready { ifindex: f.ifindex },
+            Some(f) => IfaceState::Ready {
+                ifindex: f.ifindex,
+                v6: f.has_global_v6,
+            },
         }
     }
 
@@ -63,17 +72,20 @@ impl IfaceState {
 pub enum Change {
     /// The interface cannot carry RSTs (any more, or already when first watched).
     Lost(IfaceState),
-    /// It can again, after `after` without.
-    Recovered { after: Duration },
+    /// It can again, after `after` without; `lost_v6`: it had a global IPv6 address before and
+    /// has none now (Linux removes them when a link goes down, unless `keep_addr_on_down`).
+    Recovered { after: Duration, lost_v6: bool },
     /// It can, but it is a new interface under the same name (another ifindex).
     Replaced,
+    /// Still ready, but it gained (`true`) or lost its global IPv6 address.
+    Ipv6(bool),
 }
 
 impl Change {
     /// Raw sockets bound to the interface must be opened afresh: `SO_BINDTODEVICE` holds an
     /// ifindex, and a recovered interface may be a recreated one.
     pub fn reopens_sockets(&self) -> bool {
-        !matches!(self, Change::Lost(_))
+        matches!(self, Change::Recovered { .. } | Change::Replaced)
     }
 }
 
@@ -81,6 +93,8 @@ impl Change {
 struct Entry {
     state: IfaceState,
     since: Instant,
+    /// Whether it had a global IPv6 address when it was last ready.
+    had_v6: bool,
 }
 
 /// The last known state of each watched reset interface.
@@ -96,22 +110,42 @@ impl HealthWatch {
 
     /// Records the state `iface` has at `now`; returns the change to report, if it is one.
     pub fn observe(&mut self, iface: &str, state: IfaceState, now: Instant) -> Option<Change> {
+        let v6_now = matches!(state, IfaceState::Ready { v6: true, .. });
         let Some(entry) = self.ifaces.get_mut(iface) else {
-            self.ifaces
-                .insert(iface.to_owned(), Entry { state, since: now });
+            let entry = Entry {
+                state,
+                since: now,
+                had_v6: v6_now,
+            };
+            self.ifaces.insert(iface.to_owned(), entry);
             return (!state.is_ready()).then_some(Change::Lost(state));
         };
         if entry.state == state {
             return None;
         }
         let change = match (entry.state, state) {
+            (IfaceState::Ready { ifindex: a, .. }, IfaceState::Ready { ifindex: b, .. })
+                if a == b =>
+            {
+                Change::Ipv6(v6_now)
+            }
             (IfaceState::Ready { .. }, IfaceState::Ready { .. }) => Change::Replaced,
             (_, IfaceState::Ready { .. }) => Change::Recovered {
                 after: now.saturating_since(entry.since),
+                lost_v6: entry.had_v6 && !v6_now,
             },
             (_, lost) => Change::Lost(lost),
         };
-        *entry = Entry { state, since: now };
+        let had_v6 = if state.is_ready() {
+            v6_now
+        } else {
+            entry.had_v6
+        };
+        *entry = Entry {
+            state,
+            since: now,
+            had_v6,
+        };
         Some(change)
     }
 
@@ -163,6 +197,7 @@ mod tests {
             up,
             running,
             has_address,
+            has_global_v6: has_address,
         }
     }
 
@@ -175,14 +210,31 @@ mod tests {
         assert_eq!(of(facts(true, true, false)), IfaceState::NoAddress);
         assert_eq!(
             of(facts(true, true, true)),
-            IfaceState::Ready { ifindex: 7 }
+            IfaceState::Ready {
+                ifindex: 7,
+                v6: true
+            }
+        );
+        let v4_only = LinkFacts {
+            has_global_v6: false,
+            ..facts(true, true, true)
+        };
+        assert_eq!(
+            of(v4_only),
+            IfaceState::Ready {
+                ifindex: 7,
+                v6: false
+            }
         );
     }
 
     #[test]
     fn each_transition_is_reported_once_with_how_long_it_lasted() {
         let t = |ms: u64| Instant::from_micros(1_000_000_000 + ms * 1000);
-        let ready = IfaceState::Ready { ifindex: 3 };
+        let ready = IfaceState::Ready {
+            ifindex: 3,
+            v6: true,
+        };
         let mut w = HealthWatch::new();
         assert_eq!(
             w.observe("eth0", ready, t(0)),
@@ -210,15 +262,66 @@ mod tests {
         assert_eq!(
             back,
             Some(Change::Recovered {
-                after: Duration::from_millis(1000)
+                after: Duration::from_millis(1000),
+                lost_v6: false
             })
         );
         assert!(back.unwrap().reopens_sockets());
         assert_eq!(w.observe("eth0", ready, t(4500)), None);
-        let replaced = w.observe("eth0", IfaceState::Ready { ifindex: 9 }, t(5000));
+        let replaced = w.observe(
+            "eth0",
+            IfaceState::Ready {
+                ifindex: 9,
+                v6: true,
+            },
+            t(5000),
+        );
         assert_eq!(replaced, Some(Change::Replaced));
         assert!(replaced.unwrap().reopens_sockets());
         assert!(!Change::Lost(IfaceState::Down).reopens_sockets());
+    }
+
+    #[test]
+    fn an_ipv6_address_lost_over_a_link_flap_is_reported() {
+        // Linux removes an interface's IPv6 addresses when its link goes down: back up, it
+        // routes IPv4 RSTs again, but not IPv6 ones until an address is added.
+        let t = |ms: u64| Instant::from_micros(1_000_000_000 + ms * 1000);
+        let both = IfaceState::Ready {
+            ifindex: 3,
+            v6: true,
+        };
+        let v4 = IfaceState::Ready {
+            ifindex: 3,
+            v6: false,
+        };
+        let mut w = HealthWatch::new();
+        assert_eq!(w.observe("eth0", both, t(0)), None);
+        assert_eq!(
+            w.observe("eth0", IfaceState::Down, t(100)),
+            Some(Change::Lost(IfaceState::Down))
+        );
+        let back = w.observe("eth0", v4, t(600));
+        assert_eq!(
+            back,
+            Some(Change::Recovered {
+                after: Duration::from_millis(500),
+                lost_v6: true
+            })
+        );
+        assert_eq!(w.observe("eth0", both, t(900)), Some(Change::Ipv6(true)));
+        assert!(!Change::Ipv6(true).reopens_sockets());
+        assert_eq!(w.observe("eth0", v4, t(1000)), Some(Change::Ipv6(false)));
+        // An interface that never had IPv6 does not lose it.
+        let mut w = HealthWatch::new();
+        assert_eq!(w.observe("eth2", v4, t(0)), None);
+        w.observe("eth2", IfaceState::Down, t(10));
+        assert_eq!(
+            w.observe("eth2", v4, t(20)),
+            Some(Change::Recovered {
+                after: Duration::from_millis(10),
+                lost_v6: false
+            })
+        );
     }
 
     #[test]

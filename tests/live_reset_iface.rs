@@ -135,6 +135,17 @@ fn outage(o: Outage) {
     (o.fix)(&lab);
     wait_log(&lab, "reset interface recovered");
     let log = lab.daemon_log();
+    // Each outage took fd77::fe with it (a link going down drops IPv6 addresses) and the fix
+    // restores only the IPv4 one: the recovery says so.
+    let recovered = log
+        .lines()
+        .find(|l| l.contains("reset interface recovered"))
+        .unwrap();
+    assert!(
+        recovered.contains("RSTs go out again")
+            && recovered.contains("so RSTs to IPv6 hosts fail until one is added"),
+        "{recovered}"
+    );
     assert_eq!(
         log.matches("reset interface lost").count(),
         1,

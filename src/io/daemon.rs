@@ -321,9 +321,13 @@ impl Daemon {
             },
         );
         self.changed_state(&mut state);
+        let refreshed = how == Upsert::Refreshed;
+        drop(state);
+        // Watched from now on, so a later outage is compared with how it was (its IPv6 address).
+        self.watch_reset_interfaces(now);
         Response::Added {
             rule: view,
-            refreshed: how == Upsert::Refreshed,
+            refreshed,
         }
     }
 

@@ -77,6 +77,10 @@ fn facts(map: &BTreeMap<String, IfaceInfo>, name: &str) -> Option<LinkFacts> {
         up: info.flags.contains(InterfaceFlags::IFF_UP),
         running: info.flags.contains(InterfaceFlags::IFF_RUNNING),
         has_address: !info.addrs.is_empty(),
+        has_global_v6: info.addrs.iter().any(|a| match a {
+            IpAddr::V6(v6) => !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V4(_) => false,
+        }),
     })
 }
 

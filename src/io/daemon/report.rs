@@ -7,6 +7,9 @@ use crate::time::Instant;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// What a reset interface without a global IPv6 address means, and the fix.
+const V6_GONE: &str = "; it has no global IPv6 address, so RSTs to IPv6 hosts fail until one is added (Linux removes IPv6 addresses when a link goes down, unless net.ipv6.conf.IFACE.keep_addr_on_down=1)";
+
 impl Daemon {
     /// Probes the reset interfaces the rules name and logs each change of their state: a
     /// warning when one cannot carry RSTs, a line when it can again (the capture threads then
@@ -48,10 +51,21 @@ impl Daemon {
                         "{problem}; the RSTs of {rules} rule(s) through it fail until it is back"
                     );
                 }
-                Change::Recovered { after } => tracing::info!(
-                    event = "reset interface recovered", reset_if = %name, rules, send_failures = failed,
-                    "reset interface '{name}' is back after {:.1} s: RSTs go out again ({failed} segments could not be sent meanwhile)",
-                    after.as_secs_f64()
+                Change::Recovered { after, lost_v6 } => {
+                    let v6 = if lost_v6 { V6_GONE } else { "" };
+                    tracing::info!(
+                        event = "reset interface recovered", reset_if = %name, rules, send_failures = failed,
+                        "reset interface '{name}' is back after {:.1} s: RSTs go out again ({failed} segments could not be sent meanwhile){v6}",
+                        after.as_secs_f64()
+                    )
+                }
+                Change::Ipv6(true) => tracing::info!(
+                    event = "reset interface ipv6", reset_if = %name,
+                    "reset interface '{name}' has a global IPv6 address again: IPv6 RSTs go out"
+                ),
+                Change::Ipv6(false) => tracing::warn!(
+                    event = "reset interface ipv6", reset_if = %name,
+                    "reset interface '{name}' lost its global IPv6 address{V6_GONE}"
                 ),
                 Change::Replaced => tracing::info!(
                     event = "reset interface replaced", reset_if = %name, rules,
