@@ -11,6 +11,8 @@
 //! - [`filter`]: the kernel prefilter (BPF expression) each capture runs.
 //! - [`flows`]: the bounded table of open TCP flows, so silent connections can be reached.
 //! - [`reset`]: the decision: a segment, the rules and `now` give the RSTs to send, paced per flow.
+//! - [`health`]: reset interface health: probe facts to states, transitions to report once,
+//!   send errors that call for a new socket.
 //! - [`engine`]: one processing path for live and replay: frame, segment, rules, RSTs.
 //! - [`cli`]: the client's command line, parsed without syscalls, and its exit codes.
 //! - [`config`]: the daemon's configuration file, its defaults and checks.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod engine;
 pub mod filter;
 pub mod flows;
+pub mod health;
 pub mod io;
 pub mod playbook;
 pub mod proto;

@@ -136,7 +136,22 @@ pub struct StatsView {
     /// Connection ends that got a RST.
     pub connection_ends_reset: u64,
     pub interfaces: Vec<CaptureView>,
+    /// The reset interfaces the rules name, as last probed.
+    #[serde(default)]
+    pub reset_interfaces: Vec<ResetIfaceView>,
     pub caps: CapsView,
+}
+
+/// One reset interface: whether RSTs can go out of it, since when, and how many could not.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResetIfaceView {
+    pub iface: String,
+    /// `ready`, `down`, `no-carrier`, `no-address` or `missing`.
+    pub state: String,
+    /// When it entered that state (or was first probed), seconds since the Unix epoch.
+    pub since_unix: f64,
+    /// Segments (RSTs and probes) that could not be sent through it since the daemon started.
+    pub send_failures: u64,
 }
 
 /// One capture's counters, libpcap's among them.
@@ -169,6 +184,9 @@ pub struct CapsView {
     pub refused_max_seconds: u64,
     pub refused_protected: u64,
     pub refused_unauthorized: u64,
+    /// Rules refused because an interface was unknown, down, or (reset) without an address.
+    #[serde(default)]
+    pub refused_interface: u64,
 }
 
 /// A rule and the connection ends it reset.

@@ -15,7 +15,7 @@ use tcpreset::cli::daemon::DaemonArgs;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tcpreset::config::{self, Config};
 use tcpreset::flows::FlowTable;
-use tcpreset::io::daemon::Daemon;
+use tcpreset::io::daemon::{self, Daemon};
 use tcpreset::io::persist::StateFile;
 use tcpreset::io::{auth, control, inject::Injector, metrics, replay};
 use tcpreset::time::Instant;
@@ -116,6 +116,7 @@ fn run_daemon(args: &DaemonArgs, config: Config) -> Result<()> {
                 config.metrics_file.clone(),
                 Arc::clone(&daemon),
             )),
+            tokio::spawn(watch_reset_interfaces(Arc::clone(&daemon))),
         ];
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -165,6 +166,18 @@ async fn reload_on_hup(path: Option<PathBuf>, overrides: DaemonArgs, daemon: Arc
             Err(e) => tracing::error!("configuration not reloaded, keeping the old one: {e:#}"),
         }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    }
+}
+
+/// Probes the rules' reset interfaces every [`daemon::RESET_IF_PROBE_EVERY`]; the daemon logs
+/// each change and its captures reopen their sockets when an interface returns.
+async fn watch_reset_interfaces(daemon: Arc<Daemon>) {
+    let mut tick = tokio::time::interval(daemon::RESET_IF_PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let d = Arc::clone(&daemon);
+        let _ = tokio::task::spawn_blocking(move || d.watch_reset_interfaces(Instant::now())).await;
     }
 }
 

@@ -3,16 +3,23 @@
 //! The thread owns its engine and its injector, so the hot path (read, parse, match, build,
 //! send) takes no lock. Rule changes arrive as fresh [`Matcher`] snapshots over a channel that
 //! the thread checks between batches; dropping the [`CaptureHandle`] ends the thread.
+//!
+//! In immediate mode libpcap (1.10) rings with `TPACKET_V2`, frame by frame (`TPACKET_V3` hands
+//! over blocks on a timer). Its received/dropped counters are the kernel's `PACKET_STATISTICS`
+//! (`tp_packets`, every frame the filter passed; `tp_drops`, those the full ring lost), which
+//! the thread reads every second into 64-bit totals for `tcpreset stats`.
 use super::inject::Injector;
 use crate::engine::Engine;
 use crate::filter;
 use crate::flows::FlowTable;
+use crate::health::SendFailure;
 use crate::ratelimit::TokenBucket;
 use crate::reset::Outgoing;
 use crate::rules::{Matcher, ResetRecord};
 use crate::time::Instant;
 use crate::wire::{Kind, LinkType};
 use pcap::{Active, Capture};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
@@ -28,6 +35,8 @@ pub const SNAPLEN: i32 = 256;
 pub const BUFFER_BYTES: i32 = 16 << 20;
 /// Longest wait before the thread looks at its channel again.
 const IDLE_WAKEUP: Duration = Duration::from_millis(50);
+/// How often libpcap's counters are read into [`CaptureStats`].
+const STATS_EVERY: Duration = Duration::from_secs(1);
 /// Frames handled before the thread checks for new rules and due RSTs.
 const BATCH: usize = 256;
 
@@ -58,12 +67,17 @@ impl CaptureError {
     }
 }
 
-/// What every capture thread shares with the daemon: the global RST rate cap.
+/// What every capture thread shares with the daemon: the global RST rate cap, and the state of
+/// the reset interfaces.
 #[derive(Debug)]
 pub struct Shared {
     pub rate: Mutex<TokenBucket>,
     /// RSTs not sent because of the rate cap.
     pub rate_limited: AtomicU64,
+    /// Raised when a reset interface comes back: each thread then reopens its raw sockets.
+    pub reset_epoch: AtomicU64,
+    /// Segments (RSTs and probes) that could not be sent, per reset interface.
+    pub send_failures: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Shared {
@@ -71,7 +85,26 @@ impl Shared {
         Shared {
             rate: Mutex::new(TokenBucket::new(rst_rate, Instant::now())),
             rate_limited: AtomicU64::new(0),
+            reset_epoch: AtomicU64::new(0),
+            send_failures: Mutex::default(),
         }
+    }
+
+    /// Counts a segment that could not go out of `reset_if`.
+    fn count_failure(&self, reset_if: &str) {
+        let mut failures = self.send_failures.lock().unwrap_or_else(|p| p.into_inner());
+        match failures.get_mut(reset_if) {
+            Some(n) => *n += 1,
+            None => {
+                failures.insert(reset_if.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Segments that could not go out of `reset_if` so far.
+    pub fn failures(&self, reset_if: &str) -> u64 {
+        let failures = self.send_failures.lock().unwrap_or_else(|p| p.into_inner());
+        failures.get(reset_if).copied().unwrap_or(0)
     }
 }
 
@@ -102,6 +135,23 @@ pub struct CaptureStats {
     pub pcap_received: AtomicU64,
     pub pcap_dropped: AtomicU64,
     pub pcap_if_dropped: AtomicU64,
+}
+
+/// libpcap's counters (received, dropped, if_dropped) summed into 64 bits: `pcap_stats` gives
+/// 32-bit counters, which wrap after 4.3 billion frames (about 70 minutes at 1 Mpps).
+#[derive(Debug, Default)]
+struct PcapTotals {
+    last: [u32; 3],
+    totals: [u64; 3],
+}
+
+impl PcapTotals {
+    fn update(&mut self, now: [u32; 3]) {
+        for ((total, last), now) in self.totals.iter_mut().zip(&mut self.last).zip(now) {
+            *total += u64::from(now.wrapping_sub(*last));
+            *last = now;
+        }
+    }
 }
 
 /// A running capture thread.
@@ -230,8 +280,15 @@ fn run(
     let mut injector = Injector::new();
     let mut out: Vec<Outgoing> = Vec::with_capacity(64);
     let mut last_stats = Instant::now();
+    let mut pcap_totals = PcapTotals::default();
+    let mut reset_epoch = sinks.shared.reset_epoch.load(Ordering::Relaxed);
     loop {
         let _ = (&updates.wakeup).read(&mut [0u8; 64]);
+        let epoch = sinks.shared.reset_epoch.load(Ordering::Relaxed);
+        if epoch != reset_epoch {
+            reset_epoch = epoch;
+            injector.reopen_all();
+        }
         loop {
             match updates.rx.try_recv() {
                 Ok(m) => {
@@ -277,18 +334,14 @@ fn run(
             stats.flows.store(flows as u64, Ordering::Relaxed);
             stats.flows_refused.store(refused, Ordering::Relaxed);
         }
-        if now.saturating_since(last_stats) >= Duration::from_secs(1) {
+        if now.saturating_since(last_stats) >= STATS_EVERY {
             last_stats = now;
             if let Ok(s) = cap.stats() {
-                stats
-                    .pcap_received
-                    .store(s.received.into(), Ordering::Relaxed);
-                stats
-                    .pcap_dropped
-                    .store(s.dropped.into(), Ordering::Relaxed);
-                stats
-                    .pcap_if_dropped
-                    .store(s.if_dropped.into(), Ordering::Relaxed);
+                pcap_totals.update([s.received, s.dropped, s.if_dropped]);
+                let [received, dropped, if_dropped] = pcap_totals.totals;
+                stats.pcap_received.store(received, Ordering::Relaxed);
+                stats.pcap_dropped.store(dropped, Ordering::Relaxed);
+                stats.pcap_if_dropped.store(if_dropped, Ordering::Relaxed);
             }
         }
         if handled < BATCH {
@@ -339,8 +392,16 @@ fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, sinks: Sinks<'_>) {
             }
             Err(e) => {
                 let n = stats.inject_errors.fetch_add(1, Ordering::Relaxed);
-                if n.is_power_of_two() || n == 0 {
-                    tracing::error!(error = %e, errors = n + 1, "RST not sent");
+                sinks.shared.count_failure(&o.reset_if);
+                match e.failure() {
+                    // The interface watch reports these once per transition.
+                    SendFailure::StaleSocket | SendFailure::Unusable => {
+                        tracing::debug!(error = %e, errors = n + 1, "RST not sent")
+                    }
+                    SendFailure::Other if n.is_power_of_two() || n == 0 => {
+                        tracing::error!(error = %e, errors = n + 1, "RST not sent")
+                    }
+                    SendFailure::Other => {}
                 }
             }
         }
@@ -383,4 +444,21 @@ fn wait_readable(cap: &Capture<Active>, wakeup: &UnixStream, wait: Duration) {
     ];
     let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
     let _ = poll(&mut fds, PollTimeout::from(ms));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcap_counters_keep_counting_past_32_bits() {
+        let mut t = PcapTotals::default();
+        t.update([10, 0, 0]);
+        t.update([u32::MAX - 5, 3, 1]);
+        assert_eq!(t.totals, [u64::from(u32::MAX) - 5, 3, 1]);
+        t.update([4, 3, 1]); // received wrapped: 10 more frames
+        assert_eq!(t.totals, [u64::from(u32::MAX) + 5, 3, 1]);
+        t.update([4, 3, 1]);
+        assert_eq!(t.totals, [u64::from(u32::MAX) + 5, 3, 1]);
+    }
 }

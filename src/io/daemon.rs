@@ -4,6 +4,8 @@
 //! Requests are handled synchronously under one lock (they are rare and short); the captures
 //! run on their own threads and only ever see immutable [`crate::rules::Matcher`] snapshots,
 //! so a request never stalls the packet path.
+mod report;
+
 use super::auth::Allowed;
 use super::capture::{self, CaptureHandle, Setup, Shared};
 use super::iface;
@@ -11,10 +13,8 @@ use super::inject::Injector;
 use super::persist::StateFile;
 use crate::config::{Cidr, Config};
 use crate::flows::FlowTable;
-use crate::proto::{
-    CapsView, CaptureView, ErrorKind, Request, ResetView, Response, RuleResets, RuleView,
-    ShowRequest, StatsView,
-};
+use crate::health::HealthWatch;
+use crate::proto::{ErrorKind, Request, ResetView, Response, RuleResets, RuleView, ShowRequest};
 use crate::rules::{Rule, RuleSpec, RuleTable, Upsert};
 use crate::time::Instant;
 use crate::{state, validate};
@@ -22,6 +22,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::Notify;
+
+/// How often the reset interfaces the rules name are probed.
+pub const RESET_IF_PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The configuration as the daemon applies it (names resolved, own addresses added).
 #[derive(Debug, Clone)]
@@ -59,6 +62,8 @@ impl Settings {
 struct State {
     table: RuleTable,
     captures: BTreeMap<String, CaptureHandle>,
+    /// The reset interfaces the rules name, as last probed.
+    health: HealthWatch,
 }
 
 #[derive(Default)]
@@ -67,6 +72,7 @@ struct Refusals {
     max_seconds: AtomicU64,
     protected: AtomicU64,
     unauthorized: AtomicU64,
+    interface: AtomicU64,
 }
 
 /// Everything the control socket, the timers and the signals act on.
@@ -287,7 +293,8 @@ impl Daemon {
             return self.refuse(&self.refusals.max_seconds, ErrorKind::Limit, &spec, message);
         }
         if let Err(e) = iface::check_pair(&spec.sniff_if, &spec.reset_if) {
-            return error(ErrorKind::Interface, e.to_string());
+            let counter = &self.refusals.interface;
+            return self.refuse(counter, ErrorKind::Interface, &spec, e.to_string());
         }
         if let Err(e) = Injector::new().prepare(&spec.reset_if) {
             return error(ErrorKind::Unavailable, e.to_string());
@@ -314,9 +321,13 @@ impl Daemon {
             },
         );
         self.changed_state(&mut state);
+        let refreshed = how == Upsert::Refreshed;
+        drop(state);
+        // Watched from now on, so a later outage is compared with how it was (its IPv6 address).
+        self.watch_reset_interfaces(now);
         Response::Added {
             rule: view,
-            refreshed: how == Upsert::Refreshed,
+            refreshed,
         }
     }
 
@@ -391,56 +402,6 @@ impl Daemon {
 
     pub fn next_deadline(&self) -> Option<Instant> {
         self.lock().table.next_deadline()
-    }
-
-    /// Daemon-wide counters at `now`.
-    pub fn stats(&self, now: Instant) -> StatsView {
-        let state = self.lock();
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let interfaces: Vec<CaptureView> = state
-            .captures
-            .values()
-            .map(|c| {
-                let s = &c.stats;
-                CaptureView {
-                    iface: c.iface.clone(),
-                    frames: load(&s.frames),
-                    matched: load(&s.matched),
-                    rsts_sent: load(&s.rsts_sent),
-                    probes_sent: load(&s.probes_sent),
-                    inject_errors: load(&s.inject_errors),
-                    flows: load(&s.flows),
-                    flows_refused: load(&s.flows_refused),
-                    pcap_received: load(&s.pcap_received),
-                    pcap_dropped: load(&s.pcap_dropped),
-                    pcap_if_dropped: load(&s.pcap_if_dropped),
-                }
-            })
-            .collect();
-        let sum = |f: fn(&capture::CaptureStats) -> &AtomicU64| {
-            state
-                .captures
-                .values()
-                .map(|c| load(f(&c.stats)))
-                .sum::<u64>()
-        };
-        StatsView {
-            uptime_secs: now.saturating_since(self.started).as_secs_f64(),
-            rules_active: state.table.len(),
-            rsts_sent: interfaces.iter().map(|i| i.rsts_sent).sum(),
-            probes_sent: interfaces.iter().map(|i| i.probes_sent).sum(),
-            connection_ends_reset: state.table.iter().map(|r| r.stats.ends_reset()).sum(),
-            caps: CapsView {
-                rate_limited: load(&self.shared.rate_limited),
-                over_budget: sum(|s| &s.over_budget),
-                protected_skipped: sum(|s| &s.protected_skipped),
-                refused_max_rules: load(&self.refusals.max_rules),
-                refused_max_seconds: load(&self.refusals.max_seconds),
-                refused_protected: load(&self.refusals.protected),
-                refused_unauthorized: load(&self.refusals.unauthorized),
-            },
-            interfaces,
-        }
     }
 
     fn show(&self, show: &ShowRequest, now: Instant) -> Response {

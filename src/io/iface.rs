@@ -1,5 +1,6 @@
 //! Interface checks: the sniff interface must exist and be up; the reset interface must also
 //! have an IP address, since the kernel routes our RSTs and resolves link addresses from it.
+use crate::health::{IfaceState, LinkFacts};
 use nix::ifaddrs::getifaddrs;
 use nix::net::if_::InterfaceFlags;
 use std::collections::BTreeMap;
@@ -67,27 +68,47 @@ fn interfaces() -> Result<BTreeMap<String, IfaceInfo>, IfaceError> {
     Ok(map)
 }
 
-fn check(map: &BTreeMap<String, IfaceInfo>, role: Role, name: &str) -> Result<(), IfaceError> {
-    let Some(info) = map.get(name) else {
-        return Err(IfaceError::Unknown {
+fn facts(map: &BTreeMap<String, IfaceInfo>, name: &str) -> Option<LinkFacts> {
+    let info = map.get(name)?;
+    // The index of a name that vanished since getifaddrs: treat it as gone.
+    let ifindex = nix::net::if_::if_nametoindex(name).ok()?;
+    Some(LinkFacts {
+        ifindex,
+        up: info.flags.contains(InterfaceFlags::IFF_UP),
+        running: info.flags.contains(InterfaceFlags::IFF_RUNNING),
+        has_address: !info.addrs.is_empty(),
+        has_global_v6: info.addrs.iter().any(|a| match a {
+            IpAddr::V6(v6) => !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V4(_) => false,
+        }),
+    })
+}
+
+/// The error for an interface in `state` playing `role`, if that state is one.
+fn problem(
+    map: &BTreeMap<String, IfaceInfo>,
+    role: Role,
+    name: &str,
+    state: IfaceState,
+) -> Option<IfaceError> {
+    let name = name.to_owned();
+    match state {
+        IfaceState::Ready { .. } => None,
+        IfaceState::Missing => Some(IfaceError::Unknown {
             role,
-            name: name.to_owned(),
+            name,
             known: map.keys().cloned().collect::<Vec<_>>().join(", "),
-        });
-    };
-    if !info.flags.contains(InterfaceFlags::IFF_UP) {
-        return Err(IfaceError::Down {
-            role,
-            name: name.to_owned(),
-        });
+        }),
+        IfaceState::Down => Some(IfaceError::Down { role, name }),
+        IfaceState::NoCarrier => Some(IfaceError::NoCarrier { role, name }),
+        IfaceState::NoAddress if role == Role::Sniff => None,
+        IfaceState::NoAddress => Some(IfaceError::NoAddress { name }),
     }
-    if !info.flags.contains(InterfaceFlags::IFF_RUNNING) {
-        return Err(IfaceError::NoCarrier {
-            role,
-            name: name.to_owned(),
-        });
-    }
-    Ok(())
+}
+
+fn check(map: &BTreeMap<String, IfaceInfo>, role: Role, name: &str) -> Result<(), IfaceError> {
+    let state = IfaceState::of_reset(facts(map, name).as_ref());
+    problem(map, role, name, state).map_or(Ok(()), Err)
 }
 
 /// Checks both interfaces of a rule; returns the reset interface's addresses.
@@ -95,13 +116,29 @@ pub fn check_pair(sniff_if: &str, reset_if: &str) -> Result<Vec<IpAddr>, IfaceEr
     let map = interfaces()?;
     check(&map, Role::Sniff, sniff_if)?;
     check(&map, Role::Reset, reset_if)?;
-    let addrs = &map[reset_if].addrs;
-    if addrs.is_empty() {
-        return Err(IfaceError::NoAddress {
-            name: reset_if.to_owned(),
-        });
+    Ok(map[reset_if].addrs.clone())
+}
+
+/// One look at every interface, to learn the state of reset interfaces.
+pub struct Probe {
+    map: BTreeMap<String, IfaceInfo>,
+}
+
+impl Probe {
+    /// Lists the interfaces now (getifaddrs, which asks the kernel over netlink).
+    pub fn take() -> Result<Probe, IfaceError> {
+        Ok(Probe { map: interfaces()? })
     }
-    Ok(addrs.clone())
+
+    /// Whether RSTs can go out of `name`.
+    pub fn reset_state(&self, name: &str) -> IfaceState {
+        IfaceState::of_reset(facts(&self.map, name).as_ref())
+    }
+
+    /// What is wrong with reset interface `name` in `state`, and the fix.
+    pub fn reset_problem(&self, name: &str, state: IfaceState) -> Option<IfaceError> {
+        problem(&self.map, Role::Reset, name, state)
+    }
 }
 
 /// Every address of this host (the sensor protects its own addresses).
@@ -124,5 +161,14 @@ mod tests {
         let err = check_pair("no-such-if0", "lo").unwrap_err();
         assert!(matches!(err, IfaceError::Unknown { .. }));
         assert!(err.to_string().contains("lo"), "{err}");
+        let probe = Probe::take().unwrap();
+        let state = probe.reset_state("no-such-if0");
+        assert_eq!(state, IfaceState::Missing);
+        let err = probe.reset_problem("no-such-if0", state).unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("reset interface 'no-such-if0' does not exist"),
+            "{err}"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! address, which is why the reset interface needs an IP address. `IPPROTO_RAW` implies
 //! `IP_HDRINCL` for IPv4 and `IPV6_HDRINCL` for IPv6 on Linux, so we write whole IP packets with
 //! the spoofed source address.
+use crate::health::SendFailure;
 use crate::wire::Forged;
 use std::io;
 use std::net::IpAddr;
@@ -33,6 +34,13 @@ impl InjectError {
             hint,
         }
     }
+
+    /// What the failure says about the interface and the socket.
+    pub fn failure(&self) -> SendFailure {
+        self.source
+            .raw_os_error()
+            .map_or(SendFailure::Other, SendFailure::of_errno)
+    }
 }
 
 /// The two raw sockets of one reset interface, opened on first use.
@@ -60,8 +68,24 @@ impl Injector {
         self.socket(iface, true).map(|_| ())
     }
 
-    /// Sends `rst` out of `iface`.
+    /// Sends `rst` out of `iface`. A socket bound to an interface that is gone is closed, so
+    /// the next send opens one on the interface that now has the name.
     pub fn send(&mut self, iface: &str, rst: &Forged) -> Result<(), InjectError> {
+        let result = self.send_once(iface, rst);
+        if let Err(e) = &result {
+            if e.failure() == SendFailure::StaleSocket {
+                self.ifaces.retain(|s| s.iface != iface);
+            }
+        }
+        result
+    }
+
+    /// Closes every socket; the next send on each interface opens a new one.
+    pub fn reopen_all(&mut self) {
+        self.ifaces.clear();
+    }
+
+    fn send_once(&mut self, iface: &str, rst: &Forged) -> Result<(), InjectError> {
         let mut buf = [0u8; 64];
         let n = rst.emit_ip(&mut buf);
         if n == 0 {

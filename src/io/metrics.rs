@@ -83,6 +83,24 @@ pub fn render(s: &StatsView) -> String {
         "Segments the kernel refused to send.",
         &per_iface(|i| i.inject_errors),
     );
+    let per_reset_if = |f: fn(&crate::proto::ResetIfaceView) -> f64| -> Vec<(String, f64)> {
+        s.reset_interfaces
+            .iter()
+            .map(|r| (format!("{{reset_if=\"{}\"}}", r.iface), f(r)))
+            .collect()
+    };
+    metric(
+        "reset_interface_ready",
+        "gauge",
+        "1 if RSTs can go out of the reset interface (up, carrier, an address), else 0.",
+        &per_reset_if(|r| f64::from(u8::from(r.state == "ready"))),
+    );
+    metric(
+        "reset_interface_send_failures_total",
+        "counter",
+        "Segments that could not be sent through the reset interface.",
+        &per_reset_if(|r| r.send_failures as f64),
+    );
     let c = &s.caps;
     let caps = [
         ("rate_limited", c.rate_limited),
@@ -92,6 +110,7 @@ pub fn render(s: &StatsView) -> String {
         ("refused_max_seconds", c.refused_max_seconds),
         ("refused_protected", c.refused_protected),
         ("refused_unauthorized", c.refused_unauthorized),
+        ("refused_interface", c.refused_interface),
     ]
     .map(|(cap, v)| (format!("{{cap=\"{cap}\"}}"), v as f64));
     metric(
@@ -130,7 +149,17 @@ mod tests {
             ..CaptureView::default()
         });
         s.caps.rate_limited = 5;
+        s.reset_interfaces.push(crate::proto::ResetIfaceView {
+            iface: "eth0".into(),
+            state: "down".into(),
+            since_unix: 1.0,
+            send_failures: 4,
+        });
         let text = render(&s);
+        assert!(text.contains("tcpreset_reset_interface_ready{reset_if=\"eth0\"} 0\n"));
+        assert!(
+            text.contains("tcpreset_reset_interface_send_failures_total{reset_if=\"eth0\"} 4\n")
+        );
         assert!(text.contains("tcpreset_rules_active 2\n"));
         assert!(text.contains("tcpreset_rsts_sent_total 7\n"));
         assert!(text.contains("tcpreset_capture_dropped_total{iface=\"eth1\"} 3\n"));

@@ -6,7 +6,8 @@
 //! - [`iface`]: interface checks (exists, up, has an address) with errors that say the fix.
 //! - [`capture`]: one libpcap capture thread per sniff interface, feeding an [`crate::engine::Engine`].
 //! - [`inject`]: raw IP sockets bound to reset interfaces.
-//! - [`daemon`]: the rule table, the captures it needs, expiry, and request handling.
+//! - [`daemon`]: the rule table, the captures it needs, expiry, request handling, stats, and the
+//!   watch over the reset interfaces.
 //! - [`control`]: the Unix control socket (server side, tokio) and the client's call.
 //! - [`replay`]: pcap files in and out for `tcpresetd --replay`; [`savefile`] reads classic pcap fast.
 pub mod auth;

@@ -79,10 +79,11 @@ pub fn stats(s: &StatsView) -> String {
     let c = &s.caps;
     let mut out = format!(
         "uptime {:.0} s, {} rules active, {} RSTs sent, {} probes sent, {} connection ends reset\n\
-         caps hit: rate {} | per-connection budget {} | protected peers {} | refused: max_rules {}, max_seconds {}, protected {}, unauthorized {}\n\n",
+         caps hit: rate {} | per-connection budget {} | protected peers {} | refused: max_rules {}, max_seconds {}, protected {}, unauthorized {}, interface {}\n\n",
         s.uptime_secs, s.rules_active, s.rsts_sent, s.probes_sent, s.connection_ends_reset,
         c.rate_limited, c.over_budget, c.protected_skipped, c.refused_max_rules,
-        c.refused_max_seconds, c.refused_protected, c.refused_unauthorized
+        c.refused_max_seconds, c.refused_protected, c.refused_unauthorized,
+        c.refused_interface
     );
     let rows: Vec<[String; 9]> = s
         .interfaces
@@ -115,6 +116,25 @@ pub fn stats(s: &StatsView) -> String {
         ],
         &rows,
     ));
+    if !s.reset_interfaces.is_empty() {
+        let rows: Vec<[String; 4]> = s
+            .reset_interfaces
+            .iter()
+            .map(|r| {
+                [
+                    r.iface.clone(),
+                    r.state.clone(),
+                    when(r.since_unix),
+                    r.send_failures.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str("\n\n");
+        out.push_str(&table(
+            ["RESET IFACE", "STATE", "SINCE", "SEND_FAILED"],
+            &rows,
+        ));
+    }
     out
 }
 

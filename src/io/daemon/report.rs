@@ -1,0 +1,141 @@
+//! What the daemon reports: the state of the reset interfaces its rules name (probed, logged once
+//! per change) and the counters of `tcpreset stats`.
+use super::{capture, iface, Daemon};
+use crate::health::Change;
+use crate::proto::{CapsView, CaptureView, ResetIfaceView, StatsView};
+use crate::time::Instant;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a reset interface without a global IPv6 address means, and the fix.
+const V6_GONE: &str = "; it has no global IPv6 address, so RSTs to IPv6 hosts fail until one is added (Linux removes IPv6 addresses when a link goes down, unless net.ipv6.conf.IFACE.keep_addr_on_down=1)";
+
+impl Daemon {
+    /// Probes the reset interfaces the rules name and logs each change of their state: a
+    /// warning when one cannot carry RSTs, a line when it can again (the capture threads then
+    /// reopen their raw sockets).
+    pub fn watch_reset_interfaces(&self, now: Instant) {
+        let names: BTreeSet<String> = self
+            .lock()
+            .table
+            .iter()
+            .map(|r| r.reset_if.clone())
+            .collect();
+        if names.is_empty() {
+            self.lock().health.retain(|_| false);
+            return;
+        }
+        let probe = match iface::Probe::take() {
+            Ok(probe) => probe,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot probe the reset interfaces");
+                return;
+            }
+        };
+        let mut state = self.lock();
+        state.health.retain(|name| names.contains(name));
+        for name in &names {
+            let now_state = probe.reset_state(name);
+            let Some(change) = state.health.observe(name, now_state, now) else {
+                continue;
+            };
+            let rules = state.table.iter().filter(|r| r.reset_if == *name).count();
+            let failed = self.shared.failures(name);
+            match change {
+                Change::Lost(lost) => {
+                    let problem = probe
+                        .reset_problem(name, lost)
+                        .map_or_else(|| lost.label().to_owned(), |e| e.to_string());
+                    tracing::warn!(
+                        event = "reset interface lost", reset_if = %name, state = lost.label(), rules,
+                        "{problem}; the RSTs of {rules} rule(s) through it fail until it is back"
+                    );
+                }
+                Change::Recovered { after, lost_v6 } => {
+                    let v6 = if lost_v6 { V6_GONE } else { "" };
+                    tracing::info!(
+                        event = "reset interface recovered", reset_if = %name, rules, send_failures = failed,
+                        "reset interface '{name}' is back after {:.1} s: RSTs go out again ({failed} segments could not be sent meanwhile){v6}",
+                        after.as_secs_f64()
+                    )
+                }
+                Change::Ipv6(true) => tracing::info!(
+                    event = "reset interface ipv6", reset_if = %name,
+                    "reset interface '{name}' has a global IPv6 address again: IPv6 RSTs go out"
+                ),
+                Change::Ipv6(false) => tracing::warn!(
+                    event = "reset interface ipv6", reset_if = %name,
+                    "reset interface '{name}' lost its global IPv6 address{V6_GONE}"
+                ),
+                Change::Replaced => tracing::info!(
+                    event = "reset interface replaced", reset_if = %name, rules,
+                    "reset interface '{name}' is a new interface of the same name: raw sockets reopened"
+                ),
+            }
+            if change.reopens_sockets() {
+                self.shared.reset_epoch.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Daemon-wide counters at `now`.
+    pub fn stats(&self, now: Instant) -> StatsView {
+        let state = self.lock();
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let interfaces: Vec<CaptureView> = state
+            .captures
+            .values()
+            .map(|c| {
+                let s = &c.stats;
+                CaptureView {
+                    iface: c.iface.clone(),
+                    frames: load(&s.frames),
+                    matched: load(&s.matched),
+                    rsts_sent: load(&s.rsts_sent),
+                    probes_sent: load(&s.probes_sent),
+                    inject_errors: load(&s.inject_errors),
+                    flows: load(&s.flows),
+                    flows_refused: load(&s.flows_refused),
+                    pcap_received: load(&s.pcap_received),
+                    pcap_dropped: load(&s.pcap_dropped),
+                    pcap_if_dropped: load(&s.pcap_if_dropped),
+                }
+            })
+            .collect();
+        let sum = |f: fn(&capture::CaptureStats) -> &AtomicU64| {
+            state
+                .captures
+                .values()
+                .map(|c| load(f(&c.stats)))
+                .sum::<u64>()
+        };
+        StatsView {
+            uptime_secs: now.saturating_since(self.started).as_secs_f64(),
+            rules_active: state.table.len(),
+            rsts_sent: interfaces.iter().map(|i| i.rsts_sent).sum(),
+            probes_sent: interfaces.iter().map(|i| i.probes_sent).sum(),
+            connection_ends_reset: state.table.iter().map(|r| r.stats.ends_reset()).sum(),
+            caps: CapsView {
+                rate_limited: load(&self.shared.rate_limited),
+                over_budget: sum(|s| &s.over_budget),
+                protected_skipped: sum(|s| &s.protected_skipped),
+                refused_max_rules: load(&self.refusals.max_rules),
+                refused_max_seconds: load(&self.refusals.max_seconds),
+                refused_protected: load(&self.refusals.protected),
+                refused_unauthorized: load(&self.refusals.unauthorized),
+                refused_interface: load(&self.refusals.interface),
+            },
+            reset_interfaces: state
+                .health
+                .iter()
+                .map(|(name, s, since)| ResetIfaceView {
+                    iface: name.to_owned(),
+                    state: s.label().to_owned(),
+                    since_unix: since.as_secs_f64(),
+                    send_failures: self.shared.failures(name),
+                })
+                .collect(),
+            interfaces,
+        }
+    }
+}
