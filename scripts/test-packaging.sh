@@ -182,11 +182,19 @@ ip -n "$netns" link set sniff0 up
 ip -n "$netns" link set tap0 up
 ip -n "$netns" addr add 192.0.2.254/24 dev lo
 caps=-all,+net_raw,+net_admin
-ip netns exec "$netns" setpriv --reuid tcpresetd --regid tcpreset --init-groups --no-new-privs \
+# Under strace, to compare its system calls with what the unit's sandbox allows.
+ip netns exec "$netns" strace -f -qq -o "$tmp/strace.log" \
+    setpriv --reuid tcpresetd --regid tcpreset --init-groups --no-new-privs \
     --inh-caps "$caps" --ambient-caps "$caps" --bounding-set "$caps" \
     /usr/sbin/tcpresetd --socket "$run/tcpresetd.sock" --state-dir "$state" \
     >"$tmp/daemon.log" 2>&1 &
-daemon_pid=$!
+strace_pid=$!
+for _ in $(seq 50); do
+    daemon_pid=$(ps -o pid= --ppid "$strace_pid" | tr -d ' ')
+    [[ -n $daemon_pid ]] && break
+    sleep 0.1
+done
+[[ -n $daemon_pid ]] || fail "tcpresetd did not start under strace: $(cat "$tmp/daemon.log")"
 for _ in $(seq 50); do
     [[ -S $run/tcpresetd.sock ]] && break
     kill -0 "$daemon_pid" 2>/dev/null || fail "the daemon died: $(cat "$tmp/daemon.log")"
@@ -208,9 +216,32 @@ rc=$?
 set -e
 ((rc == 4)) || fail "a user outside group tcpreset got exit code $rc, not 4 (refused)"
 kill -TERM "$daemon_pid"
-wait "$daemon_pid" || fail "the daemon did not stop cleanly on SIGTERM: $(cat "$tmp/daemon.log")"
+wait "$strace_pid" || fail "the daemon did not stop cleanly on SIGTERM: $(cat "$tmp/daemon.log")"
 daemon_pid=
 [[ ! -e $run/tcpresetd.sock ]] || fail "the daemon left its socket behind"
+
+echo "== the daemon stays inside the unit's sandbox (system calls, address families, W^X)"
+trace=$(awk '/execve\("\/usr\/sbin\/tcpresetd"/ { on = 1 } on' "$tmp/strace.log")
+[[ -n $trace ]] || fail "strace did not see tcpresetd start"
+filter=$(sed -n 's/^SystemCallFilter=//p' systemd/tcpresetd.service)
+expand() { # @GROUP: its system calls, nested groups expanded
+    systemd-analyze syscall-filter "$1" | sed -n 's/^    //p' | grep -v '^#' | while read -r call; do
+        if [[ $call == @* ]]; then expand "$call"; else echo "$call"; fi
+    done
+}
+allowed=$(expand "$filter" | sort -u)
+used=$(grep -oE '^[0-9]+ +[a-z0-9_]+\(' <<<"$trace" | sed -E 's/^[0-9]+ +//; s/\($//' | sort -u)
+[[ $(wc -l <<<"$used") -gt 20 ]] || fail "too few system calls traced to be believable: $used"
+outside=$(comm -23 <(echo "$used") <(echo "$allowed"))
+[[ -z $outside ]] || fail "tcpresetd uses system calls outside SystemCallFilter=$filter: $outside"
+families=$(sed -n 's/^RestrictAddressFamilies=//p' systemd/tcpresetd.service)
+for family in $(grep -oE '\bsocket\(AF_[A-Z0-9]+' <<<"$trace" | sed 's/socket(//' | sort -u); do
+    [[ " $families " == *" $family "* ]] || fail "tcpresetd opens $family sockets, not in RestrictAddressFamilies=$families"
+done
+grep -q 'socket(AF_PACKET' <<<"$trace" || fail "no AF_PACKET socket traced: did the capture open?"
+if grep -E '(mmap|mprotect)\(.*PROT_EXEC' <<<"$trace" | grep -E 'PROT_WRITE|^[0-9]+ +mprotect'; then
+    fail "tcpresetd maps memory writable and executable, or makes it executable (MemoryDenyWriteExecute)"
+fi
 
 echo "== dpkg -r and dpkg -P"
 dpkg -r tcpreset >/dev/null || fail "dpkg -r failed"
