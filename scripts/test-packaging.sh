@@ -85,7 +85,7 @@ echo "== man pages render"
 man=$stage/usr/share/man
 check_man "$man/man1/tcpreset.1" "ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS" \
     "exit codes" "tcpreset-list(1)" "--socket"
-check_man "$man/man1/tcpreset-add.1" "-h HOST" "IPv4 or IPv6 address of the host to isolate"
+check_man "$man/man1/tcpreset-add.1" "-h <HOST>" "IPv4 or IPv6 address of the host to isolate"
 check_man "$man/man8/tcpresetd.8" "--state-dir" "SIGHUP" "/etc/tcpreset/tcpresetd.toml" "CAP_NET_RAW"
 check_man "$man/man1/tcpreset-hunt.1" "tcpreset-hunt-schedule(1)"
 check_man "$man/man1/tcpreset-hunt-run.1" "--dry-run" "--now"
@@ -135,8 +135,9 @@ done
 [[ $(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles) == /etc/tcpreset/tcpresetd.toml ]] ||
     fail "conffiles is not exactly /etc/tcpreset/tcpresetd.toml"
 contents=$(dpkg-deb -c "$deb")
-for want in "-rwxr-xr-x root/root .* ./usr/sbin/tcpresetd$" "-rwxr-xr-x root/root .* ./usr/bin/tcpreset$" \
-    "-rwxr-xr-x root/root .* ./usr/bin/tcpreset-hunt$" "-rw-r--r-- root/root .* ./lib/systemd/system/tcpresetd.service$" \
+owner='(root/root|0/0)'
+for want in "-rwxr-xr-x $owner .* ./usr/sbin/tcpresetd$" "-rwxr-xr-x $owner .* ./usr/bin/tcpreset$" \
+    "-rwxr-xr-x $owner .* ./usr/bin/tcpreset-hunt$" "-rw-r--r-- $owner .* ./lib/systemd/system/tcpresetd.service$" \
     " ./usr/lib/sysusers.d/tcpreset.conf$" " ./etc/tcpreset/tcpresetd.toml$" \
     " ./usr/share/man/man8/tcpresetd.8.gz$" " ./usr/share/man/man1/tcpreset.1.gz$" \
     " ./usr/share/man/man1/tcpreset-hunt.1.gz$" " ./usr/share/bash-completion/completions/tcpreset$" \
@@ -147,6 +148,17 @@ done
 if grep -qE 'tcpreset-lab|gen-docs' <<<"$contents"; then
     fail "the .deb ships a test tool: $(grep -E 'tcpreset-lab|gen-docs' <<<"$contents")"
 fi
+debroot=$tmp/deb
+dpkg-deb -x "$deb" "$debroot"
+cmp -s systemd/tcpresetd.service "$debroot/lib/systemd/system/tcpresetd.service" || fail "the .deb's unit differs from systemd/"
+cmp -s config/tcpresetd.toml "$debroot/etc/tcpreset/tcpresetd.toml" || fail "the .deb's configuration differs from config/"
+for bin in usr/sbin/tcpresetd usr/bin/tcpreset usr/bin/tcpreset-hunt; do
+    if readelf -S "$debroot/$bin" | grep -q '\.debug_info'; then
+        fail "$bin in the .deb is not stripped"
+    fi
+done
+check_man "$debroot/usr/share/man/man8/tcpresetd.8.gz" "--state-dir" "SIGHUP"
+check_man "$debroot/usr/share/man/man1/tcpreset.1.gz" "ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS"
 
 echo "== dpkg -i of the .deb"
 if dpkg-query -W tcpreset >/dev/null 2>&1 || [[ -e /usr/sbin/tcpresetd || -e /etc/tcpreset ]]; then
