@@ -20,6 +20,7 @@ fail() {
     echo "check-units: FAIL: $*" >&2
     exit 1
 }
+trap 'echo "check-units: FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 for tool in systemd-analyze systemd-sysusers; do
     command -v "$tool" >/dev/null || fail "$tool is missing; run scripts/install-deps.sh (Debian package systemd)"
 done

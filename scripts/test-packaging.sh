@@ -19,11 +19,15 @@ fail() {
     echo "test-packaging: FAIL: $*" >&2
     exit 1
 }
+trap 'echo "test-packaging: FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 tmp=$(mktemp -d)
 netns=tcpreset-pkg-$$
-daemon_pid=
+daemon_pid= strace_job=
 cleanup() {
-    [[ -n $daemon_pid ]] && kill "$daemon_pid" 2>/dev/null
+    if [[ -n $daemon_pid ]]; then
+        kill "$daemon_pid" 2>/dev/null || true
+        wait "$strace_job" 2>/dev/null || true
+    fi
     ip netns del "$netns" 2>/dev/null || true
     rm -rf "$tmp"
 }
@@ -173,7 +177,7 @@ remove_package() {
     [[ -n $had_user ]] || userdel tcpresetd 2>/dev/null || true
     [[ -n $had_group ]] || groupdel tcpreset 2>/dev/null || true
 }
-trap 'remove_package; cleanup' EXIT
+trap 'cleanup; remove_package' EXIT
 dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb failed"
 [[ $(dpkg-query -W -f '${Status}' tcpreset) == "install ok installed" ]] || fail "tcpreset is not installed after dpkg -i"
 getent group tcpreset >/dev/null || fail "postinst did not create group tcpreset"
@@ -195,18 +199,18 @@ ip -n "$netns" link set tap0 up
 ip -n "$netns" addr add 192.0.2.254/24 dev lo
 caps=-all,+net_raw,+net_admin
 # Under strace, to compare its system calls with what the unit's sandbox allows.
-ip netns exec "$netns" strace -f -qq -o "$tmp/strace.log" \
+# The shell writes its pid, which setpriv and then tcpresetd keep (exec).
+ip netns exec "$netns" strace -f -qq -o "$tmp/strace.log" sh -c 'echo $$ >"$0"; exec "$@"' "$tmp/daemon.pid" \
     setpriv --reuid tcpresetd --regid tcpreset --init-groups --no-new-privs \
     --inh-caps "$caps" --ambient-caps "$caps" --bounding-set "$caps" \
     /usr/sbin/tcpresetd --socket "$run/tcpresetd.sock" --state-dir "$state" \
     >"$tmp/daemon.log" 2>&1 &
-strace_pid=$!
+strace_job=$!
 for _ in $(seq 50); do
-    daemon_pid=$(ps -o pid= --ppid "$strace_pid" | tr -d ' ')
-    [[ -n $daemon_pid ]] && break
+    [[ -s $tmp/daemon.pid ]] && break
     sleep 0.1
 done
-[[ -n $daemon_pid ]] || fail "tcpresetd did not start under strace: $(cat "$tmp/daemon.log")"
+daemon_pid=$(cat "$tmp/daemon.pid" 2>/dev/null) || fail "tcpresetd did not start under strace: $(cat "$tmp/daemon.log")"
 for _ in $(seq 50); do
     [[ -S $run/tcpresetd.sock ]] && break
     kill -0 "$daemon_pid" 2>/dev/null || fail "the daemon died: $(cat "$tmp/daemon.log")"
@@ -222,13 +226,11 @@ grep -q 'ids-pkg' <(client list) || fail "the rule is not listed"
 [[ -s $state/rules.json ]] || fail "the daemon did not save the rule in its StateDirectory"
 member() { ip netns exec "$netns" setpriv --reuid nobody --regid nogroup "$@" /usr/bin/tcpreset --socket "$run/tcpresetd.sock" list; }
 member --groups tcpreset >/dev/null || fail "a member of group tcpreset may not list rules"
-set +e
-member --clear-groups >/dev/null 2>&1
-rc=$?
-set -e
+rc=0
+member --clear-groups >/dev/null 2>&1 || rc=$?
 ((rc == 4)) || fail "a user outside group tcpreset got exit code $rc, not 4 (refused)"
 kill -TERM "$daemon_pid"
-wait "$strace_pid" || fail "the daemon did not stop cleanly on SIGTERM: $(cat "$tmp/daemon.log")"
+wait "$strace_job" || fail "the daemon did not stop cleanly on SIGTERM: $(cat "$tmp/daemon.log")"
 daemon_pid=
 [[ ! -e $run/tcpresetd.sock ]] || fail "the daemon left its socket behind"
 
@@ -236,12 +238,20 @@ echo "== the daemon stays inside the unit's sandbox (system calls, address famil
 trace=$(awk '/execve\("\/usr\/sbin\/tcpresetd"/ { on = 1 } on' "$tmp/strace.log")
 [[ -n $trace ]] || fail "strace did not see tcpresetd start"
 filter=$(sed -n 's/^SystemCallFilter=//p' systemd/tcpresetd.service)
-expand() { # @GROUP: its system calls, nested groups expanded
-    systemd-analyze syscall-filter "$1" | sed -n 's/^    //p' | grep -v '^#' | while read -r call; do
-        if [[ $call == @* ]]; then expand "$call"; else echo "$call"; fi
+expand() { # CALL or @GROUP...: the system calls, groups expanded
+    local item list
+    for item in "$@"; do
+        if [[ $item != @* ]]; then
+            echo "$item"
+            continue
+        fi
+        list=$(systemd-analyze syscall-filter "$item") || fail "systemd-analyze does not know $item"
+        # shellcheck disable=SC2046 # one word per line
+        expand $(sed -n 's/^    //p' <<<"$list" | grep -v '^#')
     done
 }
-allowed=$(expand "$filter" | sort -u)
+# shellcheck disable=SC2086 # a list of words
+allowed=$(expand $filter | sort -u)
 used=$(grep -oE '^[0-9]+ +[a-z0-9_]+\(' <<<"$trace" | sed -E 's/^[0-9]+ +//; s/\($//' | sort -u)
 [[ $(wc -l <<<"$used") -gt 20 ]] || fail "too few system calls traced to be believable: $used"
 outside=$(comm -23 <(echo "$used") <(echo "$allowed"))
