@@ -4,7 +4,9 @@
 # the .deb from scripts/build-deb.sh (dpkg-deb -I/-c), then dpkg -i of the .deb here: users,
 # systemd-analyze verify of the installed unit, the installed daemon run as its unit runs it
 # (user tcpresetd, only CAP_NET_RAW and CAP_NET_ADMIN) in a network namespace of its own, socket
-# rights by group membership, and dpkg -r / -P. Removes what it installed.
+# rights by group membership, its strace held against the unit's sandbox (system calls, address
+# families, W^X, writes only in its runtime and state directories), and dpkg -r / -P.
+# Removes what it installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
@@ -261,6 +263,14 @@ for family in $(grep -oE '\bsocket\(AF_[A-Z0-9]+' <<<"$trace" | sed 's/socket(//
     [[ " $families " == *" $family "* ]] || fail "tcpresetd opens $family sockets, not in RestrictAddressFamilies=$families"
 done
 grep -q 'socket(AF_PACKET' <<<"$trace" || fail "no AF_PACKET socket traced: did the capture open?"
+# ProtectSystem=strict: every path it creates, writes, renames, removes or chmods is in its
+# RuntimeDirectory or StateDirectory (here $run and $state), or a device.
+written=$(grep -E 'openat\(.*O_(WRONLY|RDWR|CREAT)|rename|unlink|mkdir|chmod|chown|bind\(.*sun_path=' <<<"$trace" |
+    grep -oE '"/[^"]*"' | tr -d '"' | sort -u)
+grep -q "^$state/rules.json" <<<"$written" || fail "no write of the rules traced: $written"
+grep -qx "$run/tcpresetd.sock" <<<"$written" || fail "no bind of the socket traced: $written"
+outside=$(grep -vE "^($run|$state)(/|$)|^/dev/" <<<"$written" || true)
+[[ -z $outside ]] || fail "tcpresetd writes outside its RuntimeDirectory and StateDirectory: $outside"
 if grep -E '(mmap|mprotect)\(.*PROT_EXEC' <<<"$trace" | grep -E 'PROT_WRITE|^[0-9]+ +mprotect'; then
     fail "tcpresetd maps memory writable and executable, or makes it executable (MemoryDenyWriteExecute)"
 fi
