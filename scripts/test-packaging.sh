@@ -111,7 +111,7 @@ if complete_bash "$bash_dir/tcpreset" tcpreset zz | grep -q .; then
 fi
 
 echo "== install.sh again: the same files, a changed configuration kept"
-echo "max_rules = 7  # local change" >>"$stage/etc/tcpreset/tcpresetd.toml"
+echo "# local change" >>"$stage/etc/tcpreset/tcpresetd.toml"
 sums() { (cd "$stage" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 before=$(sums)
 DESTDIR=$stage scripts/install.sh --prefix /usr >/dev/null
@@ -185,6 +185,10 @@ dpkg -i "$deb" >/dev/null || fail "dpkg -i $deb failed"
 getent group tcpreset >/dev/null || fail "postinst did not create group tcpreset"
 [[ $(id -gn tcpresetd) == tcpreset ]] || fail "postinst did not create user tcpresetd in group tcpreset"
 man -w tcpresetd >/dev/null 2>&1 || fail "man does not find the installed tcpresetd(8)"
+echo "# local change" >>/etc/tcpreset/tcpresetd.toml
+dpkg -i "$deb" </dev/null >/dev/null 2>&1 || fail "dpkg -i over the installed package (the upgrade path) failed"
+grep -q 'local change' /etc/tcpreset/tcpresetd.toml || fail "reinstalling replaced the changed configuration"
+[[ $(id -gn tcpresetd) == tcpreset ]] || fail "reinstalling lost user tcpresetd"
 out=$(systemd-analyze verify /lib/systemd/system/tcpresetd.service 2>&1) && [[ -z $out ]] ||
     fail "systemd-analyze verify of the installed unit: $out"
 
