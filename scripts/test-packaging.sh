@@ -3,8 +3,8 @@
 # that render, bash completions that complete, idempotence, --prefix), scripts/check-units.sh,
 # the .deb from scripts/build-deb.sh (dpkg-deb -I/-c), then dpkg -i of the .deb here: users,
 # systemd-analyze verify of the installed unit, the installed daemon run as its unit runs it
-# (user tcpresetd, only CAP_NET_RAW and CAP_NET_ADMIN) in a network namespace of its own, socket
-# rights by group membership, its strace held against the unit's sandbox (system calls, address
+# (user tcpresetd, only CAP_NET_RAW and CAP_NET_ADMIN) in a network namespace of its own, its
+# READY=1 and watchdog pings on a NOTIFY_SOCKET, socket rights by group membership, its strace held against the unit's sandbox (system calls, address
 # families, W^X, writes only in its runtime and state directories), and dpkg -r / -P.
 # Removes what it installed.
 set -euo pipefail
@@ -24,8 +24,9 @@ fail() {
 trap 'echo "test-packaging: FAIL: line $LINENO: $BASH_COMMAND" >&2' ERR
 tmp=$(mktemp -d)
 netns=tcpreset-pkg-$$
-daemon_pid= strace_job=
+daemon_pid= strace_job= notify_pid=
 cleanup() {
+    [[ -z $notify_pid ]] || kill "$notify_pid" 2>/dev/null || true
     if [[ -n $daemon_pid ]]; then
         kill "$daemon_pid" 2>/dev/null || true
         wait "$strace_job" 2>/dev/null || true
@@ -205,8 +206,15 @@ ip -n "$netns" link set tap0 up
 ip -n "$netns" addr add 192.0.2.254/24 dev lo
 caps=-all,+net_raw,+net_admin
 # Under strace, to compare its system calls with what the unit's sandbox allows.
+# systemd's side of Type=notify and WatchdogSec=: a datagram socket the daemon's user may write.
+(umask 0 && exec socat -u UNIX-RECV:"$tmp/notify.sock" - >"$tmp/notify.log") &
+notify_pid=$!
+for _ in $(seq 50); do
+    [[ -S $tmp/notify.sock ]] && break
+    sleep 0.1
+done
 # The shell writes its pid, which setpriv and then tcpresetd keep (exec).
-ip netns exec "$netns" strace -f -qq -o "$tmp/strace.log" sh -c 'echo $$ >"$0"; exec "$@"' "$tmp/daemon.pid" \
+NOTIFY_SOCKET=$tmp/notify.sock WATCHDOG_USEC=1000000 ip netns exec "$netns" strace -f -qq -o "$tmp/strace.log" sh -c 'echo $$ >"$0"; exec "$@"' "$tmp/daemon.pid" \
     setpriv --reuid tcpresetd --regid tcpreset --init-groups --no-new-privs \
     --inh-caps "$caps" --ambient-caps "$caps" --bounding-set "$caps" \
     /usr/sbin/tcpresetd --socket "$run/tcpresetd.sock" --state-dir "$state" \
@@ -235,6 +243,13 @@ member --groups tcpreset >/dev/null || fail "a member of group tcpreset may not 
 rc=0
 member --clear-groups >/dev/null 2>&1 || rc=$?
 ((rc == 4)) || fail "a user outside group tcpreset got exit code $rc, not 4 (refused)"
+for _ in $(seq 30); do # WatchdogSec=1s: a ping every 0.5 s
+    (($(grep -o 'WATCHDOG=1' "$tmp/notify.log" | wc -l) >= 2)) && break
+    sleep 0.1
+done
+grep -q 'READY=1' "$tmp/notify.log" || fail "no READY=1 on NOTIFY_SOCKET: $(cat "$tmp/notify.log")"
+(($(grep -o 'WATCHDOG=1' "$tmp/notify.log" | wc -l) >= 2)) ||
+    fail "fewer than two WATCHDOG=1 in 3 s with WATCHDOG_USEC=1000000: $(cat "$tmp/notify.log")"
 kill -TERM "$daemon_pid"
 wait "$strace_job" || fail "the daemon did not stop cleanly on SIGTERM: $(cat "$tmp/daemon.log")"
 daemon_pid=
