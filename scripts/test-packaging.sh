@@ -205,7 +205,6 @@ ip -n "$netns" link set sniff0 up
 ip -n "$netns" link set tap0 up
 ip -n "$netns" addr add 192.0.2.254/24 dev lo
 caps=-all,+net_raw,+net_admin
-# Under strace, to compare its system calls with what the unit's sandbox allows.
 # systemd's side of Type=notify and WatchdogSec=: a datagram socket the daemon's user may write.
 (umask 0 && exec socat -u UNIX-RECV:"$tmp/notify.sock" - >"$tmp/notify.log") &
 notify_pid=$!
@@ -213,8 +212,10 @@ for _ in $(seq 50); do
     [[ -S $tmp/notify.sock ]] && break
     sleep 0.1
 done
-# The shell writes its pid, which setpriv and then tcpresetd keep (exec).
-NOTIFY_SOCKET=$tmp/notify.sock WATCHDOG_USEC=1000000 ip netns exec "$netns" strace -f -qq -o "$tmp/strace.log" sh -c 'echo $$ >"$0"; exec "$@"' "$tmp/daemon.pid" \
+# Under strace, to compare its system calls with what the unit's sandbox allows. The shell
+# writes its pid, which setpriv and then tcpresetd keep (exec).
+NOTIFY_SOCKET=$tmp/notify.sock WATCHDOG_USEC=1000000 ip netns exec "$netns" \
+    strace -f -qq -o "$tmp/strace.log" sh -c 'echo $$ >"$0"; exec "$@"' "$tmp/daemon.pid" \
     setpriv --reuid tcpresetd --regid tcpreset --init-groups --no-new-privs \
     --inh-caps "$caps" --ambient-caps "$caps" --bounding-set "$caps" \
     /usr/sbin/tcpresetd --socket "$run/tcpresetd.sock" --state-dir "$state" \
