@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of tcpreset: formatting, lints, unit, replay and live namespace tests.
+# Runs every test of tcpreset: formatting, lints, unit, replay and live namespace tests, packaging.
 # Installs what is missing first (Debian packages; needs root, as the live tests do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,3 +12,5 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test (unit, replay, live)"
 cargo test --locked --all-targets -- --test-threads="${TEST_THREADS:-4}"
+echo "== packaging: install.sh, systemd units, .deb (release build)"
+scripts/test-packaging.sh

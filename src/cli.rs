@@ -91,7 +91,8 @@ pub enum UsageError {
     disable_version_flag = true
 )]
 struct AddLine {
-    #[arg(long)]
+    /// Control socket (default /run/tcpreset/tcpresetd.sock, or $TCPRESET_SOCKET).
+    #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
     #[command(flatten)]
     rule: RuleArgs,
@@ -99,16 +100,22 @@ struct AddLine {
 
 #[derive(Args, Debug)]
 struct RuleArgs {
+    /// Detection engine id, 1-64 of A-Z a-z 0-9 . _ : -
     #[arg(value_name = "ENGID", allow_hyphen_values = false)]
     engid: String,
+    /// Monitoring interface (must exist, be up and have carrier; needs no IP address).
     #[arg(short = 'i', value_name = "SNIFF_IF")]
     sniff_if: String,
+    /// Interface the RSTs leave through (must be up and have an IP address).
     #[arg(short = 'o', value_name = "RESET_IF")]
     reset_if: String,
+    /// IPv4 or IPv6 address of the host to isolate.
     #[arg(short = 'h', value_name = "HOST")]
     host: String,
+    /// Only sessions where either port is PORT (1-65535).
     #[arg(short = 'p', value_name = "PORT")]
     port: Option<String>,
+    /// How long the rule lives, 1-86400; registering it again refreshes it.
     #[arg(short = 'd', value_name = "SECONDS")]
     seconds: String,
 }
@@ -120,7 +127,8 @@ struct RuleArgs {
     disable_version_flag = true
 )]
 struct VerbLine {
-    #[arg(long)]
+    /// Control socket (default /run/tcpreset/tcpresetd.sock, or $TCPRESET_SOCKET).
+    #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
     #[command(subcommand)]
     verb: Verb,
@@ -129,29 +137,44 @@ struct VerbLine {
 #[derive(Subcommand, Debug)]
 #[command(disable_help_subcommand = true)]
 enum Verb {
+    /// Register a reset rule (the same as the line without a verb; needed for an engid that is
+    /// itself a verb).
     Add(RuleArgs),
+    /// List the live rules: engid, host, port, interfaces, seconds left, matches, RSTs.
     List {
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
+    /// Cancel the rule with this engid, host and port.
     Cancel {
+        /// Detection engine id of the rule.
         #[arg(value_name = "ENGID")]
         engid: String,
+        /// Host of the rule.
         #[arg(short = 'h', value_name = "HOST")]
         host: String,
+        /// Port of the rule, if it has one.
         #[arg(short = 'p', value_name = "PORT")]
         port: Option<String>,
     },
+    /// Cancel every rule.
     Flush,
+    /// Show capture counters per interface (kernel drops too), RSTs sent, caps hit, uptime.
     Stats {
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
+    /// Show the connection ends each matching rule has reset, and when.
     Show {
+        /// Only rules with this engid.
         #[arg(value_name = "ENGID")]
         engid: Option<String>,
+        /// Only rules for this host.
         #[arg(short = 'h', value_name = "HOST")]
         host: Option<String>,
+        /// Print JSON for scripts.
         #[arg(long)]
         json: bool,
     },
@@ -268,5 +291,6 @@ pub fn command() -> clap::Command {
 }
 
 pub mod daemon;
+pub mod hunt;
 #[cfg(test)]
 mod tests;

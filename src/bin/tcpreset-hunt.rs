@@ -7,79 +7,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand};
+use chrono::Utc;
+use clap::Parser;
+use tcpreset::cli::hunt::{HuntArgs, HuntCommand};
 use tcpreset::playbook::run::{
     load, read_statuses, run_playbook, status_json, write_status, RunOptions,
 };
 use tcpreset::playbook::scheduler::{schedule_dir, ScheduleOptions};
-
-#[derive(Parser)]
-#[command(
-    name = "tcpreset-hunt",
-    version,
-    about = "Run threat-hunting playbooks over sensor logs"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Validate playbook files; print each problem with its file and line.
-    Check {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
-    /// Run one playbook now.
-    Run {
-        file: PathBuf,
-        /// Print what each action would do instead of doing it.
-        #[arg(long)]
-        dry_run: bool,
-        /// Run as if the time were this (RFC 3339); the lookback window ends here.
-        #[arg(long)]
-        now: Option<DateTime<Utc>>,
-        /// Print the status as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Also write the status here, as the scheduler does.
-        #[arg(long)]
-        status_dir: Option<PathBuf>,
-    },
-    /// Run a directory of playbooks on their schedules until stopped (SIGINT/SIGTERM).
-    Schedule {
-        dir: PathBuf,
-        #[arg(
-            long,
-            env = "TCPRESET_HUNT_STATUS_DIR",
-            default_value = "/var/lib/tcpreset-hunt"
-        )]
-        status_dir: PathBuf,
-        /// Run every playbook once at start, then follow the schedules.
-        #[arg(long)]
-        first_run_now: bool,
-    },
-    /// Show the last status of each scheduled playbook.
-    Status {
-        #[arg(
-            long,
-            env = "TCPRESET_HUNT_STATUS_DIR",
-            default_value = "/var/lib/tcpreset-hunt"
-        )]
-        status_dir: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()) {
+    match run(HuntArgs::parse()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -90,10 +31,10 @@ fn main() -> ExitCode {
 }
 
 /// Returns whether everything went well.
-fn run(cli: Cli) -> Result<bool> {
-    match cli.command {
-        Cmd::Check { files } => check(&files),
-        Cmd::Run {
+fn run(args: HuntArgs) -> Result<bool> {
+    match args.command {
+        HuntCommand::Check { files } => check(&files),
+        HuntCommand::Run {
             file,
             dry_run,
             now,
@@ -127,7 +68,7 @@ fn run(cli: Cli) -> Result<bool> {
             }
             Ok(status.is_ok())
         }
-        Cmd::Schedule {
+        HuntCommand::Schedule {
             dir,
             status_dir,
             first_run_now,
@@ -143,7 +84,7 @@ fn run(cli: Cli) -> Result<bool> {
                 .with_context(|| format!("cannot read the playbook directory {}", dir.display()))?;
             Ok(true)
         }
-        Cmd::Status { status_dir, json } => show_status(&status_dir, json),
+        HuntCommand::Status { status_dir, json } => show_status(&status_dir, json),
     }
 }
 

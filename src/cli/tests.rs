@@ -151,3 +151,19 @@ fn every_error_is_one_line_naming_the_problem() {
         assert!(!got.contains('\n'), "{line:?}: {got:?} is not one line");
     }
 }
+
+/// The definitions man pages and completions are generated from pass clap's own checks (a
+/// duplicate `-h`, a missing value name); `-h` stays the host in every verb that has one.
+#[test]
+fn documented_commands_are_consistent() {
+    use clap::CommandFactory;
+    let client = command();
+    client.clone().debug_assert();
+    for verb in ["add", "cancel", "show"] {
+        let sub = client.find_subcommand(verb).expect(verb);
+        let h = sub.get_arguments().find(|a| a.get_short() == Some('h'));
+        assert_eq!(h.map(|a| a.get_id().as_str()), Some("host"), "{verb} -h");
+    }
+    daemon::DaemonArgs::command().debug_assert();
+    hunt::HuntArgs::command().debug_assert();
+}
