@@ -13,35 +13,18 @@ const FRAMES: u16 = 20_000;
 /// `n` SYNs between hosts outside the lab (10.1.0.0/16 to 10.2.0.1:80): the flow table's
 /// prefilter passes them, no rule matches them, so no RST is sent.
 fn syn_burst(path: &std::path::Path, n: u16) {
-    let mut save = pcap::Capture::dead(pcap::Linktype::ETHERNET)
-        .unwrap()
-        .savefile(path)
-        .unwrap();
-    for i in 0..n {
+    lab::write_syns(path, n, |i| {
         let [hi, lo] = i.to_be_bytes();
-        let syn = tcpreset::wire::Forged {
+        tcpreset::wire::Forged {
             kind: tcpreset::wire::Kind::Probe,
             src: format!("10.1.{hi}.{lo}").parse().unwrap(),
             dst: "10.2.0.1".parse().unwrap(),
             src_port: 40_000,
             dst_port: 80,
             seq: 7 * u32::from(i),
-            ack: Some(0),
-        };
-        let mut buf = [0u8; 128];
-        let len = syn.emit_frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], &mut buf);
-        buf[14 + 20 + 13] = 0x02; // SYN instead of ACK (the sniffer does not check checksums)
-        let header = pcap::PacketHeader {
-            ts: libc::timeval {
-                tv_sec: 1,
-                tv_usec: i64::from(i),
-            },
-            caplen: len as u32,
-            len: len as u32,
-        };
-        save.write(&pcap::Packet::new(&header, &buf[..len]));
-    }
-    save.flush().unwrap();
+            ack: None,
+        }
+    });
 }
 
 /// eth1's capture counters in `tcpreset stats --json`, once the capture runs.

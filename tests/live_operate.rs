@@ -187,34 +187,15 @@ fn readiness_is_sent_to_notify_socket() {
 /// A capture of `n` SYNs from 10.77.0.1 (ports 10000..) to 10.77.0.2:9, each a new connection
 /// attempt that calls for two RSTs.
 fn syn_flood(path: &std::path::Path, n: u16) {
-    let mut save = pcap::Capture::dead(pcap::Linktype::ETHERNET)
-        .unwrap()
-        .savefile(path)
-        .unwrap();
-    for i in 0..n {
-        let syn = tcpreset::wire::Forged {
-            kind: tcpreset::wire::Kind::Probe,
-            src: CLIENT.parse().unwrap(),
-            dst: SERVER.parse().unwrap(),
-            src_port: 10_000 + i,
-            dst_port: 9,
-            seq: 1000 * u32::from(i),
-            ack: Some(0),
-        };
-        let mut buf = [0u8; 128];
-        let len = syn.emit_frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], &mut buf);
-        buf[14 + 20 + 13] = 0x02; // SYN instead of ACK (the sniffer does not check checksums)
-        let header = pcap::PacketHeader {
-            ts: libc::timeval {
-                tv_sec: 1,
-                tv_usec: i64::from(i),
-            },
-            caplen: len as u32,
-            len: len as u32,
-        };
-        save.write(&pcap::Packet::new(&header, &buf[..len]));
-    }
-    save.flush().unwrap();
+    lab::write_syns(path, n, |i| tcpreset::wire::Forged {
+        kind: tcpreset::wire::Kind::Probe,
+        src: CLIENT.parse().unwrap(),
+        dst: SERVER.parse().unwrap(),
+        src_port: 10_000 + i,
+        dst_port: 9,
+        seq: 1000 * u32::from(i),
+        ack: None,
+    });
 }
 
 #[test]

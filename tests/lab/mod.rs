@@ -515,3 +515,32 @@ impl Drop for Mirror {
         }
     }
 }
+
+/// Writes a capture of `n` SYN segments to `path`; `syn(i)` gives the i-th one's addresses,
+/// ports and sequence number (its `kind` and `ack` are ignored).
+pub fn write_syns(path: &Path, n: u16, syn: impl Fn(u16) -> tcpreset::wire::Forged) {
+    let mut save = pcap::Capture::dead(pcap::Linktype::ETHERNET)
+        .unwrap()
+        .savefile(path)
+        .unwrap();
+    for i in 0..n {
+        let seg = tcpreset::wire::Forged {
+            kind: tcpreset::wire::Kind::Probe,
+            ack: Some(0),
+            ..syn(i)
+        };
+        let mut buf = [0u8; 128];
+        let len = seg.emit_frame([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], &mut buf);
+        buf[14 + 20 + 13] = 0x02; // SYN instead of ACK (the sniffer does not check checksums)
+        let header = pcap::PacketHeader {
+            ts: libc::timeval {
+                tv_sec: 1,
+                tv_usec: i64::from(i),
+            },
+            caplen: len as u32,
+            len: len as u32,
+        };
+        save.write(&pcap::Packet::new(&header, &buf[..len]));
+    }
+    save.flush().unwrap();
+}
