@@ -101,9 +101,9 @@ pub struct Replayer {
 impl Replayer {
     pub fn new(link: LinkType, rules: Vec<TimedRule>) -> Self {
         Replayer {
+            table: RuleTable::with_capacity(rules.len()),
             rules: rules.into_iter().peekable(),
             first_ts: None,
-            table: RuleTable::new(),
             engine: Engine::new(link, Arc::new(Matcher::default())),
             out: Vec::new(),
         }
@@ -128,6 +128,10 @@ impl Replayer {
         while let Some(r) = self.rules.next_if(|r| first + r.start <= ts) {
             self.table.upsert(r.spec, first + r.start);
             changed = true;
+        }
+        if changed && self.rules.peek().is_none() {
+            // All registered: give back the list's memory.
+            self.rules = Vec::new().into_iter().peekable();
         }
         if self.table.next_deadline().is_some_and(|d| d <= ts) {
             changed |= !self.table.expire_until(ts).is_empty();

@@ -143,6 +143,14 @@ impl RuleTable {
         Self::default()
     }
 
+    /// A table with room for `n` rules.
+    pub fn with_capacity(n: usize) -> Self {
+        RuleTable {
+            rules: foldhash::HashMap::with_capacity_and_hasher(n, Default::default()),
+            deadlines: BinaryHeap::with_capacity(n),
+        }
+    }
+
     /// Adds a rule, or refreshes the rule with the same key: its deadline becomes
     /// `now + duration` and its interfaces those of `spec`; its counters are kept.
     pub fn upsert(&mut self, spec: RuleSpec, now: Instant) -> (Upsert, &Rule) {

@@ -62,6 +62,7 @@ pub fn run(
         path: name(rules),
         source,
     })?;
+    drop(text);
     let open_err = |source| ReplayError::OpenFile {
         path: name(input),
         source,
