@@ -4,12 +4,15 @@
 //! A flow is learned from its SYN or SYN-ACK and forgotten on a FIN or RST, or when no SYN, FIN
 //! or RST of it was seen for the idle timeout (a flow that talks meanwhile dies by its own
 //! segments when a rule covers it), or never learned when the table is full
-//! (counted in [`FlowTable::refused`]). Memory is bounded by the maximum number of flows. The
-//! keys come from the network, so the table hashes with a per-process random seed.
+//! (counted in [`FlowTable::refused`]). Memory is bounded by the maximum number of flows: an IPv4
+//! flow costs 32 bytes in its hash slot (a 1,000,000-flow table, at hashbrown's 2^21 slots,
+//! takes 66 MB), an IPv6 flow 64. The keys come from the network, so the table hashes with a
+//! per-process random seed.
 use crate::time::Instant;
 use crate::wire::{tcp, Flags, Forged, Kind, Segment};
 use foldhash::HashMap;
-use std::net::IpAddr;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 /// Default maximum of tracked flows per capture.
@@ -39,6 +42,38 @@ impl FlowKey {
             (FlowKey { a: dst, b: src }, false)
         }
     }
+
+    /// The 12-byte form of an IPv4 flow's key.
+    fn packed(&self) -> Option<V4Key> {
+        match (self.a.0, self.b.0) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => Some(V4Key {
+                a: u32::from(a),
+                b: u32::from(b),
+                ports: u32::from(self.a.1) << 16 | u32::from(self.b.1),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// An IPv4 flow's key as the table stores it: addresses and ports, nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct V4Key {
+    a: u32,
+    b: u32,
+    ports: u32,
+}
+
+impl V4Key {
+    fn unpack(&self) -> FlowKey {
+        FlowKey {
+            a: (
+                IpAddr::V4(Ipv4Addr::from(self.a)),
+                (self.ports >> 16) as u16,
+            ),
+            b: (IpAddr::V4(Ipv4Addr::from(self.b)), self.ports as u16),
+        }
+    }
 }
 
 /// What we last saw travel in one direction of a flow.
@@ -54,13 +89,55 @@ struct Direction {
 struct Flow {
     /// `[a to b, b to a]`.
     dirs: [Direction; 2],
-    seen: Instant,
+    /// When its last SYN was seen, in whole seconds of [`Instant`].
+    seen: u32,
+}
+
+fn secs(t: Instant) -> u32 {
+    u32::try_from(t.as_micros() / 1_000_000).unwrap_or(u32::MAX)
+}
+
+/// What a segment did to a flow already in, or not in, one of the maps.
+enum Touched {
+    Done,
+    /// A SYN of a flow not tracked yet.
+    New,
+}
+
+fn touch<K: Hash + Eq>(
+    map: &mut HashMap<K, Flow>,
+    key: &K,
+    seg: &Segment,
+    i: usize,
+    dir: Direction,
+    now: u32,
+) -> Touched {
+    if seg.flags.rst() || seg.flags.fin() {
+        map.remove(key);
+        return Touched::Done;
+    }
+    if let Some(flow) = map.get_mut(key) {
+        flow.dirs[i] = dir;
+        flow.seen = now;
+        // A SYN-ACK tells what the other side will acknowledge from now on.
+        let other = &mut flow.dirs[1 - i];
+        if seg.flags.syn() && seg.flags.ack() && other.ack == 0 {
+            other.ack = seg.seq_end();
+        }
+        return Touched::Done;
+    }
+    if seg.flags.syn() {
+        Touched::New
+    } else {
+        Touched::Done
+    }
 }
 
 /// The open flows seen on one capture.
 #[derive(Debug)]
 pub struct FlowTable {
-    flows: HashMap<FlowKey, Flow>,
+    v4: HashMap<V4Key, Flow>,
+    v6: HashMap<FlowKey, Flow>,
     max: usize,
     idle: Duration,
     refused: u64,
@@ -70,7 +147,8 @@ pub struct FlowTable {
 impl FlowTable {
     pub fn new(max: usize, idle: Duration) -> Self {
         FlowTable {
-            flows: HashMap::default(),
+            v4: HashMap::default(),
+            v6: HashMap::default(),
             max,
             idle,
             refused: 0,
@@ -86,38 +164,36 @@ impl FlowTable {
             return;
         }
         let (key, forward) = FlowKey::of(seg);
-        if seg.flags.rst() || seg.flags.fin() {
-            self.flows.remove(&key);
-            return;
-        }
+        let packed = key.packed();
         let dir = Direction {
             next_seq: seg.seq_end(),
             ack: seg.ack,
         };
         let i = usize::from(!forward);
-        if let Some(flow) = self.flows.get_mut(&key) {
-            flow.dirs[i] = dir;
-            flow.seen = now;
-            // A SYN-ACK tells what the other side will acknowledge from now on.
-            let other = &mut flow.dirs[1 - i];
-            if seg.flags.syn() && seg.flags.ack() && other.ack == 0 {
-                other.ack = seg.seq_end();
-            }
+        let touched = match &packed {
+            Some(k) => touch(&mut self.v4, k, seg, i, dir, secs(now)),
+            None => touch(&mut self.v6, &key, seg, i, dir, secs(now)),
+        };
+        if matches!(touched, Touched::Done) {
             return;
         }
-        if !seg.flags.syn() {
-            return;
-        }
-        if self.flows.len() >= self.max {
+        if self.len() >= self.max {
             self.expire_idle(now);
-            if self.flows.len() >= self.max {
+            if self.len() >= self.max {
                 self.refused += 1;
                 return;
             }
         }
         let mut dirs = [Direction::default(); 2];
         dirs[i] = dir;
-        self.flows.insert(key, Flow { dirs, seen: now });
+        let flow = Flow {
+            dirs,
+            seen: secs(now),
+        };
+        match packed {
+            Some(k) => self.v4.insert(k, flow),
+            None => self.v6.insert(key, flow),
+        };
         if now >= self.last_sweep + self.idle {
             self.expire_idle(now);
         }
@@ -127,13 +203,18 @@ impl FlowTable {
     pub fn expire_idle(&mut self, now: Instant) {
         self.last_sweep = now;
         let idle = self.idle;
-        self.flows.retain(|_, f| now < f.seen + idle);
+        let (now, idle) = (secs(now), u32::try_from(idle.as_secs()).unwrap_or(u32::MAX));
+        let live = |f: &mut Flow| now < f.seen.saturating_add(idle);
+        self.v4.retain(|_, f| live(f));
+        self.v6.retain(|_, f| live(f));
     }
 
     /// Every flow with its two probes, toward `b` (as if from `a`) and toward `a`: ACKs outside
     /// the receiver's window, which it answers with its exact numbers.
-    pub fn probes(&self) -> impl Iterator<Item = (&FlowKey, [Forged; 2])> {
-        self.flows.iter().map(|(key, flow)| {
+    pub fn probes(&self) -> impl Iterator<Item = (FlowKey, [Forged; 2])> + '_ {
+        let v4 = self.v4.iter().map(|(k, f)| (k.unpack(), f));
+        let v6 = self.v6.iter().map(|(k, f)| (*k, f));
+        v4.chain(v6).map(|(key, flow)| {
             let probe = |from: (IpAddr, u16), to: (IpAddr, u16), d: Direction| Forged {
                 kind: Kind::Probe,
                 src: from.0,
@@ -154,11 +235,11 @@ impl FlowTable {
     }
 
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.v4.len() + self.v6.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.v4.is_empty() && self.v6.is_empty()
     }
 
     /// New flows not tracked because the table was full.
