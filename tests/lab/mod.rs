@@ -420,12 +420,7 @@ impl RstWatch {
             .spawn()
             .expect("tcpdump runs");
         let mut said = std::io::BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("listening") {
-            line.clear();
-            let n = std::io::BufRead::read_line(&mut said, &mut line).unwrap();
-            assert!(n > 0, "tcpdump ended before listening");
-        }
+        wait_for_line(&mut said, "listening", "tcpdump");
         RstWatch { child }
     }
 
@@ -472,12 +467,7 @@ impl Mirror {
             .spawn()
             .expect("tcpreset-lab mirror runs");
         let mut said = std::io::BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("READY") {
-            line.clear();
-            let n = std::io::BufRead::read_line(&mut said, &mut line).unwrap();
-            assert!(n > 0, "the mirror ended before READY");
-        }
+        wait_for_line(&mut said, "READY", "the mirror");
         Mirror {
             child: Some(child),
             stderr: said,
@@ -543,4 +533,14 @@ pub fn write_syns(path: &Path, n: u16, syn: impl Fn(u16) -> tcpreset::wire::Forg
         save.write(&pcap::Packet::new(&header, &buf[..len]));
     }
     save.flush().unwrap();
+}
+
+/// Reads `from` until a line contains `needle`; panics if `who` ends first.
+fn wait_for_line(from: &mut impl std::io::BufRead, needle: &str, who: &str) {
+    let mut line = String::new();
+    while !line.contains(needle) {
+        line.clear();
+        let n = from.read_line(&mut line).unwrap();
+        assert!(n > 0, "{who} ended before printing {needle}");
+    }
 }
