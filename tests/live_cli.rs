@@ -40,6 +40,11 @@ fn interface_checks_and_exit_codes() {
             "reset interface 'eth1' has no IP address",
         ),
         (
+            &["e1", "-i", "eth1", "-o", "lo", "-h", "fd77::1", "-d", "5"],
+            3,
+            "reset interface 'lo' has no global IPv6 address",
+        ),
+        (
             &["e1", "-i", "eth1", "-o", "eth0", "-h", "nothost", "-d", "5"],
             2,
             "HOST 'nothost'",
@@ -153,6 +158,10 @@ fn the_daemon_checks_every_request_and_survives_garbage() {
         (
             r#"{"v":1,"op":"add","engid":"e","sniff_if":"eth1","reset_if":"eth1","host":"10.77.0.1","seconds":"5"}"#,
             "has no IP address",
+        ),
+        (
+            r#"{"v":1,"op":"add","engid":"e","sniff_if":"eth1","reset_if":"lo","host":"fd77::1","seconds":"5"}"#,
+            "has no global IPv6 address",
         ),
     ] {
         let answer = ask(line);

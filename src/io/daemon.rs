@@ -292,7 +292,9 @@ impl Daemon {
             );
             return self.refuse(&self.refusals.max_seconds, ErrorKind::Limit, &spec, message);
         }
-        if let Err(e) = iface::check_pair(&spec.sniff_if, &spec.reset_if) {
+        let checked = iface::check_pair(&spec.sniff_if, &spec.reset_if)
+            .and_then(|addrs| iface::check_family(&spec.reset_if, &addrs, spec.key.host));
+        if let Err(e) = checked {
             let counter = &self.refusals.interface;
             return self.refuse(counter, ErrorKind::Interface, &spec, e.to_string());
         }

@@ -21,6 +21,13 @@ pub enum IfaceError {
     NoCarrier { role: Role, name: String },
     #[error("reset interface '{name}' has no IP address; give it one (e.g. 'ip addr add 192.0.2.5/24 dev {name}') or pass an interface that has one to -o")]
     NoAddress { name: String },
+    #[error("reset interface '{name}' has no {family} address, so the kernel has no route through it to {host}; give it one (e.g. 'ip addr add {example} dev {name}') or pass an interface that has one to -o")]
+    NoRoute {
+        name: String,
+        family: &'static str,
+        host: IpAddr,
+        example: &'static str,
+    },
     #[error("could not list interfaces (getifaddrs: {0})")]
     List(nix::Error),
 }
@@ -119,6 +126,31 @@ pub fn check_pair(sniff_if: &str, reset_if: &str) -> Result<Vec<IpAddr>, IfaceEr
     Ok(map[reset_if].addrs.clone())
 }
 
+/// A rule for `host` needs an address of the same family on the reset interface (a global one
+/// for IPv6): the RSTs are routed through it, and without one there is no route.
+pub fn check_family(reset_if: &str, addrs: &[IpAddr], host: IpAddr) -> Result<(), IfaceError> {
+    let usable = |a: &IpAddr| match (a, host) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => true,
+        (IpAddr::V6(v6), IpAddr::V6(_)) => {
+            !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80
+        }
+        _ => false,
+    };
+    if addrs.iter().any(usable) {
+        return Ok(());
+    }
+    let (family, example) = match host {
+        IpAddr::V4(_) => ("IPv4", "192.0.2.5/24"),
+        IpAddr::V6(_) => ("global IPv6", "2001:db8::5/64"),
+    };
+    Err(IfaceError::NoRoute {
+        name: reset_if.to_owned(),
+        family,
+        host,
+        example,
+    })
+}
+
 /// One look at every interface, to learn the state of reset interfaces.
 pub struct Probe {
     map: BTreeMap<String, IfaceInfo>,
@@ -149,6 +181,24 @@ pub fn all_addresses() -> Result<Vec<IpAddr>, IfaceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_needs_an_address_of_its_family_on_the_reset_interface() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let v4_only = [ip("10.77.0.254"), ip("fe80::1"), ip("::1")];
+        assert!(check_family("eth0", &v4_only, ip("10.77.0.1")).is_ok());
+        let err = check_family("eth0", &v4_only, ip("fd77::1")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "reset interface 'eth0' has no global IPv6 address, so the kernel has no route \
+             through it to fd77::1; give it one (e.g. 'ip addr add 2001:db8::5/64 dev eth0') or \
+             pass an interface that has one to -o"
+        );
+        let v6_only = [ip("fd77::fe")];
+        assert!(check_family("eth0", &v6_only, ip("fd77::1")).is_ok());
+        let err = check_family("eth0", &v6_only, ip("10.77.0.1")).unwrap_err();
+        assert!(err.to_string().contains("no IPv4 address"), "{err}");
+    }
 
     #[test]
     fn loopback_is_up_with_an_address_and_unknown_names_list_the_known() {
