@@ -233,12 +233,7 @@ fn playbooks_over_ssh_kill_the_offending_hosts_connections() {
 
     // Suricata alerts of 10.77.0.1: its live chat connection dies on both ends.
     let report = lab.trial("cli", 7201, "chat", &hunt(&lab, &alerts));
-    assert_eq!(
-        report["killed_both"],
-        true,
-        "{report:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_killed(&report, "");
     let rules = lab.rules();
     assert_eq!(rules.len(), 1, "one line per (engid, srcip): {rules:?}");
     assert_eq!(
@@ -249,12 +244,7 @@ fn playbooks_over_ssh_kill_the_offending_hosts_connections() {
 
     // Zeek half-opened sessions of 10.77.0.3: its connection dies too.
     let report = lab.trial("oth", 7202, "chat", &hunt(&lab, &half_open));
-    assert_eq!(
-        report["killed_both"],
-        true,
-        "{report:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_killed(&report, "");
     let hosts: Vec<String> = lab
         .rules()
         .iter()

@@ -45,12 +45,7 @@ fn rules_survive_kill_9_with_their_time_left() {
     );
     // The restored rule kills a live connection: no new registration.
     let report = lab.trial("cli", 7001, "chat", &lab.tcpreset_argv(&["list"]));
-    assert_eq!(
-        report["killed_both"],
-        true,
-        "{report:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_killed(&report, "");
 }
 
 #[test]

@@ -16,12 +16,7 @@ fn ipv6_chat_is_reset_on_both_ends() {
     let mut lab = Lab::up("six");
     lab.start_daemon(&[]);
     let report = lab.trial_to("cli", "srv", SERVER6, 7101, "chat", &rule(&lab, CLIENT6));
-    assert_eq!(
-        report["killed_both"],
-        true,
-        "{report:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_killed(&report, "");
 }
 
 #[test]
@@ -32,12 +27,7 @@ fn ipv6_idle_connection_dies_at_once() {
     let mut lab = Lab::up("sixidle");
     lab.start_daemon(&["--track", "eth1"]);
     let report = lab.trial_to("cli", "srv", SERVER6, 7102, "idle", &rule(&lab, CLIENT6));
-    assert_eq!(
-        report["killed_both"],
-        true,
-        "{report:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_killed(&report, "");
 }
 
 #[test]
@@ -50,9 +40,5 @@ fn bulk_both_ways_at_once_is_reset_on_both_ends() {
     // Both ends' numbers move every microsecond: each RST lands only if no segment slips in
     // ahead of it, so the daemon answers every segment it sees (paced) until both ends are gone.
     let report = lab.trial("cli", 7103, "bulk-both", &rule(&lab, CLIENT));
-    assert!(
-        report["killed_both"] == true,
-        "a full-speed two-way transfer survived: {report:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_killed(&report, "a full-speed two-way transfer survived: ");
 }

@@ -35,22 +35,12 @@ fn two_sniff_interfaces_apply_their_own_rules() {
         "rule-a", "-i", "eth1", "-o", "eth0", "-h", CLIENT, "-d", "60",
     ]);
     let report = lab.trial("cli", 7300, "chat", &rule_a);
-    assert_eq!(
-        report["killed_both"],
-        true,
-        "segment 1: {report:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_killed(&report, "segment 1: ");
     let rule_b = lab.tcpreset_argv(&[
         "rule-b", "-i", "eth2", "-o", "eth3", "-h", CLIENT2, "-d", "60",
     ]);
     let report = lab.trial_to("cl2", "sv2", SERVER2, 7301, "chat", &rule_b);
-    assert_eq!(
-        report["killed_both"],
-        true,
-        "segment 2: {report:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_killed(&report, "segment 2: ");
     assert_eq!(lab.capturing(), ["eth1", "eth2"]);
 
     let spared = bystander.report();

@@ -252,6 +252,31 @@ impl Lab {
         ]
     }
 
+    /// Asserts that a trial's connection died on both ends; on failure shows the report,
+    /// `context` and the daemon's log.
+    pub fn assert_killed(&self, report: &Value, context: &str) {
+        assert_eq!(
+            report["killed_both"],
+            true,
+            "{context}{report:#}\n{}",
+            self.daemon_log()
+        );
+    }
+
+    /// The peer's arguments for a connection client -> addr:port in `mode`.
+    fn trial_args(
+        &self,
+        client: &str,
+        server: &str,
+        addr: &str,
+        port: u16,
+        mode: &str,
+    ) -> Vec<String> {
+        let mut args = self.peer_args("trial", client, server, addr, port);
+        args.extend(["--mode".into(), mode.into()]);
+        args
+    }
+
     /// A connection client -> the server's port in `mode`; runs `run` once traffic flows.
     pub fn trial(&self, client: &str, port: u16, mode: &str, run: &[String]) -> Value {
         self.trial_to(client, "srv", SERVER, port, mode, run)
@@ -267,8 +292,7 @@ impl Lab {
         mode: &str,
         run: &[String],
     ) -> Value {
-        let mut args = self.peer_args("trial", client, server, addr, port);
-        args.extend(["--mode".into(), mode.into()]);
+        let mut args = self.trial_args(client, server, addr, port, mode);
         if !run.is_empty() {
             args.push("--run".into());
             args.extend(run.iter().cloned());
@@ -292,13 +316,8 @@ impl Lab {
         mode: &str,
         hold_ms: u64,
     ) -> Holder {
-        let mut args = self.peer_args("trial", client, server, addr, port);
-        args.extend([
-            "--mode".into(),
-            mode.into(),
-            "--hold-ms".into(),
-            hold_ms.to_string(),
-        ]);
+        let mut args = self.trial_args(client, server, addr, port, mode);
+        args.extend(["--hold-ms".into(), hold_ms.to_string()]);
         let mut child = self
             .peer(&args)
             .stdout(Stdio::piped())
