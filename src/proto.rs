@@ -227,11 +227,11 @@ pub struct RuleView {
 impl RuleView {
     pub fn of(rule: &Rule, now: Instant) -> Self {
         RuleView {
-            engid: rule.key.engid.clone(),
+            engid: rule.key.engid.to_string(),
             host: rule.key.host.to_string(),
             port: rule.key.port,
-            sniff_if: rule.sniff_if.clone(),
-            reset_if: rule.reset_if.clone(),
+            sniff_if: rule.sniff_if.to_string(),
+            reset_if: rule.reset_if.to_string(),
             seconds_left: rule.expires.saturating_since(now).as_secs_f64(),
             expires_unix: rule.expires.as_secs_f64(),
             segments_matched: rule.stats.segments_matched(),

@@ -15,6 +15,7 @@ use crate::rules::{Matcher, RuleKey, RuleSpec, RuleTable};
 use crate::time::Instant;
 use crate::validate;
 use crate::wire::{Kind, LinkType};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -53,38 +54,89 @@ pub struct TimedRule {
 }
 
 /// Parses and validates a rules file.
+///
+/// Each rule is checked as it is read, so no list of raw lines is built beside the result.
 pub fn parse_rules(json: &str) -> Result<Vec<TimedRule>, RulesError> {
-    let lines: Vec<RuleLine<'_>> = serde_json::from_str(json)?;
-    let mut rules = Vec::with_capacity(lines.len());
-    for (index, l) in lines.into_iter().enumerate() {
-        let bad = |message: String| RulesError::Rule { index, message };
-        if !(l.start.is_finite() && l.start >= 0.0) {
-            return Err(bad(format!(
-                "start {} is not a number of seconds >= 0",
-                l.start
-            )));
-        }
-        let key = RuleKey {
-            engid: validate::engid(&l.engid).map_err(|e| bad(e.to_string()))?,
-            host: validate::host(&l.host).map_err(|e| bad(e.to_string()))?,
-            port: match l.port {
-                Some(0) => return Err(bad("port 0 is not a port; use 1..=65535 or null".into())),
-                p => p,
-            },
-        };
-        let duration = validate::seconds(&l.seconds.to_string()).map_err(|e| bad(e.to_string()))?;
-        rules.push(TimedRule {
-            start: Duration::from_secs_f64(l.start),
-            spec: RuleSpec {
-                key,
-                sniff_if: "replay".into(),
-                reset_if: "replay".into(),
-                duration,
-            },
-        });
+    let mut bad = None;
+    let mut de = serde_json::Deserializer::from_str(json);
+    let seed = RulesSeed {
+        // Room for every rule up front: one object per `"host"` key.
+        capacity: memchr::memmem::find_iter(json.as_bytes(), b"\"host\"").count(),
+        bad: &mut bad,
+    };
+    let parsed = seed.deserialize(&mut de).and_then(|r| de.end().map(|()| r));
+    let mut rules = match (parsed, bad) {
+        (_, Some(bad)) => return Err(bad),
+        (Ok(rules), None) => rules,
+        (Err(e), None) => return Err(e.into()),
+    };
+    if !rules.is_sorted_by_key(|r| r.start) {
+        rules.sort_by_key(|r| r.start);
     }
-    rules.sort_by_key(|r| r.start);
     Ok(rules)
+}
+
+/// Checks one rule of the file.
+fn timed_rule(index: usize, l: RuleLine<'_>) -> Result<TimedRule, RulesError> {
+    let bad = |message: String| RulesError::Rule { index, message };
+    if !(l.start.is_finite() && l.start >= 0.0) {
+        return Err(bad(format!(
+            "start {} is not a number of seconds >= 0",
+            l.start
+        )));
+    }
+    let key = RuleKey {
+        engid: validate::engid(&l.engid).map_err(|e| bad(e.to_string()))?,
+        host: validate::host(&l.host).map_err(|e| bad(e.to_string()))?,
+        port: match l.port {
+            Some(0) => return Err(bad("port 0 is not a port; use 1..=65535 or null".into())),
+            p => p,
+        },
+    };
+    let duration = validate::seconds_value(l.seconds).map_err(|e| bad(e.to_string()))?;
+    Ok(TimedRule {
+        start: Duration::from_secs_f64(l.start),
+        spec: RuleSpec {
+            key,
+            sniff_if: "replay".into(),
+            reset_if: "replay".into(),
+            duration,
+        },
+    })
+}
+
+/// Reads the rules array, checking each rule as it comes; the first bad rule is put in `bad`
+/// (and reading stops) so its error keeps the rule's index rather than a JSON position.
+struct RulesSeed<'b> {
+    capacity: usize,
+    bad: &'b mut Option<RulesError>,
+}
+
+impl<'de> DeserializeSeed<'de> for RulesSeed<'_> {
+    type Value = Vec<TimedRule>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RulesSeed<'_> {
+    type Value = Vec<TimedRule>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of rules")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut rules = Vec::with_capacity(self.capacity);
+        while let Some(line) = seq.next_element::<RuleLine<'de>>()? {
+            match timed_rule(rules.len(), line) {
+                Ok(rule) => rules.push(rule),
+                Err(e) => {
+                    *self.bad = Some(e);
+                    return Err(A::Error::custom("a bad rule"));
+                }
+            }
+        }
+        Ok(rules)
+    }
 }
 
 /// Replays frames through the rules and the engine.

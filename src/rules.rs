@@ -6,6 +6,7 @@
 //! each rule's deadline against the packet's own timestamp, so a rule stops matching exactly at
 //! its deadline even before the timer has removed it.
 use crate::time::Instant;
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, VecDeque};
@@ -17,7 +18,7 @@ use std::time::Duration;
 /// What identifies a rule. Registering the same key again refreshes the rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RuleKey {
-    pub engid: String,
+    pub engid: CompactString,
     pub host: IpAddr,
     pub port: Option<u16>,
 }
@@ -26,8 +27,8 @@ pub struct RuleKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleSpec {
     pub key: RuleKey,
-    pub sniff_if: String,
-    pub reset_if: String,
+    pub sniff_if: CompactString,
+    pub reset_if: CompactString,
     pub duration: Duration,
 }
 
@@ -90,8 +91,8 @@ impl RuleStats {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub key: RuleKey,
-    pub sniff_if: String,
-    pub reset_if: String,
+    pub sniff_if: CompactString,
+    pub reset_if: CompactString,
     pub created: Instant,
     pub expires: Instant,
     pub stats: Arc<RuleStats>,
@@ -270,7 +271,10 @@ impl RuleTable {
 
     /// The sniff interfaces that live rules name.
     pub fn sniff_interfaces(&self) -> BTreeSet<String> {
-        self.rules.values().map(|r| r.sniff_if.clone()).collect()
+        self.rules
+            .values()
+            .map(|r| r.sniff_if.to_string())
+            .collect()
     }
 
     /// The snapshot a capture thread on `sniff_if` needs; `None` takes every rule (replay).

@@ -43,11 +43,11 @@ pub fn save(table: &RuleTable) -> String {
     let rules = table
         .iter()
         .map(|r| SavedRule {
-            engid: r.key.engid.clone(),
+            engid: r.key.engid.to_string(),
             host: r.key.host,
             port: r.key.port,
-            sniff_if: r.sniff_if.clone(),
-            reset_if: r.reset_if.clone(),
+            sniff_if: r.sniff_if.to_string(),
+            reset_if: r.reset_if.to_string(),
             created: r.created,
             expires: r.expires,
         })

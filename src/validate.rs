@@ -2,6 +2,7 @@
 //!
 //! The client checks them to give a good error before anything is sent; the daemon checks every
 //! request again, because its socket is an API and trusts no client.
+use compact_str::CompactString;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -27,12 +28,12 @@ pub enum Invalid {
     Interface(String),
 }
 
-pub fn engid(s: &str) -> Result<String, Invalid> {
+pub fn engid(s: &str) -> Result<CompactString, Invalid> {
     let ok = (1..=MAX_ENGID_LEN).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     if ok {
-        Ok(s.to_owned())
+        Ok(s.into())
     } else {
         Err(Invalid::Engid(s.to_owned()))
     }
@@ -64,21 +65,28 @@ pub fn port(s: &str) -> Result<u16, Invalid> {
 
 pub fn seconds(s: &str) -> Result<Duration, Invalid> {
     match s.parse::<u64>() {
-        Ok(n) if (1..=MAX_SECONDS).contains(&n) && s.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(Duration::from_secs(n))
-        }
+        Ok(n) if s.bytes().all(|b| b.is_ascii_digit()) => seconds_value(n),
         _ => Err(Invalid::Seconds(s.to_owned())),
     }
 }
 
-pub fn interface(s: &str) -> Result<String, Invalid> {
+/// [`seconds`] for a number already parsed.
+pub fn seconds_value(n: u64) -> Result<Duration, Invalid> {
+    if (1..=MAX_SECONDS).contains(&n) {
+        Ok(Duration::from_secs(n))
+    } else {
+        Err(Invalid::Seconds(n.to_string()))
+    }
+}
+
+pub fn interface(s: &str) -> Result<CompactString, Invalid> {
     let ok = (1..=MAX_IFNAME_LEN).contains(&s.len())
         && s != "."
         && s != ".."
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
-        Ok(s.to_owned())
+        Ok(s.into())
     } else {
         Err(Invalid::Interface(s.to_owned()))
     }

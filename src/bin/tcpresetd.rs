@@ -23,9 +23,12 @@ extern "C" {
 
 /// Returns freed memory to the system at once instead of after 10 ms: a flow table that grows
 /// to a million flows frees its old, smaller arrays as it goes, and they must not add to the peak.
+/// mimalloc's own `MIMALLOC_PURGE_DELAY`, when set, still wins.
 fn purge_freed_memory_at_once() {
-    // SAFETY: mi_option_set only stores an option value; mimalloc is linked as the allocator.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: mi_option_set only stores an option value; mimalloc is linked as the allocator.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+    }
 }
 use tcpreset::config::{self, Config};
 use tcpreset::flows::FlowTable;

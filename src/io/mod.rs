@@ -9,13 +9,15 @@
 //! - [`daemon`]: the rule table, the captures it needs, expiry, request handling, stats, and the
 //!   watch over the reset interfaces.
 //! - [`control`]: the Unix control socket (server side, tokio) and the client's call.
-//! - [`replay`]: pcap files in and out for `tcpresetd --replay`; [`savefile`] reads classic pcap fast.
+//! - [`replay`]: pcap files in and out for `tcpresetd --replay`; [`savefile`] reads classic pcap fast,
+//!   through [`mapped`] windows of the file.
 pub mod auth;
 pub mod capture;
 pub mod control;
 pub mod daemon;
 pub mod iface;
 pub mod inject;
+pub mod mapped;
 pub mod metrics;
 pub mod persist;
 pub mod replay;

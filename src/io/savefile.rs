@@ -2,9 +2,12 @@
 //!
 //! libpcap reads a savefile with two buffered `fread` calls per packet, each taking the stdio
 //! lock; at millions of packets that is most of a replay's time. A classic pcap file is a
-//! 24-byte header and records of a 16-byte header plus the frame, so this reader fills a 1 MiB
-//! buffer with one `read` and hands out frames from it in place. Files in any other format
-//! (pcapng, unknown magic) are left to libpcap: [`Reader::open`] returns `None` for them.
+//! 24-byte header and records of a 16-byte header plus the frame, so this reader hands out
+//! frames in place: from windows of the file mapped into memory ([`super::mapped`], no copy)
+//! when it is a regular file, otherwise from a 128 KiB buffer filled with one `read`. Files in
+//! any other format (pcapng, unknown magic) are left to libpcap: [`Reader::open`] returns
+//! `None` for them.
+use super::mapped::{self, Window};
 use crate::time::Instant;
 use std::fs::File;
 use std::io::Read;
@@ -78,20 +81,54 @@ impl FileHeader {
 
 /// A classic pcap file, read block by block.
 pub struct Reader<R = File> {
-    inner: R,
+    src: Source<R>,
     header: FileHeader,
-    buf: Vec<u8>,
     start: usize,
     end: usize,
     index: u64,
 }
 
-const BLOCK: usize = 1 << 20;
+/// Where the bytes come from.
+enum Source<R> {
+    /// A stream read into a buffer.
+    Read { inner: R, buf: Vec<u8> },
+    /// A regular file, mapped a window at a time, each at least `min_len` bytes.
+    Map {
+        file: File,
+        window: Window,
+        min_len: usize,
+    },
+}
+
+/// The buffer of a stream.
+const BLOCK: usize = 1 << 17;
+/// The smallest window of a mapped file.
+const WINDOW: usize = 8 << 20;
 
 impl Reader<File> {
-    /// Opens `path`; `Ok(None)` when it is not a classic pcap file.
+    /// Opens `path`; `Ok(None)` when it is not a classic pcap file. A regular file is mapped.
     pub fn open(path: &Path) -> std::io::Result<Option<Self>> {
-        Reader::new(File::open(path)?)
+        let file = File::open(path)?;
+        if !file.metadata()?.is_file() {
+            return Reader::new(file);
+        }
+        let mut head = [0u8; 24];
+        match (&file).read_exact(&mut head) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            r => r?,
+        }
+        Ok(FileHeader::parse(&head).map(|header| Reader {
+            src: Source::Map {
+                file,
+                window: Window::empty(),
+                min_len: WINDOW,
+            },
+            header,
+            // The first window starts at offset 0: skip the file header in it.
+            start: 24,
+            end: 24,
+            index: 0,
+        }))
     }
 }
 
@@ -107,39 +144,73 @@ impl<R: Read> Reader<R> {
             }
         }
         Ok(FileHeader::parse(&head).map(|header| Reader {
-            inner,
+            src: Source::Read {
+                inner,
+                buf: vec![0; BLOCK],
+            },
             header,
-            buf: vec![0; BLOCK],
             start: 0,
             end: 0,
             index: 0,
         }))
     }
 
+    /// The bytes in hand; `start..end` of them are not handed out yet.
+    fn buf(&self) -> &[u8] {
+        match &self.src {
+            Source::Read { buf, .. } => buf,
+            Source::Map { window, .. } => window.bytes(),
+        }
+    }
+
     pub fn header(&self) -> FileHeader {
         self.header
     }
 
-    /// Makes at least `want` bytes available from `start`; false at the end of the file.
+    /// Makes at least `want` bytes available from `start`; false at the end of the file, with
+    /// `start..end` then holding what is left of it.
     fn fill(&mut self, want: usize) -> std::io::Result<bool> {
         if self.end - self.start >= want {
             return Ok(true);
         }
-        self.buf.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
-        if self.buf.len() < want {
-            self.buf.resize(want.next_power_of_two(), 0);
-        }
-        while self.end < want {
-            match self.inner.read(&mut self.buf[self.end..]) {
-                Ok(0) => return Ok(false),
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+        match &mut self.src {
+            Source::Read { inner, buf } => {
+                buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+                if buf.len() < want {
+                    buf.resize(want.next_power_of_two(), 0);
+                }
+                while self.end < want {
+                    match inner.read(&mut buf[self.end..]) {
+                        Ok(0) => return Ok(false),
+                        Ok(n) => self.end += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(true)
+            }
+            Source::Map {
+                file,
+                window,
+                min_len,
+            } => {
+                // Map a new window from the page holding `start` to at least `want` bytes
+                // past it, or to the end of the file (its length read afresh).
+                let at = window.offset() + self.start as u64;
+                let file_len = file.metadata()?.len().max(at);
+                let base = at - at % mapped::page_size();
+                let skip = (at - base) as usize;
+                let len = (skip + want.max(*min_len)).min((file_len - base) as usize);
+                // Unmap the old window before mapping the next, so at most one is resident.
+                *window = Window::empty();
+                *window = Window::map(file, base, len)?;
+                self.start = skip;
+                self.end = len;
+                Ok(self.end - self.start >= want)
             }
         }
-        Ok(true)
     }
 
     /// The next frame and its timestamp, or `None` at the end of the file.
@@ -150,7 +221,7 @@ impl<R: Read> Reader<R> {
                 _ => Err(SavefileError::Truncated { index: self.index }),
             };
         }
-        let (ts, len) = self.header.record(&self.buf[self.start..self.start + 16]);
+        let (ts, len) = self.header.record(&self.buf()[self.start..self.start + 16]);
         let limit = self.header.snaplen.clamp(65_535, MAX_RECORD);
         if len > limit {
             return Err(SavefileError::Oversized {
@@ -163,10 +234,10 @@ impl<R: Read> Reader<R> {
         if !self.fill(total)? {
             return Err(SavefileError::Truncated { index: self.index });
         }
-        let frame = &self.buf[self.start + 16..self.start + total];
+        let at = self.start;
         self.start += total;
         self.index += 1;
-        Ok(Some((ts, frame)))
+        Ok(Some((ts, &self.buf()[at + 16..at + total])))
     }
 }
 
@@ -203,13 +274,31 @@ mod tests {
         f
     }
 
+    /// Every frame of `bytes`, read as a stream and, from a file, through mapped windows of
+    /// one page (so records cross window ends); both ways must agree, errors included.
     fn all(bytes: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, SavefileError> {
-        let mut r = Reader::new(bytes).unwrap().expect("classic pcap");
-        let mut v = Vec::new();
-        while let Some((ts, data)) = r.next_frame()? {
-            v.push((ts.as_micros(), data.to_vec()));
+        fn drain<R: Read>(mut r: Reader<R>) -> Result<Vec<(u64, Vec<u8>)>, SavefileError> {
+            let mut v = Vec::new();
+            while let Some((ts, data)) = r.next_frame()? {
+                v.push((ts.as_micros(), data.to_vec()));
+            }
+            Ok(v)
         }
-        Ok(v)
+        let streamed = drain(Reader::new(bytes).unwrap().expect("classic pcap"));
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, bytes).unwrap();
+        let mut mapped = Reader::open(file.path()).unwrap().expect("classic pcap");
+        if let Source::Map { min_len, .. } = &mut mapped.src {
+            *min_len = mapped::page_size() as usize;
+        } else {
+            panic!("a regular file is mapped");
+        }
+        assert_eq!(
+            format!("{:?}", drain(mapped)),
+            format!("{streamed:?}"),
+            "mapped and streamed reads differ"
+        );
+        streamed
     }
 
     #[test]

@@ -32,9 +32,10 @@ pub struct Matcher {
 }
 
 /// A blocked Bloom filter of hosts: each host sets two bits of one 64-bit word, so a test
-/// costs one memory access. Sized to the host count (about 5 words per 64 hosts, at most
-/// 64 KiB, which stays in the L2 cache beside the packet stream): with 100,000 hosts about
-/// one other host in ten passes to the hash probe, with a thousand hosts almost none.
+/// costs one memory access. Sized to the host count (16 to 32 bits per host, at most 256 KiB,
+/// which stays in a 1 MiB or larger L2 cache beside the packet stream): with 100,000 hosts
+/// about one other host in a hundred passes to the hash probe (a miss in the L2 cache), with
+/// a thousand hosts almost none.
 #[derive(Debug, Default)]
 struct HostBits {
     words: Vec<u64>,
@@ -42,12 +43,12 @@ struct HostBits {
     shift: u32,
 }
 
-/// The largest filter: 2^13 words (64 KiB).
-const MAX_WORDS_LOG2: u32 = 13;
+/// The largest filter: 2^15 words (256 KiB).
+const MAX_WORDS_LOG2: u32 = 15;
 
 impl HostBits {
     fn with_hosts(hosts: usize) -> Self {
-        let log2 = (hosts.max(1) * 5 / 64 + 1)
+        let log2 = (hosts.max(1) / 4 + 1)
             .next_power_of_two()
             .trailing_zeros()
             .clamp(1, MAX_WORDS_LOG2);

@@ -19,7 +19,7 @@ impl Daemon {
             .lock()
             .table
             .iter()
-            .map(|r| r.reset_if.clone())
+            .map(|r| r.reset_if.to_string())
             .collect();
         if names.is_empty() {
             self.lock().health.retain(|_| false);
