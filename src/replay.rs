@@ -46,12 +46,16 @@ pub enum RulesError {
     Rule { index: usize, message: String },
 }
 
-/// A rule and when, after the first packet, it is registered.
+/// A rule and when, after the first packet, it is registered (on the interface `replay`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimedRule {
     pub start: Duration,
-    pub spec: RuleSpec,
+    pub key: RuleKey,
+    pub duration: Duration,
 }
+
+/// The sniff and reset interface of every replayed rule.
+const REPLAY_IF: &str = "replay";
 
 /// Parses and validates a rules file.
 ///
@@ -96,12 +100,8 @@ fn timed_rule(index: usize, l: RuleLine<'_>) -> Result<TimedRule, RulesError> {
     let duration = validate::seconds_value(l.seconds).map_err(|e| bad(e.to_string()))?;
     Ok(TimedRule {
         start: Duration::from_secs_f64(l.start),
-        spec: RuleSpec {
-            key,
-            sniff_if: "replay".into(),
-            reset_if: "replay".into(),
-            duration,
-        },
+        key,
+        duration,
     })
 }
 
@@ -178,7 +178,13 @@ impl Replayer {
         self.run_timers_until(ts, emit);
         let mut changed = false;
         while let Some(r) = self.rules.next_if(|r| first + r.start <= ts) {
-            self.table.upsert(r.spec, first + r.start);
+            let spec = RuleSpec {
+                key: r.key,
+                sniff_if: REPLAY_IF.into(),
+                reset_if: REPLAY_IF.into(),
+                duration: r.duration,
+            };
+            self.table.upsert(spec, first + r.start);
             changed = true;
         }
         if changed && self.rules.peek().is_none() {
@@ -234,7 +240,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok[0].start, Duration::ZERO);
-        assert_eq!(ok[1].spec.key.host.to_string(), "10.0.0.1");
+        assert_eq!(ok[1].key.host.to_string(), "10.0.0.1");
         for (json, want) in [
             ("{}", "not a JSON array"),
             (

@@ -10,6 +10,7 @@ use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -108,7 +109,9 @@ pub enum Upsert {
 /// All live rules with their deadlines.
 #[derive(Debug, Default)]
 pub struct RuleTable {
-    rules: foldhash::HashMap<RuleKey, Rule>,
+    /// The rules, found by the hash of their key (kept once, inside the rule).
+    rules: hashbrown::HashTable<Rule>,
+    hasher: foldhash::fast::RandomState,
     /// Deadlines, earliest on top. Refreshing or cancelling a rule leaves its old entry here;
     /// an entry whose rule no longer has that deadline is stale and skipped, never on top.
     deadlines: BinaryHeap<Reverse<Deadline>>,
@@ -147,7 +150,8 @@ impl RuleTable {
     /// A table with room for `n` rules.
     pub fn with_capacity(n: usize) -> Self {
         RuleTable {
-            rules: foldhash::HashMap::with_capacity_and_hasher(n, Default::default()),
+            rules: hashbrown::HashTable::with_capacity(n),
+            hasher: Default::default(),
             deadlines: BinaryHeap::with_capacity(n),
         }
     }
@@ -164,9 +168,13 @@ impl RuleTable {
         self.insert(spec, created, expires).0
     }
 
+    fn hash(&self, key: &RuleKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     fn insert(&mut self, spec: RuleSpec, created: Instant, expires: Instant) -> (Upsert, &Rule) {
-        let key = spec.key;
-        let how = match self.rules.get_mut(&key) {
+        let hash = self.hash(&spec.key);
+        let how = match self.rules.find_mut(hash, |r| r.key == spec.key) {
             Some(rule) => {
                 rule.expires = expires;
                 rule.sniff_if = spec.sniff_if;
@@ -175,25 +183,38 @@ impl RuleTable {
             }
             None => {
                 let rule = Rule {
-                    key: key.clone(),
+                    key: spec.key.clone(),
                     sniff_if: spec.sniff_if,
                     reset_if: spec.reset_if,
                     created,
                     expires,
                     stats: Arc::default(),
                 };
-                self.rules.insert(key.clone(), rule);
+                let hasher = &self.hasher;
+                self.rules
+                    .insert_unique(hash, rule, |r| hasher.hash_one(&r.key));
                 Upsert::Added
             }
         };
+        let key = spec.key;
         self.deadlines.push(Reverse(Deadline(expires, key.clone())));
         self.drop_stale();
-        (how, &self.rules[&key])
+        let rule = self.rules.find(hash, |r| r.key == key);
+        (how, rule.expect("inserted above"))
+    }
+
+    fn find(&self, key: &RuleKey) -> Option<&Rule> {
+        self.rules.find(self.hash(key), |r| r.key == *key)
+    }
+
+    fn remove(&mut self, key: &RuleKey) -> Option<Rule> {
+        let entry = self.rules.find_entry(self.hash(key), |r| r.key == *key);
+        entry.ok().map(|e| e.remove().0)
     }
 
     /// Whether a deadline entry still belongs to its rule.
     fn is_live(&self, Deadline(deadline, key): &Deadline) -> bool {
-        self.rules.get(key).is_some_and(|r| r.expires == *deadline)
+        self.find(key).is_some_and(|r| r.expires == *deadline)
     }
 
     /// Pops stale entries off the top, and rebuilds the heap when they outnumber the rules.
@@ -207,18 +228,18 @@ impl RuleTable {
         if self.deadlines.len() > 2 * self.rules.len() + 1024 {
             self.deadlines = self
                 .rules
-                .values()
+                .iter()
                 .map(|r| Reverse(Deadline(r.expires, r.key.clone())))
                 .collect();
         }
     }
 
     pub fn get(&self, key: &RuleKey) -> Option<&Rule> {
-        self.rules.get(key)
+        self.find(key)
     }
 
     pub fn cancel(&mut self, key: &RuleKey) -> Option<Rule> {
-        let rule = self.rules.remove(key)?;
+        let rule = self.remove(key)?;
         self.drop_stale();
         Some(rule)
     }
@@ -226,7 +247,7 @@ impl RuleTable {
     /// Removes every rule.
     pub fn flush(&mut self) -> Vec<Rule> {
         self.deadlines.clear();
-        let mut rules: Vec<Rule> = std::mem::take(&mut self.rules).into_values().collect();
+        let mut rules: Vec<Rule> = std::mem::take(&mut self.rules).into_iter().collect();
         rules.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         rules
     }
@@ -242,7 +263,7 @@ impl RuleTable {
                 break;
             };
             if self.is_live(&entry) {
-                expired.extend(self.rules.remove(&entry.1));
+                expired.extend(self.remove(&entry.1));
             }
         }
         self.drop_stale();
@@ -256,7 +277,7 @@ impl RuleTable {
 
     /// Rules in key order.
     pub fn iter(&self) -> impl Iterator<Item = &Rule> {
-        let mut rules: Vec<&Rule> = self.rules.values().collect();
+        let mut rules: Vec<&Rule> = self.rules.iter().collect();
         rules.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         rules.into_iter()
     }
@@ -271,22 +292,20 @@ impl RuleTable {
 
     /// The sniff interfaces that live rules name.
     pub fn sniff_interfaces(&self) -> BTreeSet<String> {
-        self.rules
-            .values()
-            .map(|r| r.sniff_if.to_string())
-            .collect()
+        self.rules.iter().map(|r| r.sniff_if.to_string()).collect()
     }
 
     /// The snapshot a capture thread on `sniff_if` needs; `None` takes every rule (replay).
     pub fn matcher(&self, sniff_if: Option<&str>) -> Matcher {
         Matcher::new(
             self.rules
-                .values()
+                .iter()
                 .filter(|r| sniff_if.is_none_or(|s| s == r.sniff_if)),
         )
     }
 }
 
+mod hosts;
 mod matcher;
 pub use matcher::{Hit, Matcher};
 

@@ -1,4 +1,5 @@
 //! [`Matcher`]: the immutable, per-interface index of rules by host that capture threads use.
+use super::hosts::{HostBits, HostIndex};
 use super::{Rule, RuleStats};
 use crate::config::Cidr;
 use crate::time::Instant;
@@ -10,8 +11,9 @@ use std::sync::Arc;
 #[derive(Debug)]
 struct Entry {
     port: Option<u16>,
+    /// Index into `reset_ifs`.
+    reset_if: u32,
     expires: Instant,
-    reset_if: Arc<str>,
     stats: Arc<RuleStats>,
 }
 
@@ -22,65 +24,13 @@ struct Entry {
 /// range, so a rule costs one entry and a share of one hash slot, with no allocation of its own.
 #[derive(Debug, Default)]
 pub struct Matcher {
-    by_host: foldhash::HashMap<IpAddr, (u32, u32)>,
+    by_host: HostIndex,
     entries: Vec<Entry>,
     /// Two bits per rule host, small enough to stay in cache: most segments touch no rule
     /// host, and this answers them without a probe of `by_host`.
     maybe: HostBits,
     reset_ifs: Vec<Arc<str>>,
     protected: Arc<[Cidr]>,
-}
-
-/// A blocked Bloom filter of hosts: each host sets two bits of one 64-bit word, so a test
-/// costs one memory access. Sized to the host count (16 to 32 bits per host, at most 256 KiB,
-/// which stays in a 1 MiB or larger L2 cache beside the packet stream): with 100,000 hosts
-/// about one other host in a hundred passes to the hash probe (a miss in the L2 cache), with
-/// a thousand hosts almost none.
-#[derive(Debug, Default)]
-struct HostBits {
-    words: Vec<u64>,
-    /// 64 minus log2 of the word count: the shift that turns a hash into a word index.
-    shift: u32,
-}
-
-/// The largest filter: 2^15 words (256 KiB).
-const MAX_WORDS_LOG2: u32 = 15;
-
-impl HostBits {
-    fn with_hosts(hosts: usize) -> Self {
-        let log2 = (hosts.max(1) / 4 + 1)
-            .next_power_of_two()
-            .trailing_zeros()
-            .clamp(1, MAX_WORDS_LOG2);
-        HostBits {
-            words: vec![0; 1 << log2],
-            shift: 64 - log2,
-        }
-    }
-
-    /// The word index and the two-bit mask of `ip`.
-    fn slot(&self, ip: &IpAddr) -> (usize, u64) {
-        let x = match ip {
-            IpAddr::V4(v4) => u64::from(u32::from(*v4)),
-            IpAddr::V6(v6) => {
-                let n = u128::from(*v6);
-                (n as u64) ^ ((n >> 64) as u64).rotate_left(17)
-            }
-        };
-        let h = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mask = (1 << ((h >> 20) & 63)) | (1 << ((h >> 26) & 63));
-        ((h >> self.shift) as usize, mask)
-    }
-
-    fn insert(&mut self, ip: &IpAddr) {
-        let (w, mask) = self.slot(ip);
-        self.words[w] |= mask;
-    }
-
-    fn may_contain(&self, ip: &IpAddr) -> bool {
-        let (w, mask) = self.slot(ip);
-        self.words.get(w).is_some_and(|v| v & mask == mask)
-    }
 }
 
 /// A segment matched: where to send the RSTs and whose counters to bump.
@@ -100,42 +50,43 @@ impl Matcher {
     pub fn new<'a>(rules: impl Iterator<Item = &'a Rule>) -> Self {
         // Group by host without sorting everything: count each host's rules, lay the hosts'
         // ranges end to end, then drop each rule into its host's range.
-        let rules: Vec<&Rule> = rules.collect();
+        let mut all = Vec::with_capacity(rules.size_hint().1.unwrap_or(0));
+        all.extend(rules);
+        let rules = all;
         let mut m = Matcher::default();
-        m.by_host.reserve(rules.len());
+        m.by_host.reserve_v4(rules.len());
         for rule in &rules {
-            m.by_host.entry(rule.key.host).or_insert((0, 0)).1 += 1;
+            m.by_host.span_mut(&rule.key.host).1 += 1;
         }
         m.maybe = HostBits::with_hosts(m.by_host.len());
         let mut next = 0;
-        for (at, n) in m.by_host.values_mut() {
+        for (at, n) in m.by_host.spans_mut() {
             *at = next;
             next += std::mem::take(n);
         }
         let mut slots: Vec<Option<&Rule>> = vec![None; rules.len()];
         for rule in &rules {
-            let (at, n) = m.by_host.get_mut(&rule.key.host).expect("counted above");
+            let (at, n) = m.by_host.span_mut(&rule.key.host);
             slots[(*at + *n) as usize] = Some(rule);
             *n += 1;
         }
         let mut placed: Vec<&Rule> = slots.into_iter().flatten().collect();
-        for &(at, n) in m.by_host.values() {
+        for (_, (at, n)) in m.by_host.iter() {
             placed[at as usize..(at + n) as usize].sort_unstable_by(|a, b| a.key.cmp(&b.key));
         }
         m.entries.reserve_exact(placed.len());
         for rule in placed {
-            let reset_if = match m.reset_ifs.iter().find(|r| ***r == *rule.reset_if) {
-                Some(r) => Arc::clone(r),
+            let reset_if = match m.reset_ifs.iter().position(|r| **r == *rule.reset_if) {
+                Some(i) => i,
                 None => {
-                    let r: Arc<str> = Arc::from(rule.reset_if.as_str());
-                    m.reset_ifs.push(Arc::clone(&r));
-                    r
+                    m.reset_ifs.push(Arc::from(rule.reset_if.as_str()));
+                    m.reset_ifs.len() - 1
                 }
             };
             m.entries.push(Entry {
                 port: rule.key.port,
+                reset_if: u32::try_from(reset_if).expect("reset interfaces are counted in u32"),
                 expires: rule.expires,
-                reset_if,
                 stats: Arc::clone(&rule.stats),
             });
             m.maybe.insert(&rule.key.host);
@@ -149,7 +100,7 @@ impl Matcher {
             return &[];
         }
         match self.by_host.get(host) {
-            Some(&(at, n)) => &self.entries[at as usize..(at + n) as usize],
+            Some((at, n)) => &self.entries[at as usize..(at + n) as usize],
             None => &[],
         }
     }
@@ -165,10 +116,10 @@ impl Matcher {
         let mut v: Vec<(IpAddr, Option<u16>)> = self
             .by_host
             .iter()
-            .flat_map(|(h, &(at, n))| {
+            .flat_map(|(h, (at, n))| {
                 self.entries[at as usize..(at + n) as usize]
                     .iter()
-                    .map(move |e| (*h, e.port))
+                    .map(move |e| (h, e.port))
             })
             .collect();
         v.sort_unstable();
@@ -215,7 +166,7 @@ impl Matcher {
         for e in self.covering((seg.src, seg.src_port), (seg.dst, seg.dst_port), now) {
             e.stats.segments_matched.fetch_add(1, Ordering::Relaxed);
             first.get_or_insert(Hit {
-                reset_if: &e.reset_if,
+                reset_if: &self.reset_ifs[e.reset_if as usize],
                 stats: &e.stats,
                 expires: e.expires,
             });
@@ -226,7 +177,7 @@ impl Matcher {
     /// The first rule alive at `now` that covers the flow between `a` and `b` (no counting).
     pub fn lookup_flow(&self, a: (IpAddr, u16), b: (IpAddr, u16), now: Instant) -> Option<Hit<'_>> {
         self.covering(a, b, now).next().map(|e| Hit {
-            reset_if: &e.reset_if,
+            reset_if: &self.reset_ifs[e.reset_if as usize],
             stats: &e.stats,
             expires: e.expires,
         })
