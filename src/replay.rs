@@ -60,12 +60,13 @@ const REPLAY_IF: &str = "replay";
 /// Parses and validates a rules file.
 ///
 /// Each rule is checked as it is read, so no list of raw lines is built beside the result.
-pub fn parse_rules(json: &str) -> Result<Vec<TimedRule>, RulesError> {
+pub fn parse_rules(json: impl AsRef<[u8]>) -> Result<Vec<TimedRule>, RulesError> {
+    let json = json.as_ref();
     let mut bad = None;
-    let mut de = serde_json::Deserializer::from_str(json);
+    let mut de = serde_json::Deserializer::from_slice(json);
     let seed = RulesSeed {
         // Room for every rule up front: one object per `"host"` key.
-        capacity: memchr::memmem::find_iter(json.as_bytes(), b"\"host\"").count(),
+        capacity: memchr::memmem::find_iter(json, b"\"host\"").count(),
         bad: &mut bad,
     };
     let parsed = seed.deserialize(&mut de).and_then(|r| de.end().map(|()| r));

@@ -106,21 +106,25 @@ pub enum Upsert {
     Refreshed,
 }
 
-/// All live rules with their deadlines.
+/// All live rules with their deadlines. `S` hashes keys (tests use one that collides).
 #[derive(Debug, Default)]
-pub struct RuleTable {
+pub struct RuleTable<S = foldhash::fast::RandomState> {
     /// The rules, found by the hash of their key (kept once, inside the rule).
     rules: hashbrown::HashTable<Rule>,
-    hasher: foldhash::fast::RandomState,
+    hasher: S,
     /// Deadlines, earliest on top. Refreshing or cancelling a rule leaves its old entry here;
-    /// an entry whose rule no longer has that deadline is stale and skipped, never on top.
+    /// an entry with no rule of that key hash and deadline is stale and skipped, never on top.
     deadlines: BinaryHeap<Reverse<Deadline>>,
 }
 
-/// A rule's deadline, ordered by time alone: rules that share a deadline need no ordering, and
-/// comparing their keys would cost every insertion a string comparison per heap level.
+/// A rule's deadline and the hash of its key (16 bytes, where the key itself takes 48), ordered
+/// by time alone: rules that share a deadline need no ordering.
+///
+/// Two rules whose keys share a hash are told apart by their deadlines: an entry expires the
+/// rule with its hash and its deadline, whichever that is, and each rule has an entry of its
+/// own, so every rule still goes at its own deadline.
 #[derive(Debug)]
-struct Deadline(Instant, RuleKey);
+struct Deadline(Instant, u64);
 
 impl PartialEq for Deadline {
     fn eq(&self, other: &Self) -> bool {
@@ -155,6 +159,17 @@ impl RuleTable {
             deadlines: BinaryHeap::with_capacity(n),
         }
     }
+}
+
+impl<S: BuildHasher> RuleTable<S> {
+    /// An empty table hashing keys with `hasher`.
+    pub fn with_hasher(hasher: S) -> Self {
+        RuleTable {
+            rules: hashbrown::HashTable::new(),
+            hasher,
+            deadlines: BinaryHeap::new(),
+        }
+    }
 
     /// Adds a rule, or refreshes the rule with the same key: its deadline becomes
     /// `now + duration` and its interfaces those of `spec`; its counters are kept.
@@ -173,34 +188,34 @@ impl RuleTable {
     }
 
     fn insert(&mut self, spec: RuleSpec, created: Instant, expires: Instant) -> (Upsert, &Rule) {
+        use hashbrown::hash_table::Entry;
         let hash = self.hash(&spec.key);
-        let how = match self.rules.find_mut(hash, |r| r.key == spec.key) {
-            Some(rule) => {
+        let hasher = &self.hasher;
+        let rehash = |r: &Rule| hasher.hash_one(&r.key);
+        let (how, at) = match self.rules.entry(hash, |r| r.key == spec.key, rehash) {
+            Entry::Occupied(mut e) => {
+                let rule = e.get_mut();
                 rule.expires = expires;
                 rule.sniff_if = spec.sniff_if;
                 rule.reset_if = spec.reset_if;
-                Upsert::Refreshed
+                (Upsert::Refreshed, e.bucket_index())
             }
-            None => {
-                let rule = Rule {
-                    key: spec.key.clone(),
+            Entry::Vacant(e) => {
+                let e = e.insert(Rule {
+                    key: spec.key,
                     sniff_if: spec.sniff_if,
                     reset_if: spec.reset_if,
                     created,
                     expires,
                     stats: Arc::default(),
-                };
-                let hasher = &self.hasher;
-                self.rules
-                    .insert_unique(hash, rule, |r| hasher.hash_one(&r.key));
-                Upsert::Added
+                });
+                (Upsert::Added, e.bucket_index())
             }
         };
-        let key = spec.key;
-        self.deadlines.push(Reverse(Deadline(expires, key.clone())));
+        self.deadlines.push(Reverse(Deadline(expires, hash)));
+        // Only pops heap entries: the rule stays in its bucket.
         self.drop_stale();
-        let rule = self.rules.find(hash, |r| r.key == key);
-        (how, rule.expect("inserted above"))
+        (how, self.rules.get_bucket(at).expect("inserted above"))
     }
 
     fn find(&self, key: &RuleKey) -> Option<&Rule> {
@@ -212,14 +227,19 @@ impl RuleTable {
         entry.ok().map(|e| e.remove().0)
     }
 
-    /// Whether a deadline entry still belongs to its rule.
-    fn is_live(&self, Deadline(deadline, key): &Deadline) -> bool {
-        self.find(key).is_some_and(|r| r.expires == *deadline)
+    /// Whether a deadline entry still belongs to a rule.
+    fn is_live(&self, &Deadline(deadline, hash): &Deadline) -> bool {
+        self.rules.find(hash, |r| r.expires == deadline).is_some()
     }
 
     /// Pops stale entries off the top, and rebuilds the heap when they outnumber the rules.
     fn drop_stale(&mut self) {
-        while let Some(Reverse(top)) = self.deadlines.peek() {
+        // Every rule has a live entry, so with no more entries than rules none is stale (the
+        // common case of adding rules: no lookup).
+        while self.deadlines.len() > self.rules.len() {
+            let Some(Reverse(top)) = self.deadlines.peek() else {
+                break;
+            };
             if self.is_live(top) {
                 break;
             }
@@ -229,7 +249,7 @@ impl RuleTable {
             self.deadlines = self
                 .rules
                 .iter()
-                .map(|r| Reverse(Deadline(r.expires, r.key.clone())))
+                .map(|r| Reverse(Deadline(r.expires, self.hash(&r.key))))
                 .collect();
         }
     }
@@ -262,8 +282,9 @@ impl RuleTable {
             let Some(Reverse(entry)) = self.deadlines.pop() else {
                 break;
             };
-            if self.is_live(&entry) {
-                expired.extend(self.remove(&entry.1));
+            let Deadline(deadline, hash) = entry;
+            if let Ok(rule) = self.rules.find_entry(hash, |r| r.expires == deadline) {
+                expired.push(rule.remove().0);
             }
         }
         self.drop_stale();

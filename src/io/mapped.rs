@@ -92,3 +92,32 @@ impl Drop for Window {
         }
     }
 }
+
+/// All the bytes of a file: mapped when it is a regular file, read when it is not (a pipe).
+#[derive(Debug)]
+pub enum Contents {
+    Mapped(Window),
+    Read(Vec<u8>),
+}
+
+impl Contents {
+    pub fn of(path: &std::path::Path) -> std::io::Result<Contents> {
+        let mut file = File::open(path)?;
+        let meta = file.metadata()?;
+        if meta.is_file() {
+            let len = usize::try_from(meta.len())
+                .map_err(|_| std::io::Error::other("file too large to map"))?;
+            return Ok(Contents::Mapped(Window::map(&file, 0, len)?));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes)?;
+        Ok(Contents::Read(bytes))
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Contents::Mapped(w) => w.bytes(),
+            Contents::Read(v) => v,
+        }
+    }
+}

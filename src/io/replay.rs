@@ -1,4 +1,5 @@
 //! Replay files: read a capture with libpcap, write the RSTs as Ethernet frames to a pcap file.
+use super::mapped::Contents;
 use super::savefile::Reader;
 use crate::engine::Counters;
 use crate::flows::FlowTable;
@@ -54,11 +55,11 @@ pub fn run(
     flows: Option<FlowTable>,
 ) -> Result<Summary, ReplayError> {
     let name = |p: &Path| p.display().to_string();
-    let text = std::fs::read_to_string(rules).map_err(|source| ReplayError::ReadRules {
+    let text = Contents::of(rules).map_err(|source| ReplayError::ReadRules {
         path: name(rules),
         source,
     })?;
-    let rules = parse_rules(&text).map_err(|source| ReplayError::Rules {
+    let rules = parse_rules(text.bytes()).map_err(|source| ReplayError::Rules {
         path: name(rules),
         source,
     })?;

@@ -70,7 +70,8 @@ impl Matcher {
             slots[(*at + *n) as usize] = Some(rule);
             *n += 1;
         }
-        let mut placed: Vec<&Rule> = slots.into_iter().flatten().collect();
+        let mut placed: Vec<&Rule> = Vec::with_capacity(rules.len());
+        placed.extend(slots.into_iter().flatten());
         for (_, (at, n)) in m.by_host.iter() {
             placed[at as usize..(at + n) as usize].sort_unstable_by(|a, b| a.key.cmp(&b.key));
         }

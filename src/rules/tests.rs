@@ -66,6 +66,51 @@ fn refresh_replaces_the_deadline_and_keeps_counters() {
     assert_eq!(t.expire_until(later + Duration::from_secs(10)).len(), 1);
 }
 
+/// Hashes every key to the same value.
+#[derive(Debug, Default, Clone, Copy)]
+struct Collide;
+
+impl std::hash::BuildHasher for Collide {
+    type Hasher = Constant;
+    fn build_hasher(&self) -> Constant {
+        Constant
+    }
+}
+
+struct Constant;
+
+impl std::hash::Hasher for Constant {
+    fn finish(&self) -> u64 {
+        7
+    }
+    fn write(&mut self, _: &[u8]) {}
+}
+
+#[test]
+fn keys_with_one_hash_still_expire_each_at_its_own_deadline() {
+    let mut t = RuleTable::with_hasher(Collide);
+    let secs = Duration::from_secs;
+    t.upsert(spec("a", "10.0.0.1", None, 10), T0);
+    t.upsert(spec("b", "10.0.0.2", None, 20), T0);
+    t.upsert(spec("c", "10.0.0.3", None, 20), T0);
+    // "a" moves to T0+30: its old entry at T0+10 must not take "b" or "c" with it.
+    let (how, _) = t.upsert(spec("a", "10.0.0.1", None, 25), T0 + secs(5));
+    assert_eq!(how, Upsert::Refreshed);
+    assert!(t.expire_until(T0 + secs(10)).is_empty());
+    let engids = |rules: Vec<Rule>| -> Vec<String> {
+        let mut v: Vec<String> = rules.iter().map(|r| r.key.engid.to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(engids(t.expire_until(T0 + secs(20))), ["b", "c"]);
+    assert_eq!(t.next_deadline(), Some(T0 + secs(30)));
+    let c = t.cancel(&spec("a", "10.0.0.1", None, 1).key).unwrap();
+    assert_eq!(c.key.engid, "a");
+    assert!(t.is_empty());
+    assert!(t.expire_until(T0 + secs(40)).is_empty());
+    assert_eq!(t.next_deadline(), None);
+}
+
 #[test]
 fn keys_differ_by_engid_and_port() {
     let mut t = RuleTable::new();
