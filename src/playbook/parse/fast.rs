@@ -1,0 +1,487 @@
+//! The fast path of [`super::parse_json_line`]: one pass over the bytes of an NDJSON line that
+//! compares each key of the objects it walks with the [`PathTree`], reads the planned values and
+//! skips the rest without allocating. Strings are found through [`scan`]'s masks of 64 bytes at a
+//! time, so skipping one costs the same whatever its length.
+//!
+//! It is at least as strict as `serde_json`: whatever it accepts, `serde_json` accepts with the same
+//! slots. Anything it is not sure of (a malformed line, a top level that is not an object, an
+//! escaped key, nesting deeper than [`MAX_DEPTH`], a number that is not a plain integer where the
+//! seeded visitor would parse it) is a [`Fallback`]: the caller then parses the line with
+//! `serde_json`, whose result (or error message) is authoritative. Values captured whole, escaped
+//! strings and non-integer numbers are read by `serde_json` from their own slice of the line, with
+//! the same visitor as the full parse.
+
+use std::borrow::Cow;
+
+use serde::de::DeserializeSeed;
+
+use super::scan;
+use super::{PathTree, ValSeed};
+use crate::playbook::source::lookup_json;
+use crate::playbook::value::Val;
+
+/// Deeper nesting falls back to `serde_json`, which counts its own limit of 128 on the values it
+/// visits (but not on those it skips): below this depth both agree.
+pub(super) const MAX_DEPTH: usize = 100;
+
+/// The fast path cannot vouch for the line; parse it with `serde_json`.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Fallback;
+
+type Step<T = ()> = Result<T, Fallback>;
+
+/// Fills `slots` (which start empty) from `line`. On [`Fallback`] some slots may be filled.
+pub(super) fn extract<'de>(
+    line: &'de str,
+    tree: &PathTree,
+    slots: &mut [Option<Val<'de>>],
+) -> Result<(), Fallback> {
+    let mut cur = Cursor::new(line)?;
+    if cur.ws() != b'{' {
+        return Err(Fallback);
+    }
+    cur.object(tree, slots, 1)?;
+    if cur.ws() != 0 || cur.pos != cur.bytes.len() {
+        return Err(Fallback);
+    }
+    Ok(())
+}
+
+struct Cursor<'de> {
+    text: &'de str,
+    bytes: &'de [u8],
+    pos: usize,
+    /// Start of the 64-byte window the masks below describe (a multiple of 64).
+    win: usize,
+    /// Quotes in the window that open or close a string (not escaped).
+    quotes: u64,
+    /// Backslashes in the window that escape the byte after them.
+    escapes: u64,
+    /// Bytes below 0x20 in the window.
+    controls: u64,
+    /// The first byte of the next window is escaped.
+    carry: bool,
+}
+
+impl<'de> Cursor<'de> {
+    fn new(text: &'de str) -> Step<Cursor<'de>> {
+        let mut cur = Cursor {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            win: 0,
+            quotes: 0,
+            escapes: 0,
+            controls: 0,
+            carry: false,
+        };
+        cur.load(0)?;
+        Ok(cur)
+    }
+
+    /// Classifies the window at `win`. Windows are loaded in order, as an escape can reach into
+    /// the next one.
+    #[inline]
+    fn load(&mut self, win: usize) -> Step {
+        let len = self.bytes.len();
+        let masks = if let Some(chunk) = self.bytes.get(win..win + 64) {
+            scan::classify(chunk.try_into().expect("64 bytes"))
+        } else if win >= len && win > 0 {
+            return Err(Fallback);
+        } else if len >= 64 {
+            // The last 64 bytes, shifted so that bit 0 is `win` (a string still open at the end
+            // then asks for the next window, and there is none).
+            let tail = scan::classify(self.bytes[len - 64..].try_into().expect("64 bytes"));
+            let shift = win + 64 - len;
+            scan::Masks {
+                quote: tail.quote >> shift,
+                backslash: tail.backslash >> shift,
+                control: tail.control >> shift,
+            }
+        } else {
+            // Short lines: zeros past the end read as control characters.
+            let mut chunk = [0u8; 64];
+            chunk[..len].copy_from_slice(self.bytes);
+            scan::classify(&chunk)
+        };
+        self.win = win;
+        self.controls = masks.control;
+        if masks.backslash == 0 && !self.carry {
+            self.quotes = masks.quote;
+            self.escapes = 0;
+            return Ok(());
+        }
+        self.escapes(masks)
+    }
+
+    /// Which backslashes of the window escape the byte after them, and which quotes they escape.
+    /// Every escape is checked here, in strings or not: in a valid line all backslashes are in
+    /// strings, where escapes count from the string's start as they do here.
+    #[cold]
+    fn escapes(&mut self, masks: scan::Masks) -> Step {
+        let mut escaped = u64::from(self.carry);
+        let mut pending = masks.backslash & !escaped;
+        let mut escapes = 0;
+        self.carry = false;
+        while pending != 0 {
+            let i = pending.trailing_zeros();
+            escapes |= 1 << i;
+            pending &= pending - 1;
+            if i == 63 {
+                self.carry = true;
+            } else {
+                escaped |= 1 << (i + 1);
+                pending &= !(1 << (i + 1));
+            }
+            self.check_escape(self.win + i as usize + 1)?;
+        }
+        self.quotes = masks.quote & !escaped;
+        self.escapes = escapes;
+        Ok(())
+    }
+
+    /// The byte at `at` follows an escaping backslash. Checked as `serde_json` checks the
+    /// strings it skips: `\u` takes any four hex digits.
+    #[cold]
+    fn check_escape(&self, at: usize) -> Step {
+        match self.bytes.get(at) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(()),
+            Some(b'u') => match self.bytes.get(at + 1..at + 5) {
+                Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(()),
+                _ => Err(Fallback),
+            },
+            _ => Err(Fallback),
+        }
+    }
+
+    /// The byte at the cursor; 0 at the end (never valid there in JSON).
+    #[inline(always)]
+    fn peek(&self) -> u8 {
+        self.bytes.get(self.pos).copied().unwrap_or(0)
+    }
+
+    /// Skips whitespace and returns the next byte (0 at the end).
+    #[inline(always)]
+    fn ws(&mut self) -> u8 {
+        let b = self.peek();
+        if b > b' ' {
+            return b;
+        }
+        loop {
+            match self.peek() {
+                b' ' | b'\t' | b'\n' | b'\r' => self.pos += 1,
+                b => return b,
+            }
+        }
+    }
+
+    /// After the opening quote of a string: moves past its closing quote and returns whether it
+    /// has escapes. Control characters in it are refused.
+    #[inline(always)]
+    fn string(&mut self) -> Step<bool> {
+        let mut escaped = false;
+        loop {
+            let rel = self.pos - self.win;
+            if rel >= 64 {
+                self.load(self.win + 64)?;
+                continue;
+            }
+            let from = u64::MAX << rel;
+            let quotes = self.quotes & from;
+            // The bytes from the cursor up to the closing quote (or the window's end).
+            let inside = from & (quotes & quotes.wrapping_neg()).wrapping_sub(1);
+            if self.controls & inside != 0 {
+                return Err(Fallback);
+            }
+            escaped |= self.escapes & inside != 0;
+            if quotes != 0 {
+                self.pos = self.win + quotes.trailing_zeros() as usize + 1;
+                return Ok(escaped);
+            }
+            self.pos = self.win + 64;
+        }
+    }
+
+    /// At a number: moves past it, checking its syntax. Returns the start of its digits when it
+    /// is a plain integer (no fraction or exponent).
+    #[inline(always)]
+    fn number(&mut self) -> Step<Option<usize>> {
+        if self.peek() == b'-' {
+            self.pos += 1;
+        }
+        let start = self.pos;
+        match self.peek() {
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return Err(Fallback),
+        }
+        let mut plain = true;
+        if self.peek() == b'.' {
+            self.pos += 1;
+            self.some_digits()?;
+            plain = false;
+        }
+        if matches!(self.peek(), b'e' | b'E') {
+            self.pos += 1;
+            if matches!(self.peek(), b'+' | b'-') {
+                self.pos += 1;
+            }
+            self.some_digits()?;
+            plain = false;
+        }
+        Ok(plain.then_some(start))
+    }
+
+    /// The value of the plain integer whose digits run from `start` to the cursor, if it has at
+    /// most 19 digits (which `serde_json` reads exactly as a `u64` or `i64`).
+    #[inline]
+    fn integer(&self, start: usize) -> Option<f64> {
+        let digits = &self.bytes[start..self.pos];
+        if digits.len() > 19 {
+            return None;
+        }
+        let n = digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        // `-0` is -0.0 in serde_json too; other negatives go through i64 with the same rounding.
+        let negative = start > 0 && self.bytes[start - 1] == b'-';
+        Some(if negative { -(n as f64) } else { n as f64 })
+    }
+
+    #[inline(always)]
+    fn digits(&mut self) {
+        while self.peek().is_ascii_digit() {
+            self.pos += 1;
+        }
+    }
+
+    fn some_digits(&mut self) -> Step {
+        if !self.peek().is_ascii_digit() {
+            return Err(Fallback);
+        }
+        self.digits();
+        Ok(())
+    }
+
+    #[inline]
+    fn literal(&mut self, word: &[u8]) -> Step {
+        if self.bytes.get(self.pos..self.pos + word.len()) != Some(word) {
+            return Err(Fallback);
+        }
+        self.pos += word.len();
+        Ok(())
+    }
+
+    /// Skips the value at the cursor, checking its syntax. Strings and numbers, the usual
+    /// values, are handled inline.
+    #[inline(always)]
+    fn skip(&mut self, depth: usize) -> Step {
+        match self.peek() {
+            b'"' => {
+                self.pos += 1;
+                self.string()?;
+            }
+            b'-' | b'0'..=b'9' => {
+                self.number()?;
+            }
+            _ => self.skip_other(depth)?,
+        }
+        Ok(())
+    }
+
+    fn skip_other(&mut self, depth: usize) -> Step {
+        match self.peek() {
+            b'{' => self.skip_object(depth + 1),
+            b'[' => self.skip_array(depth + 1),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => Err(Fallback),
+        }
+    }
+
+    fn skip_object(&mut self, depth: usize) -> Step {
+        if depth > MAX_DEPTH {
+            return Err(Fallback);
+        }
+        self.pos += 1;
+        if self.ws() == b'}' {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if self.ws() != b'"' {
+                return Err(Fallback);
+            }
+            self.pos += 1;
+            self.string()?;
+            self.colon()?;
+            self.skip(depth)?;
+            if self.after_member(b'}')? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn skip_array(&mut self, depth: usize) -> Step {
+        if depth > MAX_DEPTH {
+            return Err(Fallback);
+        }
+        self.pos += 1;
+        if self.ws() == b']' {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            self.skip(depth)?;
+            if self.after_member(b']')? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// After a key: the colon and the whitespace up to the value.
+    #[inline(always)]
+    fn colon(&mut self) -> Step {
+        if self.ws() != b':' {
+            return Err(Fallback);
+        }
+        self.pos += 1;
+        self.ws();
+        Ok(())
+    }
+
+    /// After a member: a comma (false: another follows) or the closing `close` (true).
+    #[inline(always)]
+    fn after_member(&mut self, close: u8) -> Step<bool> {
+        match self.ws() {
+            b',' => {
+                self.pos += 1;
+                Ok(false)
+            }
+            b if b == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(Fallback),
+        }
+    }
+
+    /// Walks an object whose keys are looked up in `node` (the seeded visitor's `visit_map`).
+    fn object(&mut self, node: &PathTree, slots: &mut [Option<Val<'de>>], depth: usize) -> Step {
+        if depth > MAX_DEPTH {
+            return Err(Fallback);
+        }
+        self.pos += 1;
+        if self.ws() == b'}' {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            if self.ws() != b'"' {
+                return Err(Fallback);
+            }
+            self.pos += 1;
+            let start = self.pos;
+            // Keys are decoded by the visitor; an escaped one is left to serde_json.
+            if self.string()? {
+                return Err(Fallback);
+            }
+            let key = &self.bytes[start..self.pos - 1];
+            self.colon()?;
+            match node.find_bytes(key) {
+                None => self.skip(depth)?,
+                Some(child) => match child.slot {
+                    Some(slot) => {
+                        if let Some(value) = self.value(depth, &mut slots[slot])? {
+                            if let (Val::Json(json), false) = (&value, child.inner.is_empty()) {
+                                for (path, slot) in &child.inner {
+                                    slots[*slot] = lookup_json(json, path).map(Val::from_json);
+                                }
+                            }
+                            slots[slot] = Some(value);
+                        }
+                    }
+                    None => self.descend(child, slots, depth)?,
+                },
+            }
+            if self.after_member(b'}')? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The value of a key with planned paths below it: an object is walked; anything else yields
+    /// nothing, but is read the way the seeded visitor reads it (strings and numbers in full).
+    fn descend(&mut self, node: &PathTree, slots: &mut [Option<Val<'de>>], depth: usize) -> Step {
+        match self.peek() {
+            b'{' => self.object(node, slots, depth + 1),
+            b'"' => {
+                self.pos += 1;
+                match self.string()? {
+                    true => Err(Fallback),
+                    false => Ok(()),
+                }
+            }
+            b'-' | b'0'..=b'9' => match self.number()? {
+                Some(start) if self.integer(start).is_some() => Ok(()),
+                _ => Err(Fallback),
+            },
+            _ => self.skip(depth),
+        }
+    }
+
+    /// Reads the value at the cursor as a [`Val`] (the seeded visitor's `ValSeed`). Scalars go
+    /// straight into `slot`; a value read by `serde_json` is returned instead (for the caller to
+    /// look inside it before it is stored).
+    #[inline(always)]
+    fn value(&mut self, depth: usize, slot: &mut Option<Val<'de>>) -> Step<Option<Val<'de>>> {
+        let start = self.pos;
+        match self.peek() {
+            b'"' => {
+                self.pos += 1;
+                if !self.string()? {
+                    *slot = Some(Val::Str(Cow::Borrowed(&self.text[start + 1..self.pos - 1])));
+                    return Ok(None);
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                if let Some(n) = self.number()?.and_then(|digits| self.integer(digits)) {
+                    *slot = Some(Val::Num(n));
+                    return Ok(None);
+                }
+            }
+            b't' => {
+                self.literal(b"true")?;
+                *slot = Some(Val::Bool(true));
+                return Ok(None);
+            }
+            b'f' => {
+                self.literal(b"false")?;
+                *slot = Some(Val::Bool(false));
+                return Ok(None);
+            }
+            b'n' => {
+                self.literal(b"null")?;
+                *slot = Some(Val::Null);
+                return Ok(None);
+            }
+            _ => self.skip_other(depth)?,
+        }
+        self.by_serde(start).map(Some)
+    }
+
+    /// Reads the value from `start` to the cursor with `serde_json`.
+    #[cold]
+    fn by_serde(&self, start: usize) -> Step<Val<'de>> {
+        let mut de = serde_json::Deserializer::from_str(&self.text[start..self.pos]);
+        let value = ValSeed.deserialize(&mut de).map_err(|_| Fallback)?;
+        de.end().map_err(|_| Fallback)?;
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+#[path = "fast_tests.rs"]
+mod tests;
