@@ -100,3 +100,42 @@ fn big_files_keep_line_numbers_and_results_across_blocks_and_threads() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn malformed_examples_name_their_lines_in_order_whatever_the_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    let bad = [3u32, 40_000, 40_002, 77_777, 120_000, 150_000];
+    for i in 1..=160_000u32 {
+        if bad.contains(&i) {
+            text.extend_from_slice(match i % 3 {
+                0 => b"{\"event_type\":\"alert\",\"x\":01}".as_slice(),
+                1 => b"{\"event_type\":\"alert\",\"x\":\"\xff\"}".as_slice(),
+                _ => b"{\"event_type\":\"alert\",".as_slice(),
+            });
+        } else {
+            text.extend_from_slice(format!("{{\"timestamp\":\"2025-06-02T10:00:00Z\",\"event_type\":\"alert\",\"src_ip\":\"10.0.0.{}\",\"alert\":{{\"signature_id\":1,\"severity\":1}}}}", i % 9).as_bytes());
+        }
+        text.push(b'\n');
+    }
+    std::fs::write(dir.path().join("bad.ndjson"), &text).unwrap();
+    let one = search(dir.path(), "bad.ndjson", 1);
+    assert_eq!(one.stats.malformed, 6);
+    let lines: Vec<&str> = one
+        .stats
+        .examples
+        .iter()
+        .map(|e| e.split(':').nth(1).unwrap())
+        .collect();
+    assert_eq!(lines, ["3", "40000", "40002", "77777", "120000"]);
+    assert!(
+        one.stats.examples[1].ends_with("not UTF-8"),
+        "{:?}",
+        one.stats.examples
+    );
+    for threads in [2, 3] {
+        let many = search(dir.path(), "bad.ndjson", threads);
+        assert_eq!(many.stats, one.stats);
+        assert_eq!(many.payload, one.payload);
+    }
+}

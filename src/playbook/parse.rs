@@ -115,20 +115,51 @@ pub fn fill_from_json<'a>(record: &Json, paths: &[String], slots: &mut [Option<V
     }
 }
 
+/// Why an NDJSON line was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("not UTF-8")]
+    NotUtf8,
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
 /// Parses one NDJSON line into `slots` (which start empty), keeping only the planned paths.
 ///
 /// A hand-written extractor reads the line; what it cannot vouch for (malformed lines among them)
 /// is read again by [`parse_json_line_serde`], which decides the result and the error message.
+/// A line that is not UTF-8 is refused whatever else is wrong with it.
+pub fn parse_json_bytes<'de>(
+    line: &'de [u8],
+    tree: &PathTree,
+    slots: &mut [Option<Val<'de>>],
+) -> Result<(), LineError> {
+    let fast = fast::extract(line, tree, slots);
+    if fast == Ok(true) {
+        return Ok(());
+    }
+    let Ok(text) = std::str::from_utf8(line) else {
+        slots.fill(None);
+        return Err(LineError::NotUtf8);
+    };
+    if fast.is_ok() {
+        return Ok(());
+    }
+    slots.fill(None);
+    Ok(parse_json_line_serde(text, tree, slots)?)
+}
+
+/// [`parse_json_bytes`] for a line known to be UTF-8.
 pub fn parse_json_line<'de>(
     line: &'de str,
     tree: &PathTree,
     slots: &mut [Option<Val<'de>>],
 ) -> Result<(), serde_json::Error> {
-    if fast::extract(line, tree, slots).is_ok() {
-        return Ok(());
+    match parse_json_bytes(line.as_bytes(), tree, slots) {
+        Ok(()) => Ok(()),
+        Err(LineError::Json(e)) => Err(e),
+        Err(LineError::NotUtf8) => unreachable!("a str is UTF-8"),
     }
-    slots.fill(None);
-    parse_json_line_serde(line, tree, slots)
 }
 
 /// [`parse_json_line`] by `serde_json` alone, with a visitor seeded by the tree: the reference

@@ -18,9 +18,9 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
 use super::{Engine, EngineError, SearchOutput};
-use crate::playbook::parse::{fill_from_json, parse_json_line, PathTree, ZeekHeader};
+use crate::playbook::parse::{fill_from_json, parse_json_bytes, PathTree, ZeekHeader};
 use crate::playbook::query::{Query, Test};
-use crate::playbook::search::{Evaluator, SearchSpec};
+use crate::playbook::search::{Evaluator, ReadStats, SearchSpec};
 use crate::playbook::source::{detect_json_format, Accessor, FieldPlan, Format};
 use crate::playbook::value::Literal;
 
@@ -259,8 +259,16 @@ fn read_json_array<'p>(
     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{name}: {e}")))
 }
 
-/// A block of whole lines and the number of its first line.
+/// A block of whole lines and its index in the file.
 type Block = (u64, Vec<u8>);
+
+/// What a worker saw besides the records it passed on: the lines of each block it read, and
+/// where (block, line in the block) and why lines were malformed, for the first few.
+#[derive(Default)]
+struct Tally {
+    lines: Vec<(u64, u64)>,
+    malformed: Vec<(u64, u64, String)>,
+}
 
 fn read_ndjson<'p>(
     mut reader: Box<dyn BufRead + Send>,
@@ -270,8 +278,8 @@ fn read_ndjson<'p>(
     name: &str,
     threads: usize,
 ) -> std::io::Result<Evaluator<'p>> {
-    let mut first = Vec::with_capacity(BLOCK + BLOCK / 8);
-    let mut carry = read_block(&mut reader, &mut first)?;
+    let mut first = new_block();
+    let mut carry = read_block(&mut reader, &mut first, new_block())?;
     let format = format.unwrap_or_else(|| {
         first
             .split(|b| *b == b'\n')
@@ -284,14 +292,19 @@ fn read_ndjson<'p>(
     let needles = required_texts(spec.query, &plan);
     let (tx, rx) = sync_channel::<Block>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
+    // Parsed blocks come back to be read into again (unless a long line grew them): fresh 1 MiB
+    // allocations would each cost a round of page faults and zeroing in the kernel.
+    let (spare_tx, spare) = sync_channel::<Vec<u8>>(threads * 2);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&rx);
+                let spare_tx = spare_tx.clone();
                 let (plan, tree, needles) = (&plan, &tree, &needles);
                 scope.spawn(move || {
                     let mut ev = Evaluator::new(*spec);
-                    while let Ok((line_no, block)) = {
+                    let mut tally = Tally::default();
+                    while let Ok((index, mut block)) = {
                         rx.lock()
                             .map(|r| r.recv())
                             .unwrap_or_else(|p| p.into_inner().recv())
@@ -301,25 +314,29 @@ fn read_ndjson<'p>(
                             tree,
                             needles,
                             file,
-                            name,
                         };
-                        reader.parse(&block, line_no, &mut ev);
+                        let lines = reader.parse(&block, index, &mut ev, &mut tally.malformed);
+                        tally.lines.push((index, lines));
+                        if block.capacity() <= 2 * BLOCK {
+                            block.clear();
+                            let _ = spare_tx.try_send(block);
+                        }
                     }
-                    ev
+                    (ev, tally)
                 })
             })
             .collect();
-        let mut line_no = 1u64;
         let mut result = Ok(());
         let mut block = first;
+        let mut index = 0u64;
         while !block.is_empty() {
-            let lines = memchr::memchr_iter(b'\n', &block).count() as u64;
-            if tx.send((line_no, block)).is_err() {
+            if tx.send((index, block)).is_err() {
                 break;
             }
-            line_no += lines;
+            index += 1;
             block = std::mem::take(&mut carry);
-            match read_block(&mut reader, &mut block) {
+            let next = spare.try_recv().unwrap_or_else(|_| new_block());
+            match read_block(&mut reader, &mut block, next) {
                 Ok(rest) => carry = rest,
                 Err(e) => {
                     result = Err(e);
@@ -328,28 +345,58 @@ fn read_ndjson<'p>(
             }
         }
         drop(tx);
-        let mut evaluators = workers
-            .into_iter()
-            .map(|w| w.join().expect("a search worker panicked"));
-        let mut total = evaluators.next().expect("at least one worker");
-        evaluators.for_each(|ev| total.merge(ev));
+        let mut total: Option<Evaluator<'p>> = None;
+        let mut tally = Tally::default();
+        for worker in workers {
+            let (ev, t) = worker.join().expect("a search worker panicked");
+            match &mut total {
+                Some(total) => total.merge(ev),
+                None => total = Some(ev),
+            }
+            tally.lines.extend(t.lines);
+            tally.malformed.extend(t.malformed);
+        }
+        let mut total = total.expect("at least one worker");
+        // Line numbers of the malformed examples, now that every block's lines are counted.
+        tally.lines.sort_unstable();
+        let first_lines: Vec<u64> = tally
+            .lines
+            .iter()
+            .scan(1, |next, (_, lines)| {
+                let first = *next;
+                *next += lines;
+                Some(first)
+            })
+            .collect();
+        tally
+            .malformed
+            .sort_unstable_by_key(|(index, line, _)| (*index, *line));
+        let room = ReadStats::MAX_EXAMPLES.saturating_sub(total.stats.examples.len());
+        for (index, line, why) in tally.malformed.into_iter().take(room) {
+            let line = first_lines[index as usize] + line;
+            total.stats.examples.push(format!("{name}:{line}: {why}"));
+        }
         result.map(|()| total)
     })
 }
 
+fn new_block() -> Vec<u8> {
+    Vec::with_capacity(BLOCK + BLOCK / 8)
+}
+
 /// Reads about [`BLOCK`] bytes into `block` (after the carry it already holds) and cuts it after
-/// its last line break; the bytes after the cut are returned to start the next block. At the end
-/// of the input the block keeps everything and the returned carry is empty.
+/// its last line break; the bytes after the cut are returned in `rest` (empty) to start the next
+/// block. At the end of the input the block keeps everything and the returned carry is empty.
 fn read_block(
     reader: &mut Box<dyn BufRead + Send>,
     block: &mut Vec<u8>,
+    mut rest: Vec<u8>,
 ) -> std::io::Result<Vec<u8>> {
     let want = BLOCK.saturating_sub(block.len());
     let got = (&mut *reader).take(want as u64).read_to_end(block)?;
     if got < want {
         return Ok(Vec::new());
     }
-    let mut rest = Vec::with_capacity(BLOCK + BLOCK / 8);
     match memchr::memrchr(b'\n', block) {
         Some(i) => {
             rest.extend_from_slice(&block[i + 1..]);
@@ -400,7 +447,6 @@ struct BlockReader<'a> {
     tree: &'a PathTree,
     needles: &'a [memchr::memmem::Finder<'static>],
     file: u32,
-    name: &'a str,
 }
 
 impl BlockReader<'_> {
@@ -410,17 +456,28 @@ impl BlockReader<'_> {
             || self.needles.iter().all(|n| n.find(line).is_some())
     }
 
-    fn parse(&self, block: &[u8], first_line: u64, ev: &mut Evaluator<'_>) {
+    /// Passes the records of block `index` to `ev`, noting the first few malformed lines (by
+    /// their number in the block, from 0) in `malformed`. Returns the number of line breaks.
+    ///
+    /// A record's position is its block and its line in the block, which sort as line numbers
+    /// do: the reader does not count lines, so that it only reads.
+    fn parse(
+        &self,
+        block: &[u8],
+        index: u64,
+        ev: &mut Evaluator<'_>,
+        malformed: &mut Vec<(u64, u64, String)>,
+    ) -> u64 {
         let mut slots = Vec::with_capacity(self.plan.paths.len());
         let mut start = 0;
-        let mut line_no = first_line;
+        let mut line = 0u64;
         while start < block.len() {
             let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
-            let this_line = line_no;
+            let this_line = line;
             let raw = &block[start..end];
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             start = end + 1;
-            line_no += 1;
+            line += 1;
             if raw.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -429,21 +486,22 @@ impl BlockReader<'_> {
                 ev.stats.prefiltered += 1;
                 continue;
             }
-            let Ok(text) = std::str::from_utf8(raw) else {
-                ev.stats
-                    .malformed(|| format!("{}:{this_line}: not UTF-8", self.name));
-                continue;
-            };
             slots.clear();
             slots.resize(self.plan.paths.len(), None);
-            match parse_json_line(text, self.tree, &mut slots) {
-                Ok(()) => ev.push(self.plan, &slots, (self.file, this_line), || {
-                    serde_json::from_str(text).unwrap_or(Json::Null)
+            let position = (self.file, index << 32 | this_line);
+            match parse_json_bytes(raw, self.tree, &mut slots) {
+                Ok(()) => ev.push(self.plan, &slots, position, || {
+                    serde_json::from_slice(raw).unwrap_or(Json::Null)
                 }),
-                Err(e) => ev
-                    .stats
-                    .malformed(|| format!("{}:{this_line}: {e}", self.name)),
+                Err(e) => {
+                    ev.stats.malformed += 1;
+                    if malformed.len() < ReadStats::MAX_EXAMPLES {
+                        malformed.push((index, this_line, e.to_string()));
+                    }
+                }
             }
         }
+        // The last line of the file may lack its line break.
+        line - u64::from(block.last().is_some_and(|b| *b != b'\n'))
     }
 }

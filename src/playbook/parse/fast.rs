@@ -31,24 +31,27 @@ pub(super) struct Fallback;
 type Step<T = ()> = Result<T, Fallback>;
 
 /// Fills `slots` (which start empty) from `line`. On [`Fallback`] some slots may be filled.
+///
+/// The strings it keeps are checked to be UTF-8, the rest of the line only for being ASCII: the
+/// returned flag is true when it is (and so valid UTF-8).
 pub(super) fn extract<'de>(
-    line: &'de str,
+    line: &'de [u8],
     tree: &PathTree,
     slots: &mut [Option<Val<'de>>],
-) -> Result<(), Fallback> {
+) -> Result<bool, Fallback> {
     let mut cur = Cursor::new(line)?;
     if cur.ws() != b'{' {
         return Err(Fallback);
     }
     cur.object(tree, slots, 1)?;
-    if cur.ws() != 0 || cur.pos != cur.bytes.len() {
+    if cur.ws() != 0 || cur.pos != line.len() {
         return Err(Fallback);
     }
-    Ok(())
+    // Outside strings a valid line is ASCII, and the windows of every string were loaded.
+    Ok(cur.high == 0)
 }
 
 struct Cursor<'de> {
-    text: &'de str,
     bytes: &'de [u8],
     pos: usize,
     /// Start of the 64-byte window the masks below describe (a multiple of 64).
@@ -61,19 +64,24 @@ struct Cursor<'de> {
     controls: u64,
     /// The first byte of the next window is escaped.
     carry: bool,
+    /// Bytes of 0x80 and above in the window.
+    highs: u64,
+    /// Bytes of 0x80 and above in the windows loaded so far.
+    high: u64,
 }
 
 impl<'de> Cursor<'de> {
-    fn new(text: &'de str) -> Step<Cursor<'de>> {
+    fn new(bytes: &'de [u8]) -> Step<Cursor<'de>> {
         let mut cur = Cursor {
-            text,
-            bytes: text.as_bytes(),
+            bytes,
             pos: 0,
             win: 0,
             quotes: 0,
             escapes: 0,
             controls: 0,
             carry: false,
+            highs: 0,
+            high: 0,
         };
         cur.load(0)?;
         Ok(cur)
@@ -97,6 +105,7 @@ impl<'de> Cursor<'de> {
                 quote: tail.quote >> shift,
                 backslash: tail.backslash >> shift,
                 control: tail.control >> shift,
+                high: tail.high >> shift,
             }
         } else {
             // Short lines: zeros past the end read as control characters.
@@ -106,6 +115,8 @@ impl<'de> Cursor<'de> {
         };
         self.win = win;
         self.controls = masks.control;
+        self.highs = masks.high;
+        self.high |= masks.high;
         if masks.backslash == 0 && !self.carry {
             self.quotes = masks.quote;
             self.escapes = 0;
@@ -442,7 +453,8 @@ impl<'de> Cursor<'de> {
             b'"' => {
                 self.pos += 1;
                 if !self.string()? {
-                    *slot = Some(Val::Str(Cow::Borrowed(&self.text[start + 1..self.pos - 1])));
+                    let text = self.text(start + 1, self.pos - 1)?;
+                    *slot = Some(Val::Str(Cow::Borrowed(text)));
                     return Ok(None);
                 }
             }
@@ -472,10 +484,30 @@ impl<'de> Cursor<'de> {
         self.by_serde(start).map(Some)
     }
 
+    /// The bytes from `start` to `end` (within or just after the current window) as text.
+    #[inline(always)]
+    fn text(&self, start: usize, end: usize) -> Step<&'de str> {
+        let bytes = &self.bytes[start..end];
+        let (from, to) = (start.wrapping_sub(self.win), end.wrapping_sub(self.win));
+        if from <= to && to <= 64 {
+            let span = 1u64
+                .checked_shl((to - from) as u32)
+                .map_or(u64::MAX, |b| b - 1);
+            if self.highs.checked_shr(from as u32).unwrap_or(0) & span == 0 {
+                debug_assert!(bytes.is_ascii());
+                // SAFETY: the window's mask has no byte of 0x80 or above in `bytes` (the mask is
+                // computed from these very bytes), so they are ASCII, which is valid UTF-8.
+                return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+            }
+        }
+        std::str::from_utf8(bytes).map_err(|_| Fallback)
+    }
+
     /// Reads the value from `start` to the cursor with `serde_json`.
     #[cold]
     fn by_serde(&self, start: usize) -> Step<Val<'de>> {
-        let mut de = serde_json::Deserializer::from_str(&self.text[start..self.pos]);
+        let text = std::str::from_utf8(&self.bytes[start..self.pos]).map_err(|_| Fallback)?;
+        let mut de = serde_json::Deserializer::from_str(text);
         let value = ValSeed.deserialize(&mut de).map_err(|_| Fallback)?;
         de.end().map_err(|_| Fallback)?;
         Ok(value)

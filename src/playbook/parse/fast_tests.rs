@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use proptest::prelude::*;
 
-use super::super::{parse_json_line, parse_json_line_serde, PathTree};
+use super::super::{parse_json_bytes, parse_json_line, parse_json_line_serde, LineError, PathTree};
 use super::*;
 
 type Slots<'a> = Vec<Option<Val<'a>>>;
@@ -36,7 +36,7 @@ fn check(line: &str, paths: &[String], tree: &PathTree) -> Result<bool, TestCase
     let mut reference: Slots = vec![None; paths.len()];
     let expected = parse_json_line_serde(line, tree, &mut reference);
     let mut fast: Slots = vec![None; paths.len()];
-    let fast_ok = extract(line, tree, &mut fast).is_ok();
+    let fast_ok = extract(line.as_bytes(), tree, &mut fast).is_ok();
     if fast_ok {
         prop_assert!(
             expected.is_ok(),
@@ -176,7 +176,11 @@ impl Writer<'_> {
         self.out.push('"');
         for c in s.chars() {
             let pick = self.choice();
-            let pick = if rare && !pick.is_multiple_of(8) { 1 } else { pick };
+            let pick = if rare && !pick.is_multiple_of(8) {
+                1
+            } else {
+                pick
+            };
             match c {
                 '"' if pick % 2 == 0 => self.out.push_str("\\\""),
                 '\\' if pick % 2 == 0 => self.out.push_str("\\\\"),
@@ -297,6 +301,44 @@ proptest! {
     }
 }
 
+/// `parse_json_bytes` on bytes that may not be UTF-8: refused as not UTF-8 exactly when they are
+/// not, and otherwise read as `serde_json` reads them.
+fn check_bytes(line: &[u8], paths: &[String], tree: &PathTree) -> Result<(), TestCaseError> {
+    let mut slots: Slots = vec![None; paths.len()];
+    let got = parse_json_bytes(line, tree, &mut slots);
+    match std::str::from_utf8(line) {
+        Err(_) => prop_assert!(matches!(got, Err(LineError::NotUtf8)), "{line:?}: {got:?}"),
+        Ok(text) => {
+            let mut reference: Slots = vec![None; paths.len()];
+            let expected = parse_json_line_serde(text, tree, &mut reference);
+            prop_assert_eq!(got.is_ok(), expected.is_ok(), "{:?}", text);
+            if expected.is_ok() {
+                prop_assert!(same(&slots, &reference), "{text:?}");
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn lines_that_are_not_utf8_are_refused_as_such(
+        rec in record(),
+        style in prop::collection::vec(any::<u8>(), 1..64),
+        paths in paths(),
+        at in any::<prop::sample::Index>(),
+        byte in proptest::sample::select(&[0x80u8, 0xbf, 0xc3, 0xe2, 0xf0, 0xff, b'a'][..]),
+    ) {
+        let (paths, tree) = tree_of(&paths);
+        let mut line = spell(&rec, &style).into_bytes();
+        let i = at.index(line.len() + 1);
+        line.insert(i, byte);
+        check_bytes(&line, &paths, &tree)?;
+    }
+}
+
 fn accepts(line: &str, paths: &[&str]) -> bool {
     let (paths, tree) = tree_of(paths);
     check(line, &paths, &tree).unwrap()
@@ -375,7 +417,10 @@ fn malformed_lines_are_errors() {
         "\u{feff}{\"a\":1}",
     ] {
         let mut slots: Slots = vec![None; paths.len()];
-        assert!(extract(line, &tree, &mut slots).is_err(), "{line:?}");
+        assert!(
+            extract(line.as_bytes(), &tree, &mut slots).is_err(),
+            "{line:?}"
+        );
         assert!(
             parse_json_line(line, &tree, &mut slots).is_err(),
             "{line:?}"
@@ -389,7 +434,7 @@ fn later_duplicates_win_and_captured_objects_serve_inner_paths() {
     let (paths, tree) = tree_of(&["a", "a.b", "c.d", "id.orig_h"]);
     let mut slots: Slots = vec![None; paths.len()];
     let line = r#"{"a":{"b":1},"c":{"d":"x"},"id.orig_h":"h","a":{"b":2},"c":{"e":0},"a":7}"#;
-    extract(line, &tree, &mut slots).unwrap();
+    extract(line.as_bytes(), &tree, &mut slots).unwrap();
     assert_eq!(slots[0], Some(Val::Num(7.0)));
     assert_eq!(
         slots[1],
