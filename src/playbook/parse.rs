@@ -134,19 +134,37 @@ pub fn parse_json_bytes<'de>(
     tree: &PathTree,
     slots: &mut [Option<Val<'de>>],
 ) -> Result<(), LineError> {
-    let fast = fast::extract(line, tree, slots);
-    if fast == Ok(true) {
+    let fast = match fast::extract(line, tree, slots) {
+        Ok((end, ascii)) if end == line.len() => Some(ascii),
+        _ => None,
+    };
+    if fast == Some(true) {
         return Ok(());
     }
     let Ok(text) = std::str::from_utf8(line) else {
         slots.fill(None);
         return Err(LineError::NotUtf8);
     };
-    if fast.is_ok() {
+    if fast.is_some() {
         return Ok(());
     }
     slots.fill(None);
     Ok(parse_json_line_serde(text, tree, slots)?)
+}
+
+/// Reads the NDJSON record at the start of `text` (a block of lines) if the fast path can vouch
+/// for it, and returns the length of its line (up to the line break). `None` says nothing about
+/// the line (and may leave slots filled): find its end and use [`parse_json_bytes`].
+pub fn parse_json_record<'de>(
+    text: &'de [u8],
+    tree: &PathTree,
+    slots: &mut [Option<Val<'de>>],
+) -> Option<usize> {
+    match fast::extract(text, tree, slots) {
+        Ok((end, true)) => Some(end),
+        Ok((end, false)) => std::str::from_utf8(&text[..end]).is_ok().then_some(end),
+        Err(_) => None,
+    }
 }
 
 /// [`parse_json_bytes`] for a line known to be UTF-8.

@@ -18,7 +18,9 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
 use super::{Engine, EngineError, SearchOutput};
-use crate::playbook::parse::{fill_from_json, parse_json_bytes, PathTree, ZeekHeader};
+use crate::playbook::parse::{
+    fill_from_json, parse_json_bytes, parse_json_record, PathTree, ZeekHeader,
+};
 use crate::playbook::query::{Query, Test};
 use crate::playbook::search::{Evaluator, ReadStats, SearchSpec};
 use crate::playbook::source::{detect_json_format, Accessor, FieldPlan, Format};
@@ -441,6 +443,11 @@ fn required_texts(query: Option<&Query>, plan: &FieldPlan) -> Vec<memchr::memmem
         .collect()
 }
 
+/// A record whole, for `filtered`.
+fn source(line: &[u8]) -> Json {
+    serde_json::from_slice(line).unwrap_or(Json::Null)
+}
+
 /// What a worker needs to read blocks of one file.
 struct BlockReader<'a> {
     plan: &'a FieldPlan,
@@ -472,12 +479,28 @@ impl BlockReader<'_> {
         let mut start = 0;
         let mut line = 0u64;
         while start < block.len() {
-            let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
             let this_line = line;
-            let raw = &block[start..end];
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            start = end + 1;
+            let position = (self.file, index << 32 | this_line);
+            let rest = &block[start..];
             line += 1;
+            slots.clear();
+            slots.resize(self.plan.paths.len(), None);
+            // Without a prefilter, the record is read straight from the block: its line ends
+            // where the extractor finds the line break.
+            if self.needles.is_empty() {
+                if let Some(end) = parse_json_record(rest, self.tree, &mut slots) {
+                    start += end + 1;
+                    let raw = &rest[..end];
+                    ev.push(self.plan, &slots, position, || source(raw));
+                    continue;
+                }
+                slots.clear();
+                slots.resize(self.plan.paths.len(), None);
+            }
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            start += end + 1;
+            let raw = &rest[..end];
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             if raw.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -486,13 +509,8 @@ impl BlockReader<'_> {
                 ev.stats.prefiltered += 1;
                 continue;
             }
-            slots.clear();
-            slots.resize(self.plan.paths.len(), None);
-            let position = (self.file, index << 32 | this_line);
             match parse_json_bytes(raw, self.tree, &mut slots) {
-                Ok(()) => ev.push(self.plan, &slots, position, || {
-                    serde_json::from_slice(raw).unwrap_or(Json::Null)
-                }),
+                Ok(()) => ev.push(self.plan, &slots, position, || source(raw)),
                 Err(e) => {
                     ev.stats.malformed += 1;
                     if malformed.len() < ReadStats::MAX_EXAMPLES {

@@ -30,25 +30,34 @@ pub(super) struct Fallback;
 
 type Step<T = ()> = Result<T, Fallback>;
 
-/// Fills `slots` (which start empty) from `line`. On [`Fallback`] some slots may be filled.
-///
-/// The strings it keeps are checked to be UTF-8, the rest of the line only for being ASCII: the
-/// returned flag is true when it is (and so valid UTF-8).
+/// Fills `slots` (which start empty) from the record at the start of `text`, which must end its
+/// line: after the object only spaces, tabs and carriage returns may come before the line break
+/// or the end of `text`. Returns the length of the line (up to the line break) and whether the
+/// line is ASCII: the strings it keeps are checked to be UTF-8, the rest only for being ASCII.
+/// On [`Fallback`] some slots may be filled.
 pub(super) fn extract<'de>(
-    line: &'de [u8],
+    text: &'de [u8],
     tree: &PathTree,
     slots: &mut [Option<Val<'de>>],
-) -> Result<bool, Fallback> {
-    let mut cur = Cursor::new(line)?;
+) -> Result<(usize, bool), Fallback> {
+    let mut cur = Cursor::new(text)?;
     if cur.ws() != b'{' {
         return Err(Fallback);
     }
     cur.object(tree, slots, 1)?;
-    if cur.ws() != 0 || cur.pos != line.len() {
-        return Err(Fallback);
-    }
-    // Outside strings a valid line is ASCII, and the windows of every string were loaded.
-    Ok(cur.high == 0)
+    let end = match cur.ws() {
+        0 if cur.pos == text.len() => cur.pos,
+        b'\n' => cur.pos,
+        _ => return Err(Fallback),
+    };
+    // Outside strings a valid line is ASCII, and the windows of every string were loaded; bytes
+    // of the current window past the line are another line's.
+    let rel = end - cur.win;
+    let last = match rel {
+        0..64 => cur.highs & ((1 << rel) - 1),
+        _ => cur.highs,
+    };
+    Ok((end, cur.high | last == 0))
 }
 
 struct Cursor<'de> {
@@ -66,7 +75,7 @@ struct Cursor<'de> {
     carry: bool,
     /// Bytes of 0x80 and above in the window.
     highs: u64,
-    /// Bytes of 0x80 and above in the windows loaded so far.
+    /// Bytes of 0x80 and above in the windows before the current one.
     high: u64,
 }
 
@@ -115,8 +124,8 @@ impl<'de> Cursor<'de> {
         };
         self.win = win;
         self.controls = masks.control;
+        self.high |= self.highs;
         self.highs = masks.high;
-        self.high |= masks.high;
         if masks.backslash == 0 && !self.carry {
             self.quotes = masks.quote;
             self.escapes = 0;
@@ -171,7 +180,8 @@ impl<'de> Cursor<'de> {
         self.bytes.get(self.pos).copied().unwrap_or(0)
     }
 
-    /// Skips whitespace and returns the next byte (0 at the end).
+    /// Skips whitespace but line breaks (a record is one line) and returns the next byte (0 at
+    /// the end).
     #[inline(always)]
     fn ws(&mut self) -> u8 {
         let b = self.peek();
@@ -180,7 +190,7 @@ impl<'de> Cursor<'de> {
         }
         loop {
             match self.peek() {
-                b' ' | b'\t' | b'\n' | b'\r' => self.pos += 1,
+                b' ' | b'\t' | b'\r' => self.pos += 1,
                 b => return b,
             }
         }

@@ -6,7 +6,10 @@ use std::borrow::Cow;
 
 use proptest::prelude::*;
 
-use super::super::{parse_json_bytes, parse_json_line, parse_json_line_serde, LineError, PathTree};
+use super::super::{
+    parse_json_bytes, parse_json_line, parse_json_line_serde, parse_json_record, LineError,
+    PathTree,
+};
 use super::*;
 
 type Slots<'a> = Vec<Option<Val<'a>>>;
@@ -36,7 +39,8 @@ fn check(line: &str, paths: &[String], tree: &PathTree) -> Result<bool, TestCase
     let mut reference: Slots = vec![None; paths.len()];
     let expected = parse_json_line_serde(line, tree, &mut reference);
     let mut fast: Slots = vec![None; paths.len()];
-    let fast_ok = extract(line.as_bytes(), tree, &mut fast).is_ok();
+    let fast_ok =
+        matches!(extract(line.as_bytes(), tree, &mut fast), Ok((end, _)) if end == line.len());
     if fast_ok {
         prop_assert!(
             expected.is_ok(),
@@ -165,7 +169,8 @@ impl Writer<'_> {
         let ws = match self.choice() % 16 {
             0 => " ",
             1 => "\t",
-            2 => "\r\n ",
+            2 => "\r ",
+            3 if self.out.len().is_multiple_of(41) => "\n",
             _ => "",
         };
         self.out.push_str(ws);
@@ -336,6 +341,56 @@ proptest! {
         let i = at.index(line.len() + 1);
         line.insert(i, byte);
         check_bytes(&line, &paths, &tree)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Records read straight from a block of lines end where their line ends, and read as
+    /// `serde_json` reads that line.
+    #[test]
+    fn records_read_from_a_block_stop_at_their_line_break(
+        records in prop::collection::vec(
+            (record(), prop::collection::vec(any::<u8>(), 1..16), 0..6u8),
+            1..6,
+        ),
+        paths in paths(),
+        stray in prop::option::of((any::<prop::sample::Index>(), prop::sample::select(&[0x80u8, 0xc3, 0xff][..]))),
+    ) {
+        let (paths, tree) = tree_of(&paths);
+        let mut text = Vec::new();
+        for (rec, style, end) in &records {
+            text.extend_from_slice(spell(rec, style).as_bytes());
+            text.extend_from_slice(match end {
+                0 => "\r\n".as_bytes(),
+                1 => b" \t\n",
+                2 => b"\n\n",
+                3 => b"\n[1]\n",
+                4 => b"\n{\"a\":\n",
+                _ => b"\n",
+            });
+        }
+        if let Some((at, byte)) = stray {
+            text.insert(at.index(text.len() + 1), byte);
+        }
+        let mut start = 0;
+        while start < text.len() {
+            let rest = &text[start..];
+            let line_end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+            let mut slots: Slots = vec![None; paths.len()];
+            if let Some(end) = parse_json_record(rest, &tree, &mut slots) {
+                prop_assert_eq!(end, line_end, "{:?}", String::from_utf8_lossy(rest));
+                let line = std::str::from_utf8(&rest[..end]);
+                prop_assert!(line.is_ok(), "not UTF-8: {:?}", &rest[..end]);
+                let line = line.unwrap();
+                let mut reference: Slots = vec![None; paths.len()];
+                let expected = parse_json_line_serde(line, &tree, &mut reference);
+                prop_assert!(expected.is_ok(), "{line:?}: {expected:?}");
+                prop_assert!(same(&slots, &reference), "{line:?}");
+            }
+            start += line_end + 1;
+        }
     }
 }
 

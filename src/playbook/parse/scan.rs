@@ -14,6 +14,7 @@ pub(super) struct Masks {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[inline(always)]
 pub(super) fn classify(chunk: &[u8; 64]) -> Masks {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8,
