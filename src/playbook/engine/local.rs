@@ -262,7 +262,28 @@ fn read_json_array<'p>(
 }
 
 /// A block of whole lines and its index in the file.
-type Block = (u64, Vec<u8>);
+type Block = (u64, Buf);
+
+/// A block's memory: `bytes[..len]` holds the data, the rest is filled but unused, so that the
+/// buffer can be read into again as it is (a fresh 1 MiB allocation costs page faults and zeroing
+/// in the kernel; a cleared `Vec` would be zeroed again before a safe read).
+struct Buf {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl Buf {
+    fn new() -> Buf {
+        Buf {
+            bytes: vec![0; BLOCK],
+            len: 0,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
 
 /// What a worker saw besides the records it passed on: the lines of each block it read, and
 /// where (block, line in the block) and why lines were malformed, for the first few.
@@ -280,10 +301,11 @@ fn read_ndjson<'p>(
     name: &str,
     threads: usize,
 ) -> std::io::Result<Evaluator<'p>> {
-    let mut first = new_block();
-    let mut carry = read_block(&mut reader, &mut first, new_block())?;
+    let mut first = Buf::new();
+    let mut carry = read_block(&mut reader, &mut first, Buf::new())?;
     let format = format.unwrap_or_else(|| {
         first
+            .data()
             .split(|b| *b == b'\n')
             .take(10)
             .find_map(|l| serde_json::from_slice::<Json>(l).ok())
@@ -294,9 +316,9 @@ fn read_ndjson<'p>(
     let needles = required_texts(spec.query, &plan);
     let (tx, rx) = sync_channel::<Block>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
-    // Parsed blocks come back to be read into again (unless a long line grew them): fresh 1 MiB
-    // allocations would each cost a round of page faults and zeroing in the kernel.
-    let (spare_tx, spare) = sync_channel::<Vec<u8>>(threads * 2);
+    // Parsed blocks come back to be read into again (unless a long line grew them), all of them:
+    // at most `threads * 2` queued, one per worker, and the reader's block and carry.
+    let (spare_tx, spare) = sync_channel::<Buf>(threads * 3 + 2);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -306,7 +328,7 @@ fn read_ndjson<'p>(
                 scope.spawn(move || {
                     let mut ev = Evaluator::new(*spec);
                     let mut tally = Tally::default();
-                    while let Ok((index, mut block)) = {
+                    while let Ok((index, block)) = {
                         rx.lock()
                             .map(|r| r.recv())
                             .unwrap_or_else(|p| p.into_inner().recv())
@@ -317,10 +339,10 @@ fn read_ndjson<'p>(
                             needles,
                             file,
                         };
-                        let lines = reader.parse(&block, index, &mut ev, &mut tally.malformed);
+                        let lines =
+                            reader.parse(block.data(), index, &mut ev, &mut tally.malformed);
                         tally.lines.push((index, lines));
-                        if block.capacity() <= 2 * BLOCK {
-                            block.clear();
+                        if block.bytes.len() <= 2 * BLOCK {
                             let _ = spare_tx.try_send(block);
                         }
                     }
@@ -331,13 +353,13 @@ fn read_ndjson<'p>(
         let mut result = Ok(());
         let mut block = first;
         let mut index = 0u64;
-        while !block.is_empty() {
+        while block.len > 0 {
             if tx.send((index, block)).is_err() {
                 break;
             }
             index += 1;
-            block = std::mem::take(&mut carry);
-            let next = spare.try_recv().unwrap_or_else(|_| new_block());
+            block = carry;
+            let next = spare.try_recv().unwrap_or_else(|_| Buf::new());
             match read_block(&mut reader, &mut block, next) {
                 Ok(rest) => carry = rest,
                 Err(e) => {
@@ -382,34 +404,39 @@ fn read_ndjson<'p>(
     })
 }
 
-fn new_block() -> Vec<u8> {
-    Vec::with_capacity(BLOCK + BLOCK / 8)
-}
-
-/// Reads about [`BLOCK`] bytes into `block` (after the carry it already holds) and cuts it after
-/// its last line break; the bytes after the cut are returned in `rest` (empty) to start the next
-/// block. At the end of the input the block keeps everything and the returned carry is empty.
+/// Reads up to [`BLOCK`] bytes into `block` (after the carry it already holds) and cuts it after
+/// its last line break; the bytes after the cut go to the start of `next`, which is returned to be
+/// the next block. At the end of the input the block keeps everything and `next` is empty.
 fn read_block(
     reader: &mut Box<dyn BufRead + Send>,
-    block: &mut Vec<u8>,
-    mut rest: Vec<u8>,
-) -> std::io::Result<Vec<u8>> {
-    let want = BLOCK.saturating_sub(block.len());
-    let got = (&mut *reader).take(want as u64).read_to_end(block)?;
-    if got < want {
-        return Ok(Vec::new());
+    block: &mut Buf,
+    mut next: Buf,
+) -> std::io::Result<Buf> {
+    next.len = 0;
+    while block.len < BLOCK {
+        // Reads as large as this bypass the reader's own buffer (a copy less).
+        match reader.read(&mut block.bytes[block.len..BLOCK]) {
+            Ok(0) => return Ok(next),
+            Ok(n) => block.len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    match memchr::memrchr(b'\n', block) {
+    match memchr::memrchr(b'\n', block.data()) {
         Some(i) => {
-            rest.extend_from_slice(&block[i + 1..]);
-            block.truncate(i + 1);
+            let rest = i + 1..block.len;
+            next.bytes[..rest.len()].copy_from_slice(&block.bytes[rest.clone()]);
+            next.len = rest.len();
+            block.len = i + 1;
         }
         // One line longer than a block: read on to its end.
         None => {
-            reader.read_until(b'\n', block)?;
+            block.bytes.truncate(block.len);
+            reader.read_until(b'\n', &mut block.bytes)?;
+            block.len = block.bytes.len();
         }
     }
-    Ok(rest)
+    Ok(next)
 }
 
 /// The quoted texts a record must contain to match `query`: one per `field is "text"` test at its

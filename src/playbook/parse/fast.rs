@@ -271,9 +271,11 @@ impl<'de> Cursor<'de> {
 
     #[inline(always)]
     fn digits(&mut self) {
-        while self.peek().is_ascii_digit() {
-            self.pos += 1;
-        }
+        let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        self.pos += rest
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(rest.len());
     }
 
     fn some_digits(&mut self) -> Step {
@@ -296,8 +298,8 @@ impl<'de> Cursor<'de> {
     /// Skips the value at the cursor, checking its syntax. Strings and numbers, the usual
     /// values, are handled inline.
     #[inline(always)]
-    fn skip(&mut self, depth: usize) -> Step {
-        match self.peek() {
+    fn skip(&mut self, depth: usize, first: u8) -> Step {
+        match first {
             b'"' => {
                 self.pos += 1;
                 self.string()?;
@@ -305,13 +307,13 @@ impl<'de> Cursor<'de> {
             b'-' | b'0'..=b'9' => {
                 self.number()?;
             }
-            _ => self.skip_other(depth)?,
+            _ => self.skip_other(depth, first)?,
         }
         Ok(())
     }
 
-    fn skip_other(&mut self, depth: usize) -> Step {
-        match self.peek() {
+    fn skip_other(&mut self, depth: usize, first: u8) -> Step {
+        match first {
             b'{' => self.skip_object(depth + 1),
             b'[' => self.skip_array(depth + 1),
             b't' => self.literal(b"true"),
@@ -336,8 +338,8 @@ impl<'de> Cursor<'de> {
             }
             self.pos += 1;
             self.string()?;
-            self.colon()?;
-            self.skip(depth)?;
+            let first = self.colon()?;
+            self.skip(depth, first)?;
             if self.after_member(b'}')? {
                 return Ok(());
             }
@@ -354,23 +356,22 @@ impl<'de> Cursor<'de> {
             return Ok(());
         }
         loop {
-            self.ws();
-            self.skip(depth)?;
+            let first = self.ws();
+            self.skip(depth, first)?;
             if self.after_member(b']')? {
                 return Ok(());
             }
         }
     }
 
-    /// After a key: the colon and the whitespace up to the value.
+    /// After a key: the colon and the whitespace up to the value, whose first byte it returns.
     #[inline(always)]
-    fn colon(&mut self) -> Step {
+    fn colon(&mut self) -> Step<u8> {
         if self.ws() != b':' {
             return Err(Fallback);
         }
         self.pos += 1;
-        self.ws();
-        Ok(())
+        Ok(self.ws())
     }
 
     /// After a member: a comma (false: another follows) or the closing `close` (true).
@@ -410,12 +411,12 @@ impl<'de> Cursor<'de> {
                 return Err(Fallback);
             }
             let key = &self.bytes[start..self.pos - 1];
-            self.colon()?;
+            let first = self.colon()?;
             match node.find_bytes(key) {
-                None => self.skip(depth)?,
+                None => self.skip(depth, first)?,
                 Some(child) => match child.slot {
                     Some(slot) => {
-                        if let Some(value) = self.value(depth, &mut slots[slot])? {
+                        if let Some(value) = self.value(depth, first, &mut slots[slot])? {
                             if let (Val::Json(json), false) = (&value, child.inner.is_empty()) {
                                 for (path, slot) in &child.inner {
                                     slots[*slot] = lookup_json(json, path).map(Val::from_json);
@@ -424,7 +425,7 @@ impl<'de> Cursor<'de> {
                             slots[slot] = Some(value);
                         }
                     }
-                    None => self.descend(child, slots, depth)?,
+                    None => self.descend(child, slots, depth, first)?,
                 },
             }
             if self.after_member(b'}')? {
@@ -435,8 +436,14 @@ impl<'de> Cursor<'de> {
 
     /// The value of a key with planned paths below it: an object is walked; anything else yields
     /// nothing, but is read the way the seeded visitor reads it (strings and numbers in full).
-    fn descend(&mut self, node: &PathTree, slots: &mut [Option<Val<'de>>], depth: usize) -> Step {
-        match self.peek() {
+    fn descend(
+        &mut self,
+        node: &PathTree,
+        slots: &mut [Option<Val<'de>>],
+        depth: usize,
+        first: u8,
+    ) -> Step {
+        match first {
             b'{' => self.object(node, slots, depth + 1),
             b'"' => {
                 self.pos += 1;
@@ -449,7 +456,7 @@ impl<'de> Cursor<'de> {
                 Some(start) if self.integer(start).is_some() => Ok(()),
                 _ => Err(Fallback),
             },
-            _ => self.skip(depth),
+            _ => self.skip(depth, first),
         }
     }
 
@@ -457,9 +464,14 @@ impl<'de> Cursor<'de> {
     /// straight into `slot`; a value read by `serde_json` is returned instead (for the caller to
     /// look inside it before it is stored).
     #[inline(always)]
-    fn value(&mut self, depth: usize, slot: &mut Option<Val<'de>>) -> Step<Option<Val<'de>>> {
+    fn value(
+        &mut self,
+        depth: usize,
+        first: u8,
+        slot: &mut Option<Val<'de>>,
+    ) -> Step<Option<Val<'de>>> {
         let start = self.pos;
-        match self.peek() {
+        match first {
             b'"' => {
                 self.pos += 1;
                 if !self.string()? {
@@ -489,7 +501,7 @@ impl<'de> Cursor<'de> {
                 *slot = Some(Val::Null);
                 return Ok(None);
             }
-            _ => self.skip_other(depth)?,
+            _ => self.skip_other(depth, first)?,
         }
         self.by_serde(start).map(Some)
     }
