@@ -502,7 +502,7 @@ impl BlockReader<'_> {
         ev: &mut Evaluator<'_>,
         malformed: &mut Vec<(u64, u64, String)>,
     ) -> u64 {
-        let mut slots = Vec::with_capacity(self.plan.paths.len());
+        let mut slots = vec![None; self.plan.paths.len()];
         let mut start = 0;
         let mut line = 0u64;
         while start < block.len() {
@@ -510,8 +510,7 @@ impl BlockReader<'_> {
             let position = (self.file, index << 32 | this_line);
             let rest = &block[start..];
             line += 1;
-            slots.clear();
-            slots.resize(self.plan.paths.len(), None);
+            slots.iter_mut().for_each(|s| *s = None);
             // Without a prefilter, the record is read straight from the block: its line ends
             // where the extractor finds the line break.
             if self.needles.is_empty() {
@@ -521,8 +520,7 @@ impl BlockReader<'_> {
                     ev.push(self.plan, &slots, position, || source(raw));
                     continue;
                 }
-                slots.clear();
-                slots.resize(self.plan.paths.len(), None);
+                slots.iter_mut().for_each(|s| *s = None);
             }
             let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
             start += end + 1;
