@@ -4,7 +4,8 @@
 //!
 //! NDJSON lines are prefiltered: when the query requires `field is "text"` (at its top level),
 //! a matching record must contain `"text"` verbatim unless it uses a JSON escape, so a line with
-//! neither is counted and skipped unparsed.
+//! neither is counted and skipped unparsed. Without such a text every record is parsed, straight
+//! from its block (the extractor finds where its line ends).
 
 use std::fmt;
 use std::fs::File;

@@ -1,7 +1,8 @@
-//! The fast path of [`super::parse_json_line`]: one pass over the bytes of an NDJSON line that
-//! compares each key of the objects it walks with the [`PathTree`], reads the planned values and
-//! skips the rest without allocating. Strings are found through [`scan`]'s masks of 64 bytes at a
-//! time, so skipping one costs the same whatever its length.
+//! The fast path of [`super::parse_json_bytes`] and [`super::parse_json_record`]: one pass over
+//! the bytes of an NDJSON record that compares each key of the objects it walks with the
+//! [`PathTree`], reads the planned values and skips the rest without allocating. Strings are found
+//! through [`scan`]'s masks of 64 bytes at a time, so skipping one costs the same whatever its
+//! length.
 //!
 //! It is at least as strict as `serde_json`: whatever it accepts, `serde_json` accepts with the same
 //! slots. Anything it is not sure of (a malformed line, a top level that is not an object, an
@@ -10,6 +11,9 @@
 //! `serde_json`, whose result (or error message) is authoritative. Values captured whole, escaped
 //! strings and non-integer numbers are read by `serde_json` from their own slice of the line, with
 //! the same visitor as the full parse.
+//!
+//! Read from a block of lines, the last window of a record may hold the start of the next line;
+//! a bad escape there only sends the record to the fallback, whose answer is the same.
 
 use std::borrow::Cow;
 
