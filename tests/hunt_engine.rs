@@ -11,8 +11,15 @@ use tcpreset::playbook::validate::parse_playbook;
 
 const PLAYBOOK: &str = "name: t\nschedule: {interval_minutes: 5}\nsource: {paths: [x]}\nquery:\n  all:\n    - {field: event_type, is: alert}\n    - {field: alert.severity, less_or_equal: 2}\ncalculations:\n  - name: e\n    type: top\n    field: engid\n    subgroups:\n      - {name: s, type: top, field: srcip, size: 3}\n";
 
+/// The same without the text prefilter: every line is parsed, straight from its block.
+const PLAYBOOK_UNFILTERED: &str = "name: t\nschedule: {interval_minutes: 5}\nsource: {paths: [x]}\nquery:\n  all:\n    - {field: alert.severity, less_or_equal: 2}\ncalculations:\n  - name: e\n    type: top\n    field: engid\n    subgroups:\n      - {name: s, type: top, field: srcip, size: 3}\n";
+
 fn search(dir: &std::path::Path, file: &str, threads: usize) -> SearchOutput {
-    let pb = parse_playbook(PLAYBOOK).unwrap();
+    search_with(PLAYBOOK, dir, file, threads)
+}
+
+fn search_with(playbook: &str, dir: &std::path::Path, file: &str, threads: usize) -> SearchOutput {
+    let pb = parse_playbook(playbook).unwrap();
     let spec = SearchSpec {
         fields: &pb.fields,
         query: pb.query.as_ref(),
@@ -99,4 +106,90 @@ fn big_files_keep_line_numbers_and_results_across_blocks_and_threads() {
             .map(|e| e.replace("big.ndjson", "big.ndjson.gz"))
             .collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn malformed_examples_name_their_lines_in_order_whatever_the_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    let bad = [3u32, 40_000, 40_002, 77_777, 120_000, 150_000];
+    for i in 1..=160_000u32 {
+        if bad.contains(&i) {
+            text.extend_from_slice(match i % 3 {
+                0 => b"{\"event_type\":\"alert\",\"x\":01}".as_slice(),
+                1 => b"{\"event_type\":\"alert\",\"x\":\"\xff\"}".as_slice(),
+                _ => b"{\"event_type\":\"alert\",".as_slice(),
+            });
+        } else {
+            text.extend_from_slice(format!("{{\"timestamp\":\"2025-06-02T10:00:00Z\",\"event_type\":\"alert\",\"src_ip\":\"10.0.0.{}\",\"alert\":{{\"signature_id\":1,\"severity\":1}}}}", i % 9).as_bytes());
+        }
+        text.push(b'\n');
+    }
+    std::fs::write(dir.path().join("bad.ndjson"), &text).unwrap();
+    for playbook in [PLAYBOOK, PLAYBOOK_UNFILTERED] {
+        let one = search_with(playbook, dir.path(), "bad.ndjson", 1);
+        assert_eq!(one.stats.malformed, 6);
+        assert_eq!(one.payload.total_hits, 160_000 - 6);
+        let lines: Vec<&str> = one
+            .stats
+            .examples
+            .iter()
+            .map(|e| e.split(':').nth(1).unwrap())
+            .collect();
+        assert_eq!(lines, ["3", "40000", "40002", "77777", "120000"]);
+        assert!(
+            one.stats.examples[1].ends_with("not UTF-8"),
+            "{:?}",
+            one.stats.examples
+        );
+        for threads in [2, 3] {
+            let many = search_with(playbook, dir.path(), "bad.ndjson", threads);
+            assert_eq!(many.stats, one.stats);
+            assert_eq!(many.payload, one.payload);
+        }
+    }
+}
+
+#[test]
+fn unfiltered_reads_keep_line_numbers_long_lines_and_odd_endings() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = |i: u32| {
+        format!("{{\"timestamp\":\"2025-06-02T10:00:{:02}Z\",\"event_type\":\"alert\",\"src_ip\":\"10.0.0.{}\",\"alert\":{{\"signature_id\":{},\"severity\":1}}}}", i % 60, i % 7, i % 5)
+    };
+    let mut text = String::new();
+    let mut hits = 0;
+    for i in 0..30_000u32 {
+        let line = match i {
+            100 => format!("{}\r", good(i)),
+            101 => format!("{}  \t", good(i)),
+            102 => String::new(),
+            103 => "   ".to_string(),
+            104 => format!("{} x", good(i)),
+            105 => format!("{{\"pad\":\"{}\",{}", "y".repeat(2_000_000), &good(i)[1..]),
+            106 => format!("{{\"a\":\"\\u00e9\",{}", &good(i)[1..]),
+            107 => format!("{{\"a\":\"é\",{}", &good(i)[1..]),
+            _ => good(i),
+        };
+        hits += u64::from(!matches!(i, 102..=104));
+        text += &line;
+        text.push('\n');
+    }
+    text += &good(7);
+    hits += 1;
+    std::fs::write(dir.path().join("odd.ndjson"), &text).unwrap();
+    let one = search_with(PLAYBOOK_UNFILTERED, dir.path(), "odd.ndjson", 1);
+    assert_eq!(one.payload.total_hits, hits);
+    assert_eq!(one.stats.malformed, 1);
+    assert!(
+        one.stats.examples[0].contains("odd.ndjson:105: trailing characters"),
+        "{:?}",
+        one.stats.examples
+    );
+    let filtered = search(dir.path(), "odd.ndjson", 2);
+    assert_eq!(filtered.payload, one.payload);
+    for threads in [2, 4] {
+        let many = search_with(PLAYBOOK_UNFILTERED, dir.path(), "odd.ndjson", threads);
+        assert_eq!(many.payload, one.payload);
+        assert_eq!(many.stats, one.stats);
+    }
 }

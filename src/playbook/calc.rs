@@ -176,15 +176,17 @@ enum State {
     Metric(Acc),
 }
 
-/// Buckets by key; strings are looked up by `&str`, so a known group costs no allocation.
+/// Buckets by key; strings are looked up by `&str`, so a known group costs no allocation, and
+/// index their buckets, so that it costs one lookup.
 #[derive(Debug, Clone, Default)]
 struct Groups {
-    strs: HashMap<Box<str>, Bucket>,
+    strs: HashMap<Box<str>, usize>,
+    str_buckets: Vec<Bucket>,
     nums: HashMap<u64, Bucket>,
     bools: [Option<Box<Bucket>>; 2],
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Bucket {
     doc_count: u64,
     rank: Option<Box<Acc>>,
@@ -213,10 +215,15 @@ impl Groups {
     fn bucket(&mut self, key: KeyRef<'_>, terms: &Terms) -> &mut Bucket {
         match key {
             KeyRef::Str(s) => {
-                if !self.strs.contains_key(s) {
-                    self.strs.insert(s.into(), Bucket::new(terms));
-                }
-                self.strs.get_mut(s).expect("inserted above")
+                let i = match self.strs.get(s) {
+                    Some(i) => *i,
+                    None => {
+                        self.strs.insert(s.into(), self.str_buckets.len());
+                        self.str_buckets.push(Bucket::new(terms));
+                        self.str_buckets.len() - 1
+                    }
+                };
+                &mut self.str_buckets[i]
             }
             KeyRef::Num(n) => {
                 let Key::Num(bits) = Key::num(n) else {
@@ -230,12 +237,14 @@ impl Groups {
         }
     }
 
-    fn merge(&mut self, other: Groups) {
-        for (k, b) in other.strs {
-            match self.strs.get_mut(&k) {
-                Some(mine) => mine.merge(b),
+    fn merge(&mut self, mut other: Groups) {
+        for (k, i) in other.strs {
+            let b = std::mem::take(&mut other.str_buckets[i]);
+            match self.strs.get(&k) {
+                Some(mine) => self.str_buckets[*mine].merge(b),
                 None => {
-                    self.strs.insert(k, b);
+                    self.strs.insert(k, self.str_buckets.len());
+                    self.str_buckets.push(b);
                 }
             }
         }
@@ -256,8 +265,12 @@ impl Groups {
         }
     }
 
-    fn into_buckets(self) -> Vec<(Key, Bucket)> {
-        let strs = self.strs.into_iter().map(|(k, b)| (Key::Str(k), b));
+    fn into_buckets(mut self) -> Vec<(Key, Bucket)> {
+        let buckets = &mut self.str_buckets;
+        let strs = self
+            .strs
+            .into_iter()
+            .map(|(k, i)| (Key::Str(k), std::mem::take(&mut buckets[i])));
         let nums = self.nums.into_iter().map(|(k, b)| (Key::Num(k), b));
         let bools = self
             .bools

@@ -11,6 +11,9 @@ use serde_json::Value as Json;
 use super::source::lookup_json;
 use super::value::Val;
 
+mod fast;
+mod scan;
+
 /// The native paths of a [`super::source::FieldPlan`] as a tree of JSON keys.
 #[derive(Debug, Default, Clone)]
 pub struct PathTree {
@@ -18,6 +21,9 @@ pub struct PathTree {
     slot: Option<usize>,
     /// Paths captured whole at this node whose slots are then read from inside it.
     inner: Vec<(String, usize)>,
+    /// Bit `min(len, 63)` is set for the length of each child's key: most keys of a record are
+    /// not wanted, and most of those are told apart by their length alone.
+    lens: u64,
 }
 
 impl PathTree {
@@ -42,6 +48,7 @@ impl PathTree {
         match self.children.iter().position(|(k, _)| &**k == key) {
             Some(i) => &mut self.children[i].1,
             None => {
+                self.lens |= 1 << key.len().min(63);
                 self.children.push((key.into(), PathTree::default()));
                 &mut self.children.last_mut().expect("just pushed").1
             }
@@ -56,6 +63,7 @@ impl PathTree {
                 let mut inner = Vec::new();
                 child.collect_slots("", &mut inner);
                 child.children.clear();
+                child.lens = 0;
                 child.inner = inner;
             } else {
                 child.settle();
@@ -85,6 +93,19 @@ impl PathTree {
             .find(|(k, _)| k.len() == len && k.as_bytes().first() == first && &**k == key)
             .map(|(_, c)| c)
     }
+
+    /// [`PathTree::find`] for a key given as its raw bytes (a JSON string without escapes).
+    #[inline]
+    fn find_bytes(&self, key: &[u8]) -> Option<&PathTree> {
+        if self.lens & (1 << key.len().min(63)) == 0 {
+            return None;
+        }
+        let (len, first) = (key.len(), key.first());
+        self.children
+            .iter()
+            .find(|(k, _)| k.len() == len && k.as_bytes().first() == first && k.as_bytes() == key)
+            .map(|(_, c)| c)
+    }
 }
 
 /// Fills `slots` from a whole JSON record (JSON arrays, `_source` of search hits).
@@ -94,8 +115,74 @@ pub fn fill_from_json<'a>(record: &Json, paths: &[String], slots: &mut [Option<V
     }
 }
 
-/// Parses one NDJSON line into `slots`, keeping only the planned paths.
+/// Why an NDJSON line was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("not UTF-8")]
+    NotUtf8,
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// Parses one NDJSON line into `slots` (which start empty), keeping only the planned paths.
+///
+/// A hand-written extractor reads the line; what it cannot vouch for (malformed lines among them)
+/// is read again by [`parse_json_line_serde`], which decides the result and the error message.
+/// A line that is not UTF-8 is refused whatever else is wrong with it.
+pub fn parse_json_bytes<'de>(
+    line: &'de [u8],
+    tree: &PathTree,
+    slots: &mut [Option<Val<'de>>],
+) -> Result<(), LineError> {
+    let fast = match fast::extract(line, tree, slots) {
+        Ok((end, ascii)) if end == line.len() => Some(ascii),
+        _ => None,
+    };
+    if fast == Some(true) {
+        return Ok(());
+    }
+    let Ok(text) = std::str::from_utf8(line) else {
+        slots.fill(None);
+        return Err(LineError::NotUtf8);
+    };
+    if fast.is_some() {
+        return Ok(());
+    }
+    slots.fill(None);
+    Ok(parse_json_line_serde(text, tree, slots)?)
+}
+
+/// Reads the NDJSON record at the start of `text` (a block of lines) if the fast path can vouch
+/// for it, and returns the length of its line (up to the line break). `None` says nothing about
+/// the line (and may leave slots filled): find its end and use [`parse_json_bytes`].
+pub fn parse_json_record<'de>(
+    text: &'de [u8],
+    tree: &PathTree,
+    slots: &mut [Option<Val<'de>>],
+) -> Option<usize> {
+    match fast::extract(text, tree, slots) {
+        Ok((end, true)) => Some(end),
+        Ok((end, false)) => std::str::from_utf8(&text[..end]).is_ok().then_some(end),
+        Err(_) => None,
+    }
+}
+
+/// [`parse_json_bytes`] for a line known to be UTF-8.
 pub fn parse_json_line<'de>(
+    line: &'de str,
+    tree: &PathTree,
+    slots: &mut [Option<Val<'de>>],
+) -> Result<(), serde_json::Error> {
+    match parse_json_bytes(line.as_bytes(), tree, slots) {
+        Ok(()) => Ok(()),
+        Err(LineError::Json(e)) => Err(e),
+        Err(LineError::NotUtf8) => unreachable!("a str is UTF-8"),
+    }
+}
+
+/// [`parse_json_line`] by `serde_json` alone, with a visitor seeded by the tree: the reference
+/// the fast path is tested against.
+pub fn parse_json_line_serde<'de>(
     line: &'de str,
     tree: &PathTree,
     slots: &mut [Option<Val<'de>>],

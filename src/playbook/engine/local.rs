@@ -4,7 +4,8 @@
 //!
 //! NDJSON lines are prefiltered: when the query requires `field is "text"` (at its top level),
 //! a matching record must contain `"text"` verbatim unless it uses a JSON escape, so a line with
-//! neither is counted and skipped unparsed.
+//! neither is counted and skipped unparsed. Without such a text every record is parsed, straight
+//! from its block (the extractor finds where its line ends).
 
 use std::fmt;
 use std::fs::File;
@@ -18,9 +19,11 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
 use super::{Engine, EngineError, SearchOutput};
-use crate::playbook::parse::{fill_from_json, parse_json_line, PathTree, ZeekHeader};
+use crate::playbook::parse::{
+    fill_from_json, parse_json_bytes, parse_json_record, PathTree, ZeekHeader,
+};
 use crate::playbook::query::{Query, Test};
-use crate::playbook::search::{Evaluator, SearchSpec};
+use crate::playbook::search::{Evaluator, ReadStats, SearchSpec};
 use crate::playbook::source::{detect_json_format, Accessor, FieldPlan, Format};
 use crate::playbook::value::Literal;
 
@@ -259,8 +262,37 @@ fn read_json_array<'p>(
     .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{name}: {e}")))
 }
 
-/// A block of whole lines and the number of its first line.
-type Block = (u64, Vec<u8>);
+/// A block of whole lines and its index in the file.
+type Block = (u64, Buf);
+
+/// A block's memory: `bytes[..len]` holds the data, the rest is filled but unused, so that the
+/// buffer can be read into again as it is (a fresh 1 MiB allocation costs page faults and zeroing
+/// in the kernel; a cleared `Vec` would be zeroed again before a safe read).
+struct Buf {
+    bytes: Vec<u8>,
+    len: usize,
+}
+
+impl Buf {
+    fn new() -> Buf {
+        Buf {
+            bytes: vec![0; BLOCK],
+            len: 0,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// What a worker saw besides the records it passed on: the lines of each block it read, and
+/// where (block, line in the block) and why lines were malformed, for the first few.
+#[derive(Default)]
+struct Tally {
+    lines: Vec<(u64, u64)>,
+    malformed: Vec<(u64, u64, String)>,
+}
 
 fn read_ndjson<'p>(
     mut reader: Box<dyn BufRead + Send>,
@@ -270,10 +302,11 @@ fn read_ndjson<'p>(
     name: &str,
     threads: usize,
 ) -> std::io::Result<Evaluator<'p>> {
-    let mut first = Vec::with_capacity(BLOCK + BLOCK / 8);
-    let mut carry = read_block(&mut reader, &mut first)?;
+    let mut first = Buf::new();
+    let mut carry = read_block(&mut reader, &mut first, Buf::new())?;
     let format = format.unwrap_or_else(|| {
         first
+            .data()
             .split(|b| *b == b'\n')
             .take(10)
             .find_map(|l| serde_json::from_slice::<Json>(l).ok())
@@ -284,14 +317,19 @@ fn read_ndjson<'p>(
     let needles = required_texts(spec.query, &plan);
     let (tx, rx) = sync_channel::<Block>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
+    // Parsed blocks come back to be read into again (unless a long line grew them), all of them:
+    // at most `threads * 2` queued, one per worker, and the reader's block and carry.
+    let (spare_tx, spare) = sync_channel::<Buf>(threads * 3 + 2);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = Arc::clone(&rx);
+                let spare_tx = spare_tx.clone();
                 let (plan, tree, needles) = (&plan, &tree, &needles);
                 scope.spawn(move || {
                     let mut ev = Evaluator::new(*spec);
-                    while let Ok((line_no, block)) = {
+                    let mut tally = Tally::default();
+                    while let Ok((index, block)) = {
                         rx.lock()
                             .map(|r| r.recv())
                             .unwrap_or_else(|p| p.into_inner().recv())
@@ -301,25 +339,29 @@ fn read_ndjson<'p>(
                             tree,
                             needles,
                             file,
-                            name,
                         };
-                        reader.parse(&block, line_no, &mut ev);
+                        let lines =
+                            reader.parse(block.data(), index, &mut ev, &mut tally.malformed);
+                        tally.lines.push((index, lines));
+                        if block.bytes.len() <= 2 * BLOCK {
+                            let _ = spare_tx.try_send(block);
+                        }
                     }
-                    ev
+                    (ev, tally)
                 })
             })
             .collect();
-        let mut line_no = 1u64;
         let mut result = Ok(());
         let mut block = first;
-        while !block.is_empty() {
-            let lines = memchr::memchr_iter(b'\n', &block).count() as u64;
-            if tx.send((line_no, block)).is_err() {
+        let mut index = 0u64;
+        while block.len > 0 {
+            if tx.send((index, block)).is_err() {
                 break;
             }
-            line_no += lines;
-            block = std::mem::take(&mut carry);
-            match read_block(&mut reader, &mut block) {
+            index += 1;
+            block = carry;
+            let next = spare.try_recv().unwrap_or_else(|_| Buf::new());
+            match read_block(&mut reader, &mut block, next) {
                 Ok(rest) => carry = rest,
                 Err(e) => {
                     result = Err(e);
@@ -328,39 +370,74 @@ fn read_ndjson<'p>(
             }
         }
         drop(tx);
-        let mut evaluators = workers
-            .into_iter()
-            .map(|w| w.join().expect("a search worker panicked"));
-        let mut total = evaluators.next().expect("at least one worker");
-        evaluators.for_each(|ev| total.merge(ev));
+        let mut total: Option<Evaluator<'p>> = None;
+        let mut tally = Tally::default();
+        for worker in workers {
+            let (ev, t) = worker.join().expect("a search worker panicked");
+            match &mut total {
+                Some(total) => total.merge(ev),
+                None => total = Some(ev),
+            }
+            tally.lines.extend(t.lines);
+            tally.malformed.extend(t.malformed);
+        }
+        let mut total = total.expect("at least one worker");
+        // Line numbers of the malformed examples, now that every block's lines are counted.
+        tally.lines.sort_unstable();
+        let first_lines: Vec<u64> = tally
+            .lines
+            .iter()
+            .scan(1, |next, (_, lines)| {
+                let first = *next;
+                *next += lines;
+                Some(first)
+            })
+            .collect();
+        tally
+            .malformed
+            .sort_unstable_by_key(|(index, line, _)| (*index, *line));
+        let room = ReadStats::MAX_EXAMPLES.saturating_sub(total.stats.examples.len());
+        for (index, line, why) in tally.malformed.into_iter().take(room) {
+            let line = first_lines[index as usize] + line;
+            total.stats.examples.push(format!("{name}:{line}: {why}"));
+        }
         result.map(|()| total)
     })
 }
 
-/// Reads about [`BLOCK`] bytes into `block` (after the carry it already holds) and cuts it after
-/// its last line break; the bytes after the cut are returned to start the next block. At the end
-/// of the input the block keeps everything and the returned carry is empty.
+/// Reads up to [`BLOCK`] bytes into `block` (after the carry it already holds) and cuts it after
+/// its last line break; the bytes after the cut go to the start of `next`, which is returned to be
+/// the next block. At the end of the input the block keeps everything and `next` is empty.
 fn read_block(
     reader: &mut Box<dyn BufRead + Send>,
-    block: &mut Vec<u8>,
-) -> std::io::Result<Vec<u8>> {
-    let want = BLOCK.saturating_sub(block.len());
-    let got = (&mut *reader).take(want as u64).read_to_end(block)?;
-    if got < want {
-        return Ok(Vec::new());
+    block: &mut Buf,
+    mut next: Buf,
+) -> std::io::Result<Buf> {
+    next.len = 0;
+    while block.len < BLOCK {
+        // Reads as large as this bypass the reader's own buffer (a copy less).
+        match reader.read(&mut block.bytes[block.len..BLOCK]) {
+            Ok(0) => return Ok(next),
+            Ok(n) => block.len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    let mut rest = Vec::with_capacity(BLOCK + BLOCK / 8);
-    match memchr::memrchr(b'\n', block) {
+    match memchr::memrchr(b'\n', block.data()) {
         Some(i) => {
-            rest.extend_from_slice(&block[i + 1..]);
-            block.truncate(i + 1);
+            let rest = i + 1..block.len;
+            next.bytes[..rest.len()].copy_from_slice(&block.bytes[rest.clone()]);
+            next.len = rest.len();
+            block.len = i + 1;
         }
         // One line longer than a block: read on to its end.
         None => {
-            reader.read_until(b'\n', block)?;
+            block.bytes.truncate(block.len);
+            reader.read_until(b'\n', &mut block.bytes)?;
+            block.len = block.bytes.len();
         }
     }
-    Ok(rest)
+    Ok(next)
 }
 
 /// The quoted texts a record must contain to match `query`: one per `field is "text"` test at its
@@ -394,13 +471,17 @@ fn required_texts(query: Option<&Query>, plan: &FieldPlan) -> Vec<memchr::memmem
         .collect()
 }
 
+/// A record whole, for `filtered`.
+fn source(line: &[u8]) -> Json {
+    serde_json::from_slice(line).unwrap_or(Json::Null)
+}
+
 /// What a worker needs to read blocks of one file.
 struct BlockReader<'a> {
     plan: &'a FieldPlan,
     tree: &'a PathTree,
     needles: &'a [memchr::memmem::Finder<'static>],
     file: u32,
-    name: &'a str,
 }
 
 impl BlockReader<'_> {
@@ -410,17 +491,42 @@ impl BlockReader<'_> {
             || self.needles.iter().all(|n| n.find(line).is_some())
     }
 
-    fn parse(&self, block: &[u8], first_line: u64, ev: &mut Evaluator<'_>) {
-        let mut slots = Vec::with_capacity(self.plan.paths.len());
+    /// Passes the records of block `index` to `ev`, noting the first few malformed lines (by
+    /// their number in the block, from 0) in `malformed`. Returns the number of line breaks.
+    ///
+    /// A record's position is its block and its line in the block, which sort as line numbers
+    /// do: the reader does not count lines, so that it only reads.
+    fn parse(
+        &self,
+        block: &[u8],
+        index: u64,
+        ev: &mut Evaluator<'_>,
+        malformed: &mut Vec<(u64, u64, String)>,
+    ) -> u64 {
+        let mut slots = vec![None; self.plan.paths.len()];
         let mut start = 0;
-        let mut line_no = first_line;
+        let mut line = 0u64;
         while start < block.len() {
-            let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |i| start + i);
-            let this_line = line_no;
-            let raw = &block[start..end];
+            let this_line = line;
+            let position = (self.file, index << 32 | this_line);
+            let rest = &block[start..];
+            line += 1;
+            slots.iter_mut().for_each(|s| *s = None);
+            // Without a prefilter, the record is read straight from the block: its line ends
+            // where the extractor finds the line break.
+            if self.needles.is_empty() {
+                if let Some(end) = parse_json_record(rest, self.tree, &mut slots) {
+                    start += end + 1;
+                    let raw = &rest[..end];
+                    ev.push(self.plan, &slots, position, || source(raw));
+                    continue;
+                }
+                slots.iter_mut().for_each(|s| *s = None);
+            }
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            start += end + 1;
+            let raw = &rest[..end];
             let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            start = end + 1;
-            line_no += 1;
             if raw.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -429,21 +535,17 @@ impl BlockReader<'_> {
                 ev.stats.prefiltered += 1;
                 continue;
             }
-            let Ok(text) = std::str::from_utf8(raw) else {
-                ev.stats
-                    .malformed(|| format!("{}:{this_line}: not UTF-8", self.name));
-                continue;
-            };
-            slots.clear();
-            slots.resize(self.plan.paths.len(), None);
-            match parse_json_line(text, self.tree, &mut slots) {
-                Ok(()) => ev.push(self.plan, &slots, (self.file, this_line), || {
-                    serde_json::from_str(text).unwrap_or(Json::Null)
-                }),
-                Err(e) => ev
-                    .stats
-                    .malformed(|| format!("{}:{this_line}: {e}", self.name)),
+            match parse_json_bytes(raw, self.tree, &mut slots) {
+                Ok(()) => ev.push(self.plan, &slots, position, || source(raw)),
+                Err(e) => {
+                    ev.stats.malformed += 1;
+                    if malformed.len() < ReadStats::MAX_EXAMPLES {
+                        malformed.push((index, this_line, e.to_string()));
+                    }
+                }
             }
         }
+        // The last line of the file may lack its line break.
+        line - u64::from(block.last().is_some_and(|b| *b != b'\n'))
     }
 }
