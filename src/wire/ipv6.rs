@@ -98,10 +98,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
                     8
                 }
                 _ => {
-                    return if offset <= end {
-                        Ok((next, offset, end - offset))
-                    } else {
+                    return if offset > end {
                         Err(Error::Malformed)
+                    } else if offset > data.len() {
+                        // The headers claim more bytes than were captured.
+                        Err(Error::Truncated)
+                    } else {
+                        Ok((next, offset, end - offset))
                     };
                 }
             };
@@ -164,6 +167,16 @@ mod tests {
         b.extend_from_slice(&[NEXT_HEADER_TCP, 0, 0, 0x10, 0, 0, 0, 1]);
         let p = Packet::new_checked(&b[..]).unwrap();
         assert_eq!(p.upper_layer(), Err(Error::Unsupported));
+    }
+
+    #[test]
+    fn extension_longer_than_the_capture_is_truncated() {
+        // Hop-by-hop claiming (255 + 1) * 8 bytes, within the claimed payload, in a 68-byte frame.
+        let mut b = header(HOP_BY_HOP, 2048);
+        b.extend_from_slice(&[NEXT_HEADER_TCP, 255, 0, 0, 0, 0, 0, 0]);
+        b.resize(68, 0);
+        let p = Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(p.upper_layer(), Err(Error::Truncated));
     }
 
     #[test]

@@ -138,4 +138,20 @@ mod tests {
             let _ = Segment::parse(LinkType::RawIp, &f[14..14 + n.min(f.len() - 14)]);
         }
     }
+
+    #[test]
+    fn ipv6_extension_claiming_more_than_was_captured_is_truncated() {
+        // A 68-byte frame: Ethernet, IPv6 (payload length 2048), hop-by-hop with header
+        // length 255 (2,048 bytes claimed), then 6 bytes. This once panicked on a slice.
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x86, 0xdd];
+        f.extend_from_slice(&[0x60, 0, 0, 0, 0x08, 0x00, 0, 64]);
+        f.extend_from_slice(&[0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(&[0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        f.extend_from_slice(&[6, 255, 0, 0, 0, 0, 0, 0]);
+        f.resize(68, 0);
+        assert_eq!(
+            Segment::parse(LinkType::Ethernet, &f),
+            Err(Error::Truncated)
+        );
+    }
 }
