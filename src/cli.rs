@@ -4,7 +4,7 @@
 //! paste it verbatim. The verbs `add`, `list`, `cancel` and `flush` sit beside it; an engid that
 //! is itself one of those words is registered with `tcpreset add WORD ...`.
 use crate::proto::{AddRequest, KeyRequest, ShowRequest};
-use crate::validate::{self, Invalid};
+use crate::syntax::{self, Invalid};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -201,17 +201,17 @@ pub fn parse(args: &[String], socket_env: Option<PathBuf>) -> Result<Invocation,
             Verb::List { json } => Command::List { json },
             Verb::Cancel { engid, host, port } => {
                 let key = KeyRequest { engid, host, port };
-                key.validate()?;
+                key.to_key()?;
                 Command::Cancel(key)
             }
             Verb::Flush => Command::Flush,
             Verb::Stats { json } => Command::Stats { json },
             Verb::Show { engid, host, json } => {
                 if let Some(e) = &engid {
-                    validate::engid(e)?;
+                    syntax::engid(e)?;
                 }
                 if let Some(h) = &host {
-                    validate::host(h)?;
+                    syntax::host(h)?;
                 }
                 Command::Show {
                     show: ShowRequest { engid, host },
@@ -253,7 +253,7 @@ impl RuleArgs {
             port: self.port,
             seconds: self.seconds,
         };
-        req.validate()?;
+        req.to_spec()?;
         Ok(req)
     }
 }

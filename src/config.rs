@@ -1,6 +1,6 @@
 //! The daemon's configuration file (`/etc/tcpreset/tcpresetd.toml`): every key, its default, and
 //! the checks that make a bad file an error naming the key and the line.
-use crate::validate;
+use crate::syntax;
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -58,7 +58,7 @@ impl Default for Config {
             flow_idle_seconds: crate::flows::DEFAULT_IDLE.as_secs(),
             protected: Vec::new(),
             max_rules: 10_000,
-            max_seconds: validate::MAX_SECONDS,
+            max_seconds: syntax::MAX_SECONDS,
             rst_rate: 20_000,
             flow_rst_budget: 500,
             log_json: false,
@@ -100,9 +100,9 @@ impl Config {
             why: why.to_owned(),
         };
         for iface in &self.track {
-            validate::interface(iface).map_err(|e| bad("track", iface.clone(), &e.to_string()))?;
+            syntax::interface(iface).map_err(|e| bad("track", iface.clone(), &e.to_string()))?;
         }
-        if !(1..=validate::MAX_SECONDS).contains(&self.max_seconds) {
+        if !(1..=syntax::MAX_SECONDS).contains(&self.max_seconds) {
             return Err(bad(
                 "max_seconds",
                 self.max_seconds.to_string(),
@@ -153,7 +153,7 @@ impl Cidr {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, validate::canonical(ip)) {
+        match (self.addr, syntax::canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
                     .checked_shl(32 - u32::from(self.prefix))
@@ -179,7 +179,7 @@ impl std::str::FromStr for Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr = validate::canonical(
+        let addr = syntax::canonical(
             addr.parse::<IpAddr>()
                 .map_err(|_| format!("'{s}' is not an address or a network like 192.0.2.0/24"))?,
         );

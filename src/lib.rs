@@ -6,18 +6,18 @@
 //! - [`wire`]: zero-copy views of Ethernet (802.1Q/QinQ), Linux cooked capture, IPv4, IPv6 and TCP;
 //!   the parsed [`wire::Segment`] summary and the RST builder with checksums.
 //! - [`time`]: the [`time::Instant`] the core is clocked with (packet timestamps or the wall clock).
-//! - [`validate`]: the argument rules shared by the client and the daemon (engid, host, port, seconds).
+//! - [`syntax`]: the argument rules shared by the client and the daemon (engid, host, port, seconds).
 //! - [`rules`]: the time-boxed rule table keyed by (engid, host, optional port).
 //! - [`filter`]: the kernel prefilter (BPF expression) each capture runs.
 //! - [`flows`]: the bounded table of open TCP flows, so silent connections can be reached.
 //! - [`reset`]: the decision: a segment, the rules and `now` give the RSTs to send, paced per flow.
 //! - [`health`]: reset interface health: probe facts to states, transitions to report once,
 //!   send errors that call for a new socket.
-//! - [`engine`]: one processing path for live and replay: frame, segment, rules, RSTs.
+//! - [`pipeline`]: one processing path for live and replay: frame, segment, rules, RSTs.
 //! - [`cli`]: the client's command line, parsed without syscalls, and its exit codes.
 //! - [`config`]: the daemon's configuration file, its defaults and checks.
 //! - [`ratelimit`]: the token bucket behind the global RST rate cap.
-//! - [`state`]: the rule table as saved across restarts.
+//! - [`saved`]: the rule table as saved across restarts.
 //! - [`proto`]: the versioned control-socket requests and responses.
 //! - [`replay`]: the offline engine behind `tcpresetd --replay` (a capture in, the RSTs out).
 //! - [`playbook`]: threat-hunting playbooks over sensor logs, rendering `tcpreset` lines.
@@ -27,18 +27,18 @@
 //!   daemon that ties them together.
 pub mod cli;
 pub mod config;
-pub mod engine;
 pub mod filter;
 pub mod flows;
 pub mod health;
 pub mod io;
+pub mod pipeline;
 pub mod playbook;
 pub mod proto;
 pub mod ratelimit;
 pub mod replay;
 pub mod reset;
 pub mod rules;
-pub mod state;
+pub mod saved;
+pub mod syntax;
 pub mod time;
-pub mod validate;
 pub mod wire;

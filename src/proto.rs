@@ -1,10 +1,10 @@
 //! The control socket's protocol: versioned JSON requests and responses, one per line.
 //!
-//! The daemon validates every request with the same rules as the client ([`crate::validate`]):
+//! The daemon checks every request with the same rules as the client ([`crate::syntax`]):
 //! the socket is an API and trusts no client.
 use crate::rules::{Rule, RuleKey, RuleSpec};
+use crate::syntax::{self, Invalid};
 use crate::time::Instant;
-use crate::validate::{self, Invalid};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
@@ -59,17 +59,23 @@ pub struct AddRequest {
     pub seconds: String,
 }
 
+/// The rule key named by the text of `ENGID -h HOST [-p PORT]`, checked.
+fn rule_key(engid: &str, host: &str, port: Option<&str>) -> Result<RuleKey, Invalid> {
+    Ok(RuleKey {
+        engid: syntax::engid(engid)?,
+        host: syntax::host(host)?,
+        port: port.map(syntax::port).transpose()?,
+    })
+}
+
 impl AddRequest {
-    pub fn validate(&self) -> Result<RuleSpec, Invalid> {
+    /// The rule this request asks for, every field checked.
+    pub fn to_spec(&self) -> Result<RuleSpec, Invalid> {
         Ok(RuleSpec {
-            key: RuleKey {
-                engid: validate::engid(&self.engid)?,
-                host: validate::host(&self.host)?,
-                port: self.port.as_deref().map(validate::port).transpose()?,
-            },
-            sniff_if: validate::interface(&self.sniff_if)?,
-            reset_if: validate::interface(&self.reset_if)?,
-            duration: validate::seconds(&self.seconds)?,
+            key: rule_key(&self.engid, &self.host, self.port.as_deref())?,
+            sniff_if: syntax::interface(&self.sniff_if)?,
+            reset_if: syntax::interface(&self.reset_if)?,
+            duration: syntax::seconds(&self.seconds)?,
         })
     }
 }
@@ -84,12 +90,9 @@ pub struct KeyRequest {
 }
 
 impl KeyRequest {
-    pub fn validate(&self) -> Result<RuleKey, Invalid> {
-        Ok(RuleKey {
-            engid: validate::engid(&self.engid)?,
-            host: validate::host(&self.host)?,
-            port: self.port.as_deref().map(validate::port).transpose()?,
-        })
+    /// The key of the rule this request names, checked.
+    pub fn to_key(&self) -> Result<RuleKey, Invalid> {
+        rule_key(&self.engid, &self.host, self.port.as_deref())
     }
 }
 
@@ -264,7 +267,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn add_round_trips_and_validates() {
+    fn add_round_trips_and_is_checked() {
         let env = Envelope {
             v: VERSION,
             request: Request::Add(AddRequest {
@@ -281,7 +284,7 @@ mod tests {
         let Request::Add(add) = parse_request(&line).unwrap() else {
             panic!("not an add")
         };
-        let spec = add.validate().unwrap();
+        let spec = add.to_spec().unwrap();
         assert_eq!(spec.key.port, Some(443));
         assert_eq!(spec.duration.as_secs(), 180);
     }
@@ -296,13 +299,13 @@ mod tests {
             port: None,
             seconds: "180".into(),
         };
-        assert!(matches!(add.validate(), Err(Invalid::Engid(_))));
+        assert!(matches!(add.to_spec(), Err(Invalid::Engid(_))));
         let add = AddRequest {
             seconds: "0".into(),
             engid: "e".into(),
             ..add
         };
-        assert!(matches!(add.validate(), Err(Invalid::Seconds(_))));
+        assert!(matches!(add.to_spec(), Err(Invalid::Seconds(_))));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Replay: drives the engine over captured frames, clocked by their timestamps (pure).
+//! Replay: drives the pipeline over captured frames, clocked by their timestamps (pure).
 //!
 //! `tcpresetd --replay IN.pcap --rules RULES.json --inject-to OUT.pcap` reads a capture and
 //! writes every RST it would have injected. Rules start at an offset from the first packet:
@@ -8,12 +8,12 @@
 //! ```
 //!
 //! Held-back RSTs (pacing) are emitted at their own deadlines, between packets or after the last.
-use crate::engine::{Counters, Engine};
 use crate::flows::FlowTable;
+use crate::pipeline::{Counters, Pipeline};
 use crate::reset::Outgoing;
 use crate::rules::{Matcher, RuleKey, RuleSpec, RuleTable};
+use crate::syntax;
 use crate::time::Instant;
-use crate::validate;
 use crate::wire::{Kind, LinkType};
 use serde::de::{DeserializeSeed, Deserializer, Error as _, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -57,7 +57,7 @@ pub struct TimedRule {
 /// The sniff and reset interface of every replayed rule.
 const REPLAY_IF: &str = "replay";
 
-/// Parses and validates a rules file.
+/// Parses and checks a rules file.
 ///
 /// Each rule is checked as it is read, so no list of raw lines is built beside the result.
 pub fn parse_rules(json: impl AsRef<[u8]>) -> Result<Vec<TimedRule>, RulesError> {
@@ -91,14 +91,14 @@ fn timed_rule(index: usize, l: RuleLine<'_>) -> Result<TimedRule, RulesError> {
         )));
     }
     let key = RuleKey {
-        engid: validate::engid(&l.engid).map_err(|e| bad(e.to_string()))?,
-        host: validate::host(&l.host).map_err(|e| bad(e.to_string()))?,
+        engid: syntax::engid(&l.engid).map_err(|e| bad(e.to_string()))?,
+        host: syntax::host(&l.host).map_err(|e| bad(e.to_string()))?,
         port: match l.port {
             Some(0) => return Err(bad("port 0 is not a port; use 1..=65535 or null".into())),
             p => p,
         },
     };
-    let duration = validate::seconds_value(l.seconds).map_err(|e| bad(e.to_string()))?;
+    let duration = syntax::seconds_value(l.seconds).map_err(|e| bad(e.to_string()))?;
     Ok(TimedRule {
         start: Duration::from_secs_f64(l.start),
         key,
@@ -140,14 +140,14 @@ impl<'de> Visitor<'de> for RulesSeed<'_> {
     }
 }
 
-/// Replays frames through the rules and the engine.
+/// Replays frames through the rules and the pipeline.
 #[derive(Debug)]
 pub struct Replayer {
     /// Rules not yet registered, in start order.
     rules: std::iter::Peekable<std::vec::IntoIter<TimedRule>>,
     first_ts: Option<Instant>,
     table: RuleTable,
-    engine: Engine,
+    pipeline: Pipeline,
     out: Vec<Outgoing>,
 }
 
@@ -157,14 +157,14 @@ impl Replayer {
             table: RuleTable::with_capacity(rules.len()),
             rules: rules.into_iter().peekable(),
             first_ts: None,
-            engine: Engine::new(link, Arc::new(Matcher::default())),
+            pipeline: Pipeline::new(link, Arc::new(Matcher::default())),
             out: Vec::new(),
         }
     }
 
     /// Tracks open flows too, so rules that arrive probe the silent ones (as the daemon does).
     pub fn with_flows(mut self, flows: FlowTable) -> Self {
-        self.engine = self.engine.with_flows(flows);
+        self.pipeline = self.pipeline.with_flows(flows);
         self
     }
 
@@ -197,9 +197,9 @@ impl Replayer {
         }
         if changed {
             let matcher = Arc::new(self.table.matcher(None));
-            self.engine.set_matcher(matcher, ts, &mut self.out);
+            self.pipeline.set_matcher(matcher, ts, &mut self.out);
         }
-        self.engine.on_frame(frame, ts, &mut self.out);
+        self.pipeline.on_frame(frame, ts, &mut self.out);
         self.emit_all(ts, emit);
     }
 
@@ -209,8 +209,8 @@ impl Replayer {
     }
 
     fn run_timers_until(&mut self, ts: Instant, emit: &mut impl FnMut(Instant, &Outgoing)) {
-        while let Some(due) = self.engine.next_deadline().filter(|d| *d <= ts) {
-            self.engine.poll(due, &mut self.out);
+        while let Some(due) = self.pipeline.next_deadline().filter(|d| *d <= ts) {
+            self.pipeline.poll(due, &mut self.out);
             self.emit_all(due, emit);
         }
     }
@@ -225,7 +225,7 @@ impl Replayer {
     }
 
     pub fn counters(&self) -> Counters {
-        self.engine.counters()
+        self.pipeline.counters()
     }
 }
 

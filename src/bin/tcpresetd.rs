@@ -33,8 +33,8 @@ fn purge_freed_memory_at_once() {
 use tcpreset::config::{self, Config};
 use tcpreset::flows::FlowTable;
 use tcpreset::io::daemon::{self, Daemon};
-use tcpreset::io::persist::StateFile;
-use tcpreset::io::{auth, control, inject::Injector, metrics, replay};
+use tcpreset::io::rules_file::RulesFile;
+use tcpreset::io::{auth, control, inject::Injector, metrics, replay_files};
 use tcpreset::time::Instant;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
@@ -95,7 +95,7 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
 }
 
 fn run_replay(input: &Path, rules: &Path, output: &Path, flows: Option<FlowTable>) -> Result<()> {
-    let s = replay::run(input, rules, output, flows)?;
+    let s = replay_files::run(input, rules, output, flows)?;
     println!(
         "replayed {} frames ({} not TCP or not parsed, {} matched a rule); wrote {} RSTs to {}",
         s.counters.frames,
@@ -117,7 +117,7 @@ fn run_daemon(args: &DaemonArgs, config: Config) -> Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
-        let state = StateFile::new(&config.state_dir);
+        let state = RulesFile::new(&config.state_dir);
         let daemon =
             Daemon::start(&config, Some(state)).context("starting the tracked captures")?;
         let listener = bind(&config.socket, &config.socket_group)?;

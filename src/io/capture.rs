@@ -1,6 +1,6 @@
-//! Live capture: one named thread per sniff interface runs libpcap, the [`Engine`] and injection.
+//! Live capture: one named thread per sniff interface runs libpcap, the [`Pipeline`] and injection.
 //!
-//! The thread owns its engine and its injector, so the hot path (read, parse, match, build,
+//! The thread owns its pipeline and its injector, so the hot path (read, parse, match, build,
 //! send) takes no lock. Rule changes arrive as fresh [`Matcher`] snapshots over a channel that
 //! the thread checks between batches; dropping the [`CaptureHandle`] ends the thread.
 //!
@@ -9,10 +9,10 @@
 //! (`tp_packets`, every frame the filter passed; `tp_drops`, those the full ring lost), which
 //! the thread reads every second into 64-bit totals for `tcpreset stats`.
 use super::inject::Injector;
-use crate::engine::Engine;
 use crate::filter;
 use crate::flows::FlowTable;
 use crate::health::SendFailure;
+use crate::pipeline::Pipeline;
 use crate::ratelimit::TokenBucket;
 use crate::reset::Outgoing;
 use crate::rules::{Matcher, ResetRecord};
@@ -70,7 +70,7 @@ impl CaptureError {
 /// What every capture thread shares with the daemon: the global RST rate cap, and the state of
 /// the reset interfaces.
 #[derive(Debug)]
-pub struct Shared {
+pub struct Egress {
     pub rate: Mutex<TokenBucket>,
     /// RSTs not sent because of the rate cap.
     pub rate_limited: AtomicU64,
@@ -80,9 +80,9 @@ pub struct Shared {
     pub send_failures: Mutex<BTreeMap<String, u64>>,
 }
 
-impl Shared {
+impl Egress {
     pub fn new(rst_rate: u32) -> Self {
-        Shared {
+        Egress {
             rate: Mutex::new(TokenBucket::new(rst_rate, Instant::now())),
             rate_limited: AtomicU64::new(0),
             reset_epoch: AtomicU64::new(0),
@@ -110,12 +110,12 @@ impl Shared {
 
 /// How a capture thread runs.
 #[derive(Debug)]
-pub struct Setup {
+pub struct CaptureOptions {
     /// Open-flow tracking, if on.
     pub flows: Option<FlowTable>,
     /// RSTs toward one connection end, at most.
     pub budget: u32,
-    pub shared: Arc<Shared>,
+    pub egress: Arc<Egress>,
 }
 
 /// Counters of one capture, readable from other threads.
@@ -190,7 +190,7 @@ impl Drop for CaptureHandle {
 pub fn start(
     iface: &str,
     matcher: Arc<Matcher>,
-    setup: Setup,
+    options: CaptureOptions,
 ) -> Result<CaptureHandle, CaptureError> {
     let cap = Capture::from_device(iface)
         .map_err(|e| CaptureError::new("pcap_create", iface, e))?
@@ -224,11 +224,11 @@ pub fn start(
         s.set_nonblocking(true)
             .map_err(|e| CaptureError::new("fcntl(O_NONBLOCK)", iface, e))?;
     }
-    let mut engine = Engine::new(link, matcher).with_budget(setup.budget);
-    if let Some(flows) = setup.flows {
-        engine = engine.with_flows(flows);
+    let mut pipeline = Pipeline::new(link, matcher).with_budget(options.budget);
+    if let Some(flows) = options.flows {
+        pipeline = pipeline.with_flows(flows);
     }
-    let shared = setup.shared;
+    let egress = options.egress;
     let thread = {
         let stats = Arc::clone(&stats);
         let name = iface.to_owned();
@@ -237,9 +237,9 @@ pub fn start(
             .spawn(move || {
                 let sinks = Sinks {
                     stats: &stats,
-                    shared: &shared,
+                    egress: &egress,
                 };
-                run(cap, engine, Updates { rx, wakeup }, sinks, &name)
+                run(cap, pipeline, Updates { rx, wakeup }, sinks, &name)
             })
             .map_err(|e| CaptureError::new("thread spawn", iface, e))?
     };
@@ -262,12 +262,12 @@ struct Updates {
 #[derive(Clone, Copy)]
 struct Sinks<'a> {
     stats: &'a CaptureStats,
-    shared: &'a Shared,
+    egress: &'a Egress,
 }
 
 fn run(
     mut cap: Capture<Active>,
-    mut engine: Engine,
+    mut pipeline: Pipeline,
     updates: Updates,
     sinks: Sinks<'_>,
     iface: &str,
@@ -275,16 +275,16 @@ fn run(
     let stats = sinks.stats;
     tracing::info!(iface, "capture started");
     let mut installed = String::new();
-    let tracks = engine.tracks_flows();
-    prefilter(&mut cap, engine.matcher(), tracks, &mut installed, iface);
+    let tracks = pipeline.tracks_flows();
+    prefilter(&mut cap, pipeline.matcher(), tracks, &mut installed, iface);
     let mut injector = Injector::new();
     let mut out: Vec<Outgoing> = Vec::with_capacity(64);
     let mut last_stats = Instant::now();
     let mut pcap_totals = PcapTotals::default();
-    let mut reset_epoch = sinks.shared.reset_epoch.load(Ordering::Relaxed);
+    let mut reset_epoch = sinks.egress.reset_epoch.load(Ordering::Relaxed);
     loop {
         let _ = (&updates.wakeup).read(&mut [0u8; 64]);
-        let epoch = sinks.shared.reset_epoch.load(Ordering::Relaxed);
+        let epoch = sinks.egress.reset_epoch.load(Ordering::Relaxed);
         if epoch != reset_epoch {
             reset_epoch = epoch;
             injector.reopen_all();
@@ -294,7 +294,7 @@ fn run(
                 Ok(m) => {
                     // The filter first: the answers to the probes must get through.
                     prefilter(&mut cap, &m, tracks, &mut installed, iface);
-                    engine.set_matcher(m, Instant::now(), &mut out);
+                    pipeline.set_matcher(m, Instant::now(), &mut out);
                     inject(&mut injector, &mut out, sinks);
                 }
                 Err(TryRecvError::Empty) => break,
@@ -309,7 +309,7 @@ fn run(
             match cap.next_packet() {
                 Ok(p) => {
                     let ts = Instant::from_timeval(p.header.ts.tv_sec, p.header.ts.tv_usec);
-                    engine.on_frame(p.data, ts, &mut out);
+                    pipeline.on_frame(p.data, ts, &mut out);
                     handled += 1;
                 }
                 Err(pcap::Error::TimeoutExpired) | Err(pcap::Error::NoMorePackets) => break,
@@ -321,16 +321,16 @@ fn run(
             inject(&mut injector, &mut out, sinks);
         }
         let now = Instant::now();
-        engine.poll(now, &mut out);
+        pipeline.poll(now, &mut out);
         inject(&mut injector, &mut out, sinks);
-        let c = engine.counters();
+        let c = pipeline.counters();
         stats.frames.store(c.frames, Ordering::Relaxed);
         stats.matched.store(c.matched, Ordering::Relaxed);
         stats
             .protected_skipped
             .store(c.protected_skipped, Ordering::Relaxed);
         stats.over_budget.store(c.over_budget, Ordering::Relaxed);
-        if let Some((flows, refused)) = engine.flow_counts() {
+        if let Some((flows, refused)) = pipeline.flow_counts() {
             stats.flows.store(flows as u64, Ordering::Relaxed);
             stats.flows_refused.store(refused, Ordering::Relaxed);
         }
@@ -345,7 +345,7 @@ fn run(
             }
         }
         if handled < BATCH {
-            let wait = engine
+            let wait = pipeline
                 .next_deadline()
                 .map_or(IDLE_WAKEUP, |d| d.saturating_since(now).min(IDLE_WAKEUP));
             wait_readable(&cap, &updates.wakeup, wait);
@@ -358,9 +358,9 @@ fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, sinks: Sinks<'_>) {
     for o in out.drain(..) {
         let is_rst = o.forged.kind == Kind::Rst;
         if is_rst {
-            let mut bucket = sinks.shared.rate.lock().unwrap_or_else(|p| p.into_inner());
+            let mut bucket = sinks.egress.rate.lock().unwrap_or_else(|p| p.into_inner());
             if !bucket.take(Instant::now()) {
-                let n = sinks.shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                let n = sinks.egress.rate_limited.fetch_add(1, Ordering::Relaxed);
                 if n.is_power_of_two() || n == 0 {
                     tracing::warn!(limited = n + 1, "RST rate cap reached: RST not sent");
                 }
@@ -392,7 +392,7 @@ fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, sinks: Sinks<'_>) {
             }
             Err(e) => {
                 let n = stats.inject_errors.fetch_add(1, Ordering::Relaxed);
-                sinks.shared.count_failure(&o.reset_if);
+                sinks.egress.count_failure(&o.reset_if);
                 match e.failure() {
                     // The interface watch reports these once per transition.
                     SendFailure::StaleSocket | SendFailure::Unusable => {

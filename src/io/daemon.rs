@@ -7,17 +7,17 @@
 mod report;
 
 use super::auth::Allowed;
-use super::capture::{self, CaptureHandle, Setup, Shared};
+use super::capture::{self, CaptureHandle, CaptureOptions, Egress};
 use super::iface;
 use super::inject::Injector;
-use super::persist::StateFile;
+use super::rules_file::RulesFile;
 use crate::config::{Cidr, Config};
 use crate::flows::FlowTable;
 use crate::health::HealthWatch;
 use crate::proto::{ErrorKind, Request, ResetView, Response, RuleResets, RuleView, ShowRequest};
 use crate::rules::{Rule, RuleSpec, RuleTable, Upsert};
 use crate::time::Instant;
-use crate::{state, validate};
+use crate::{saved, syntax};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -79,11 +79,11 @@ struct Refusals {
 pub struct Daemon {
     settings: RwLock<Settings>,
     state: Mutex<State>,
-    shared: Arc<Shared>,
+    egress: Arc<Egress>,
     refusals: Refusals,
     changed: Notify,
     started: Instant,
-    state_file: Option<StateFile>,
+    state_file: Option<RulesFile>,
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
@@ -97,12 +97,12 @@ impl Daemon {
     /// A daemon configured by `config`: tracked captures start, saved rules come back.
     pub fn start(
         config: &Config,
-        state_file: Option<StateFile>,
+        state_file: Option<RulesFile>,
     ) -> Result<Arc<Self>, capture::CaptureError> {
         let daemon = Arc::new(Daemon {
             settings: RwLock::new(Settings::resolve(config)),
             state: Mutex::default(),
-            shared: Arc::new(Shared::new(config.rst_rate)),
+            egress: Arc::new(Egress::new(config.rst_rate)),
             refusals: Refusals::default(),
             changed: Notify::new(),
             started: Instant::now(),
@@ -112,7 +112,7 @@ impl Daemon {
             let mut state = daemon.lock();
             for iface in &config.track {
                 let handle =
-                    capture::start(iface, daemon.matcher(&state.table, iface), daemon.setup())?;
+                    capture::start(iface, daemon.matcher(&state.table, iface), daemon.options())?;
                 state.captures.insert(iface.clone(), handle);
             }
             daemon.restore(&mut state);
@@ -132,12 +132,12 @@ impl Daemon {
             .clone()
     }
 
-    fn setup(&self) -> Setup {
+    fn options(&self) -> CaptureOptions {
         let c = self.settings().config;
-        Setup {
+        CaptureOptions {
             flows: (c.max_flows > 0).then(|| FlowTable::new(c.max_flows, c.flow_idle())),
             budget: c.flow_rst_budget,
-            shared: Arc::clone(&self.shared),
+            egress: Arc::clone(&self.egress),
         }
     }
 
@@ -155,7 +155,7 @@ impl Daemon {
     /// Applies a new configuration (SIGHUP); rules and captures are kept.
     pub fn reload(&self, config: &Config) {
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Settings::resolve(config);
-        self.shared
+        self.egress
             .rate
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -163,7 +163,7 @@ impl Daemon {
         let mut state = self.lock();
         for iface in &config.track {
             if !state.captures.contains_key(iface) {
-                match capture::start(iface, self.matcher(&state.table, iface), self.setup()) {
+                match capture::start(iface, self.matcher(&state.table, iface), self.options()) {
                     Ok(handle) => {
                         state.captures.insert(iface.clone(), handle);
                     }
@@ -199,7 +199,7 @@ impl Daemon {
     /// Handles one request at `now`. Blocking (it may open a capture): call it off the reactor.
     pub fn handle(&self, request: Request, now: Instant) -> Response {
         match request {
-            Request::Add(add) => match add.validate() {
+            Request::Add(add) => match add.to_spec() {
                 Ok(spec) => self.add(spec, now),
                 Err(e) => error(ErrorKind::BadRequest, e.to_string()),
             },
@@ -214,7 +214,7 @@ impl Daemon {
                 Response::Rules { rules }
             }
             Request::Cancel(key) => {
-                let key = match key.validate() {
+                let key = match key.to_key() {
                     Ok(key) => key,
                     Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
                 };
@@ -335,7 +335,7 @@ impl Daemon {
 
     fn ensure_capture(&self, state: &mut State, iface: &str) -> Result<(), capture::CaptureError> {
         if !state.captures.contains_key(iface) {
-            let handle = capture::start(iface, self.matcher(&state.table, iface), self.setup())?;
+            let handle = capture::start(iface, self.matcher(&state.table, iface), self.options())?;
             state.captures.insert(iface.to_owned(), handle);
         }
         Ok(())
@@ -345,7 +345,7 @@ impl Daemon {
     fn changed_state(&self, state: &mut State) {
         self.sync_captures(state);
         if let Some(file) = &self.state_file {
-            if let Err(e) = file.save(&state::save(&state.table)) {
+            if let Err(e) = file.save(&saved::to_json(&state.table)) {
                 tracing::error!(path = %file.path().display(), error = %e, "cannot save the rules; they will not survive a restart");
             }
         }
@@ -365,7 +365,7 @@ impl Daemon {
                 return;
             }
         };
-        let (rules, expired) = match state::load(&text, now) {
+        let (rules, expired) = match saved::from_json(&text, now) {
             Ok(loaded) => loaded,
             Err(e) => {
                 let aside = file.move_aside(now.as_micros() / 1_000_000);
@@ -407,7 +407,7 @@ impl Daemon {
     }
 
     fn show(&self, show: &ShowRequest, now: Instant) -> Response {
-        let host = match show.host.as_deref().map(validate::host).transpose() {
+        let host = match show.host.as_deref().map(syntax::host).transpose() {
             Ok(h) => h,
             Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
         };

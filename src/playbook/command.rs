@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::template::Piece;
-use crate::validate;
+use crate::syntax;
 
 /// A line that passed every check: run `program` with `args`, no shell involved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -149,8 +149,8 @@ fn check_options(words: &[&str], required: &[&str], optional: &[&str]) -> Result
         match flag {
             "-i" | "-o" => check_interface(value)?,
             "-h" => check_host(value)?,
-            "-p" => validate::port(value).map(drop).map_err(|e| e.to_string())?,
-            "-d" => validate::seconds(value)
+            "-p" => syntax::port(value).map(drop).map_err(|e| e.to_string())?,
+            "-d" => syntax::seconds(value)
                 .map(drop)
                 .map_err(|e| e.to_string())?,
             _ => unreachable!("flags are filtered above"),
@@ -163,13 +163,13 @@ fn check_options(words: &[&str], required: &[&str], optional: &[&str]) -> Result
     }
 }
 
-/// ENGID as the daemon accepts it ([`crate::validate::engid`]), and not starting with `-`, which
+/// ENGID as the daemon accepts it ([`crate::syntax::engid`]), and not starting with `-`, which
 /// the `tcpreset` command line would read as an option.
 pub fn check_engid(word: &str) -> Result<(), String> {
     if word.starts_with('-') {
         return Err(format!("ENGID `{word}` must not start with -"));
     }
-    validate::engid(word).map(drop).map_err(|e| e.to_string())
+    syntax::engid(word).map(drop).map_err(|e| e.to_string())
 }
 
 /// Interface names as the daemon accepts them, and not starting with `-`.
@@ -177,13 +177,11 @@ pub fn check_interface(word: &str) -> Result<(), String> {
     if word.starts_with('-') {
         return Err(format!("interface `{word}` must not start with -"));
     }
-    validate::interface(word)
-        .map(drop)
-        .map_err(|e| e.to_string())
+    syntax::interface(word).map(drop).map_err(|e| e.to_string())
 }
 
 pub fn check_host(word: &str) -> Result<(), String> {
-    validate::host(word).map(drop).map_err(|e| e.to_string())
+    syntax::host(word).map(drop).map_err(|e| e.to_string())
 }
 
 /// Quotes a word for a POSIX shell (the remote side of `ssh` always runs one).

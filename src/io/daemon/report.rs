@@ -40,7 +40,7 @@ impl Daemon {
                 continue;
             };
             let rules = state.table.iter().filter(|r| r.reset_if == *name).count();
-            let failed = self.shared.failures(name);
+            let failed = self.egress.failures(name);
             match change {
                 Change::Lost(lost) => {
                     let problem = probe
@@ -73,7 +73,7 @@ impl Daemon {
                 ),
             }
             if change.reopens_sockets() {
-                self.shared.reset_epoch.fetch_add(1, Ordering::Relaxed);
+                self.egress.reset_epoch.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -116,7 +116,7 @@ impl Daemon {
             probes_sent: interfaces.iter().map(|i| i.probes_sent).sum(),
             connection_ends_reset: state.table.iter().map(|r| r.stats.ends_reset()).sum(),
             caps: CapsView {
-                rate_limited: load(&self.shared.rate_limited),
+                rate_limited: load(&self.egress.rate_limited),
                 over_budget: sum(|s| &s.over_budget),
                 protected_skipped: sum(|s| &s.protected_skipped),
                 refused_max_rules: load(&self.refusals.max_rules),
@@ -132,7 +132,7 @@ impl Daemon {
                     iface: name.to_owned(),
                     state: s.label().to_owned(),
                     since_unix: since.as_secs_f64(),
-                    send_failures: self.shared.failures(name),
+                    send_failures: self.egress.failures(name),
                 })
                 .collect(),
             interfaces,

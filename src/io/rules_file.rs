@@ -1,17 +1,17 @@
-//! The state file: written atomically on every change, read back at start, moved aside if bad.
+//! The rules file (`rules.json` in the state directory): written atomically on every change, read back at start, moved aside if bad.
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// `rules.json` under the state directory.
 #[derive(Debug, Clone)]
-pub struct StateFile {
+pub struct RulesFile {
     path: PathBuf,
 }
 
-impl StateFile {
+impl RulesFile {
     pub fn new(dir: &Path) -> Self {
-        StateFile {
+        RulesFile {
             path: dir.join("rules.json"),
         }
     }
@@ -59,7 +59,7 @@ mod tests {
     #[test]
     fn save_read_and_move_aside() {
         let dir = tempfile::tempdir().unwrap();
-        let f = StateFile::new(&dir.path().join("sub"));
+        let f = RulesFile::new(&dir.path().join("sub"));
         assert_eq!(f.read().unwrap(), None);
         f.save("one").unwrap();
         f.save("two").unwrap();

@@ -1,12 +1,12 @@
-//! The rule table as it is saved across restarts, and how it comes back (pure).
+//! The rules as saved across restarts (`rules.json` in the state directory), and how they come back (pure).
 use crate::rules::{RuleKey, RuleSpec, RuleTable};
+use crate::syntax;
 use crate::time::Instant;
-use crate::validate;
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// The version of the saved format.
-pub const STATE_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,17 +29,17 @@ struct SavedRule {
 
 /// A saved state that cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum StateError {
+pub enum SavedError {
     #[error("not a tcpresetd state file: {0}")]
     Json(#[from] serde_json::Error),
-    #[error("state format version {0} is not supported (this build reads {STATE_VERSION})")]
+    #[error("state format version {0} is not supported (this build reads {FORMAT_VERSION})")]
     Version(u32),
     #[error("rule {index}: {message}")]
     Rule { index: usize, message: String },
 }
 
 /// The rules to save, as JSON.
-pub fn save(table: &RuleTable) -> String {
+pub fn to_json(table: &RuleTable) -> String {
     let rules = table
         .iter()
         .map(|r| SavedRule {
@@ -53,7 +53,7 @@ pub fn save(table: &RuleTable) -> String {
         })
         .collect();
     let saved = Saved {
-        version: STATE_VERSION,
+        version: FORMAT_VERSION,
         rules,
     };
     serde_json::to_string_pretty(&saved).expect("state serializes")
@@ -68,20 +68,20 @@ pub struct Restored {
 }
 
 /// Reads saved rules; those expired by `now` are left out and counted.
-pub fn load(text: &str, now: Instant) -> Result<(Vec<Restored>, usize), StateError> {
+pub fn from_json(text: &str, now: Instant) -> Result<(Vec<Restored>, usize), SavedError> {
     let saved: Saved = serde_json::from_str(text)?;
-    if saved.version != STATE_VERSION {
-        return Err(StateError::Version(saved.version));
+    if saved.version != FORMAT_VERSION {
+        return Err(SavedError::Version(saved.version));
     }
     let mut rules = Vec::new();
     let mut expired = 0;
     for (index, r) in saved.rules.into_iter().enumerate() {
-        let bad = |e: validate::Invalid| StateError::Rule {
+        let bad = |e: syntax::Invalid| SavedError::Rule {
             index,
             message: e.to_string(),
         };
         let key = RuleKey {
-            engid: validate::engid(&r.engid).map_err(bad)?,
+            engid: syntax::engid(&r.engid).map_err(bad)?,
             host: r.host,
             port: r.port.filter(|p| *p != 0),
         };
@@ -92,8 +92,8 @@ pub fn load(text: &str, now: Instant) -> Result<(Vec<Restored>, usize), StateErr
         rules.push(Restored {
             spec: RuleSpec {
                 key,
-                sniff_if: validate::interface(&r.sniff_if).map_err(bad)?,
-                reset_if: validate::interface(&r.reset_if).map_err(bad)?,
+                sniff_if: syntax::interface(&r.sniff_if).map_err(bad)?,
+                reset_if: syntax::interface(&r.reset_if).map_err(bad)?,
                 duration: r.expires.saturating_since(now),
             },
             created: r.created,
@@ -127,8 +127,8 @@ mod tests {
                 t0,
             );
         }
-        let text = save(&t);
-        let (rules, expired) = load(&text, t0 + Duration::from_secs(10)).unwrap();
+        let text = to_json(&t);
+        let (rules, expired) = from_json(&text, t0 + Duration::from_secs(10)).unwrap();
         assert_eq!(expired, 1);
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].spec.key.engid, "long");
@@ -145,7 +145,7 @@ mod tests {
             r#"{"version":2,"rules":[]}"#,
             r#"{"version":1,"rules":[{"engid":"a b","host":"10.0.0.1","port":null,"sniff_if":"e","reset_if":"e","created":0,"expires":9}]}"#,
         ] {
-            assert!(load(text, Instant::ZERO).is_err(), "{text}");
+            assert!(from_json(text, Instant::ZERO).is_err(), "{text}");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! One processing path for live captures and replay: frame, segment, rules, then RSTs.
 //!
-//! With a [`FlowTable`], the engine also remembers open flows; every new rule snapshot probes
+//! With a [`FlowTable`], the pipeline also remembers open flows; every new rule snapshot probes
 //! the tracked flows it covers, so a connection that is silent when the rule arrives answers
 //! at once and dies like any other.
 use crate::flows::FlowTable;
@@ -10,10 +10,10 @@ use crate::time::Instant;
 use crate::wire::{LinkType, Segment};
 use std::sync::Arc;
 
-/// What an engine has seen.
+/// What a pipeline has seen.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
-    /// Frames handed to [`Engine::on_frame`].
+    /// Frames handed to [`Pipeline::on_frame`].
     pub frames: u64,
     /// Frames that were not a TCP segment we handle (other protocols, malformed, fragments).
     pub skipped: u64,
@@ -29,7 +29,7 @@ pub struct Counters {
 
 /// Turns captured frames into the RSTs to inject, for one capture.
 #[derive(Debug)]
-pub struct Engine {
+pub struct Pipeline {
     link: LinkType,
     matcher: Arc<Matcher>,
     pacer: Pacer,
@@ -37,9 +37,9 @@ pub struct Engine {
     counters: Counters,
 }
 
-impl Engine {
+impl Pipeline {
     pub fn new(link: LinkType, matcher: Arc<Matcher>) -> Self {
-        Engine {
+        Pipeline {
             link,
             matcher,
             pacer: Pacer::default(),
@@ -106,7 +106,7 @@ impl Engine {
         &self.matcher
     }
 
-    /// Whether the engine tracks open flows.
+    /// Whether the pipeline tracks open flows.
     pub fn tracks_flows(&self) -> bool {
         self.flows.is_some()
     }
@@ -141,7 +141,7 @@ impl Engine {
         self.drop_protected(before, out);
     }
 
-    /// When [`Engine::poll`] next has work.
+    /// When [`Pipeline::poll`] next has work.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.pacer.next_deadline()
     }
@@ -177,7 +177,7 @@ mod tests {
         buf[..n].to_vec()
     }
 
-    fn engine(protected: &str) -> Engine {
+    fn pipeline_with(protected: &str) -> Pipeline {
         let mut t = RuleTable::new();
         t.upsert(
             RuleSpec {
@@ -193,7 +193,7 @@ mod tests {
             Instant::ZERO,
         );
         let protected: Arc<[crate::config::Cidr]> = Arc::from(vec![protected.parse().unwrap()]);
-        Engine::new(
+        Pipeline::new(
             LinkType::Ethernet,
             Arc::new(t.matcher(None).with_protected(protected)),
         )
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn protected_peers_never_get_a_rst() {
-        let mut e = engine("10.0.0.0/30");
+        let mut e = pipeline_with("10.0.0.0/30");
         let mut out = Vec::new();
         e.on_frame(&frame("10.0.0.1", "10.0.0.2"), Instant::ZERO, &mut out);
         assert!(out.is_empty());
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn garbage_frames_are_counted_not_fatal() {
-        let mut e = engine("192.0.2.0/24");
+        let mut e = pipeline_with("192.0.2.0/24");
         let mut out = Vec::new();
         for junk in [&[][..], &[0u8; 13][..], &[0xff; 60][..]] {
             e.on_frame(junk, Instant::ZERO, &mut out);

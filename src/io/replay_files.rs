@@ -1,8 +1,8 @@
 //! Replay files: read a capture with libpcap, write the RSTs as Ethernet frames to a pcap file.
 use super::mapped::Contents;
 use super::savefile::Reader;
-use crate::engine::Counters;
 use crate::flows::FlowTable;
+use crate::pipeline::Counters;
 use crate::replay::{parse_rules, Replayer, RulesError};
 use crate::time::Instant;
 use crate::wire::{LinkType, RST_V6_LEN};
