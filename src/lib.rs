@@ -8,6 +8,8 @@
 //! - [`time`]: the [`time::Instant`] the core is clocked with (packet timestamps or the wall clock).
 //! - [`syntax`]: the argument rules shared by the client and the daemon (engid, host, port, seconds).
 //! - [`rules`]: the time-boxed rule table keyed by (engid, host, optional port).
+//! - [`admit`]: whether a rule is admitted (protected hosts, `max_rules`, `max_seconds`, refresh).
+//! - [`interfaces`]: the snapshot of the sensor's interfaces and the checks of a rule's interfaces.
 //! - [`filter`]: the kernel prefilter (BPF expression) each capture runs.
 //! - [`flows`]: the bounded table of open TCP flows, so silent connections can be reached.
 //! - [`reset`]: the decision: a segment, the rules and `now` give the RSTs to send, paced per flow.
@@ -25,11 +27,13 @@
 //! I/O edge:
 //! - [`io`]: interfaces, libpcap capture threads, raw-socket injection, the control socket and the
 //!   daemon that ties them together.
+pub mod admit;
 pub mod cli;
 pub mod config;
 pub mod filter;
 pub mod flows;
 pub mod health;
+pub mod interfaces;
 pub mod io;
 pub mod pipeline;
 pub mod playbook;

@@ -307,6 +307,11 @@ impl<S: BuildHasher> RuleTable<S> {
         self.rules.len()
     }
 
+    /// Rules still alive at `now` (those whose deadline has come may not be removed yet).
+    pub fn alive_at(&self, now: Instant) -> usize {
+        self.rules.iter().filter(|r| r.expires > now).count()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }

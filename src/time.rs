@@ -83,6 +83,21 @@ impl Sub<Duration> for Instant {
     }
 }
 
+/// Where the daemon's edge reads the time: the wall clock, or a test's clock.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+}
+
+/// The system's wall clock, the clock of the kernel's packet timestamps too.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WallClock;
+
+impl Clock for WallClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,8 @@ pub struct CaptureError {
 }
 
 impl CaptureError {
-    fn new(call: &'static str, iface: &str, e: impl std::fmt::Display) -> Self {
+    /// The failure of `call` on `iface`, with the fix when it is a permission problem.
+    pub fn new(call: &'static str, iface: &str, e: impl std::fmt::Display) -> Self {
         let message = e.to_string();
         let hint = if message.contains("ermission") || message.contains("not permitted") {
             "; run tcpresetd as root or give it the capabilities (setcap cap_net_raw,cap_net_admin+ep)"
@@ -172,6 +173,11 @@ impl CaptureHandle {
             let _ = tx.send(matcher);
             let _ = (&self.waker).write(&[1]);
         }
+    }
+
+    /// Whether the thread still captures (it ends when libpcap fails, e.g. the interface went).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 }
 

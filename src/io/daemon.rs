@@ -1,30 +1,32 @@
-//! The daemon's state: the rule table, the captures its rules need, the safety rails, the state
-//! file, and request handling.
+//! The daemon: the rule table, the captures its rules need, the safety rails, the rules file,
+//! and request handling.
 //!
-//! Requests are handled synchronously under one lock (they are rare and short); the captures
-//! run on their own threads and only ever see immutable [`crate::rules::Matcher`] snapshots,
-//! so a request never stalls the packet path.
+//! Requests are handled synchronously (they are rare and short) under one lock on the
+//! [`Registry`]. What they decide is pure ([`crate::admit`], [`crate::interfaces`]); what needs
+//! the host (listing interfaces, preparing the reset path, opening a capture) goes through the
+//! [`Sensor`], never while the lock is held. Captures run on their own threads and only ever see
+//! immutable [`crate::rules::Matcher`] snapshots, so a request never stalls the packet path.
+mod captures;
 mod report;
 
 use super::auth::Allowed;
-use super::capture::{self, CaptureHandle, CaptureOptions, Egress};
-use super::iface;
-use super::inject::Injector;
+use super::capture::Egress;
 use super::rules_file::RulesFile;
+use super::sensor::{RunningCapture, Sensor};
+use crate::admit::{admit, Admission, Limits, Refusal};
 use crate::config::{Cidr, Config};
-use crate::flows::FlowTable;
 use crate::health::HealthWatch;
+use crate::interfaces::{IfaceError, Links};
 use crate::proto::{ErrorKind, Request, ResetView, Response, RuleResets, RuleView, ShowRequest};
-use crate::rules::{Rule, RuleSpec, RuleTable, Upsert};
-use crate::time::Instant;
+use crate::rules::{Rule, RuleSpec, RuleTable};
+use crate::time::{Clock, Instant};
 use crate::{saved, syntax};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::Notify;
 
-/// How often the reset interfaces the rules name are probed.
-pub const RESET_IF_PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+pub use report::RESET_IF_PROBE_EVERY;
 
 /// The configuration as the daemon applies it (names resolved, own addresses added).
 #[derive(Debug, Clone)]
@@ -35,17 +37,15 @@ struct Settings {
 }
 
 impl Settings {
-    fn resolve(config: &Config) -> Settings {
-        let own = iface::all_addresses().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot list the sensor's own addresses to protect them");
-            Vec::new()
-        });
-        let protected: Vec<Cidr> = config
-            .protected
-            .iter()
-            .copied()
-            .chain(own.into_iter().map(Cidr::host))
-            .collect();
+    fn resolve(config: &Config, links: Result<Links, IfaceError>) -> Settings {
+        let own: Vec<Cidr> = match links {
+            Ok(links) => links.addresses().map(Cidr::host).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list the sensor's own addresses to protect them");
+                Vec::new()
+            }
+        };
+        let protected: Vec<Cidr> = config.protected.iter().copied().chain(own).collect();
         let (allowed, unknown) = Allowed::resolve(&config.allowed_users, &config.allowed_groups);
         for u in unknown {
             tracing::warn!("configuration names {u}, which does not exist on this system");
@@ -58,11 +58,12 @@ impl Settings {
     }
 }
 
+/// What the daemon has registered: its rules, the captures they need, the reset interfaces
+/// they name as last probed.
 #[derive(Default)]
-struct State {
+struct Registry {
     table: RuleTable,
-    captures: BTreeMap<String, CaptureHandle>,
-    /// The reset interfaces the rules name, as last probed.
+    captures: BTreeMap<String, Box<dyn RunningCapture>>,
     health: HealthWatch,
 }
 
@@ -77,13 +78,17 @@ struct Refusals {
 
 /// Everything the control socket, the timers and the signals act on.
 pub struct Daemon {
+    sensor: Arc<dyn Sensor>,
+    clock: Arc<dyn Clock>,
     settings: RwLock<Settings>,
-    state: Mutex<State>,
+    registry: Mutex<Registry>,
+    /// Held while a capture opens, so that two requests never open one interface twice.
+    opening: Mutex<()>,
     egress: Arc<Egress>,
     refusals: Refusals,
     changed: Notify,
     started: Instant,
-    state_file: Option<RulesFile>,
+    rules_file: Option<RulesFile>,
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
@@ -94,35 +99,36 @@ fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
 }
 
 impl Daemon {
-    /// A daemon configured by `config`: tracked captures start, saved rules come back.
+    /// A daemon configured by `config` on `sensor`: tracked captures start, saved rules come back.
     pub fn start(
         config: &Config,
-        state_file: Option<RulesFile>,
-    ) -> Result<Arc<Self>, capture::CaptureError> {
+        sensor: Arc<dyn Sensor>,
+        clock: Arc<dyn Clock>,
+        rules_file: Option<RulesFile>,
+    ) -> Result<Arc<Self>, super::capture::CaptureError> {
+        let now = clock.now();
         let daemon = Arc::new(Daemon {
-            settings: RwLock::new(Settings::resolve(config)),
-            state: Mutex::default(),
+            settings: RwLock::new(Settings::resolve(config, sensor.links())),
+            sensor,
+            clock,
+            registry: Mutex::default(),
+            opening: Mutex::default(),
             egress: Arc::new(Egress::new(config.rst_rate)),
             refusals: Refusals::default(),
             changed: Notify::new(),
-            started: Instant::now(),
-            state_file,
+            started: now,
+            rules_file,
         });
-        {
-            let mut state = daemon.lock();
-            for iface in &config.track {
-                let handle =
-                    capture::start(iface, daemon.matcher(&state.table, iface), daemon.options())?;
-                state.captures.insert(iface.clone(), handle);
-            }
-            daemon.restore(&mut state);
+        for iface in &config.track {
+            daemon.ensure_capture(iface)?;
         }
+        daemon.restore(now);
         Ok(daemon)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
         // A panic while holding the lock leaves a consistent table; keep serving.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn settings(&self) -> Settings {
@@ -132,47 +138,29 @@ impl Daemon {
             .clone()
     }
 
-    fn options(&self) -> CaptureOptions {
-        let c = self.settings().config;
-        CaptureOptions {
-            flows: (c.max_flows > 0).then(|| FlowTable::new(c.max_flows, c.flow_idle())),
-            budget: c.flow_rst_budget,
-            egress: Arc::clone(&self.egress),
-        }
-    }
-
-    fn matcher(&self, table: &RuleTable, iface: &str) -> Arc<crate::rules::Matcher> {
-        let protected = Arc::clone(
-            &self
-                .settings
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .protected,
-        );
-        Arc::new(table.matcher(Some(iface)).with_protected(protected))
+    /// The time on the daemon's clock.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
     }
 
     /// Applies a new configuration (SIGHUP); rules and captures are kept.
     pub fn reload(&self, config: &Config) {
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Settings::resolve(config);
+        let settings = Settings::resolve(config, self.sensor.links());
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
         self.egress
             .rate
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .set_rate(config.rst_rate);
-        let mut state = self.lock();
         for iface in &config.track {
-            if !state.captures.contains_key(iface) {
-                match capture::start(iface, self.matcher(&state.table, iface), self.options()) {
-                    Ok(handle) => {
-                        state.captures.insert(iface.clone(), handle);
-                    }
-                    Err(e) => tracing::error!(error = %e, "cannot track {iface}"),
-                }
+            if let Err(e) = self.ensure_capture(iface) {
+                tracing::error!(error = %e, "cannot track {iface}");
             }
         }
-        self.sync_captures(&mut state);
-        tracing::info!("configuration reloaded; {} rules kept", state.table.len());
+        let registry = self.lock();
+        let rules = registry.table.len();
+        self.commit(registry);
+        tracing::info!("configuration reloaded; {rules} rules kept");
     }
 
     /// Signalled whenever the next deadline may have moved.
@@ -204,8 +192,8 @@ impl Daemon {
                 Err(e) => error(ErrorKind::BadRequest, e.to_string()),
             },
             Request::List => {
-                let state = self.lock();
-                let rules = state
+                let registry = self.lock();
+                let rules = registry
                     .table
                     .iter()
                     .filter(|r| r.expires > now)
@@ -218,8 +206,8 @@ impl Daemon {
                     Ok(key) => key,
                     Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
                 };
-                let mut state = self.lock();
-                let Some(rule) = state.table.cancel(&key) else {
+                let mut registry = self.lock();
+                let Some(rule) = registry.table.cancel(&key) else {
                     let port = key.port.map(|p| format!(" port {p}")).unwrap_or_default();
                     return error(
                         ErrorKind::NotFound,
@@ -230,18 +218,18 @@ impl Daemon {
                     );
                 };
                 audit(&rule, "rule cancelled");
-                self.changed_state(&mut state);
+                self.commit(registry);
                 Response::Cancelled {
                     rule: RuleView::of(&rule, now),
                 }
             }
             Request::Flush => {
-                let mut state = self.lock();
-                let rules = state.table.flush();
+                let mut registry = self.lock();
+                let rules = registry.table.flush();
                 for rule in &rules {
                     audit(rule, "rule cancelled (flush)");
                 }
-                self.changed_state(&mut state);
+                self.commit(registry);
                 Response::Flushed { count: rules.len() }
             }
             Request::Stats => Response::Stats {
@@ -251,11 +239,12 @@ impl Daemon {
         }
     }
 
+    /// Counts and logs a refused rule; the answer says why.
     fn refuse(
         &self,
-        counter: &AtomicU64,
-        kind: ErrorKind,
         spec: &RuleSpec,
+        kind: ErrorKind,
+        counter: &AtomicU64,
         message: String,
     ) -> Response {
         counter.fetch_add(1, Ordering::Relaxed);
@@ -266,97 +255,109 @@ impl Daemon {
         error(kind, message)
     }
 
-    fn add(&self, spec: RuleSpec, now: Instant) -> Response {
+    fn refuse_by_policy(&self, spec: &RuleSpec, refusal: Refusal) -> Response {
+        let (kind, counter) = match refusal {
+            Refusal::Protected { .. } => (ErrorKind::Protected, &self.refusals.protected),
+            Refusal::MaxSeconds { .. } => (ErrorKind::Limit, &self.refusals.max_seconds),
+            Refusal::MaxRules { .. } => (ErrorKind::Limit, &self.refusals.max_rules),
+        };
+        self.refuse(spec, kind, counter, refusal.to_string())
+    }
+
+    /// The policy's answer for `spec` at `now`.
+    fn admission(
+        &self,
+        table: &RuleTable,
+        spec: &RuleSpec,
+        now: Instant,
+    ) -> Result<Admission, Refusal> {
         let settings = self.settings();
-        if let Some(net) = settings
-            .protected
-            .iter()
-            .find(|c| c.contains(spec.key.host))
-        {
-            let message = format!(
-                "host {} is protected ({net}: in 'protected' of the configuration, or an address of this sensor); tcpresetd never resets it",
-                spec.key.host
-            );
-            return self.refuse(
-                &self.refusals.protected,
-                ErrorKind::Protected,
-                &spec,
-                message,
-            );
+        admit(
+            spec,
+            table,
+            &Limits::of(&settings.config),
+            &settings.protected,
+            now,
+        )
+    }
+
+    fn add(&self, spec: RuleSpec, now: Instant) -> Response {
+        // The policy first: it needs no syscall.
+        if let Err(refusal) = self.admission(&self.lock().table, &spec, now) {
+            return self.refuse_by_policy(&spec, refusal);
         }
-        let max = settings.config.max_seconds;
-        if spec.duration.as_secs() > max {
-            let message = format!(
-                "-d {} is longer than this sensor allows (max_seconds = {max}); ask for at most {max} seconds",
-                spec.duration.as_secs()
-            );
-            return self.refuse(&self.refusals.max_seconds, ErrorKind::Limit, &spec, message);
-        }
-        let checked = iface::check_pair(&spec.sniff_if, &spec.reset_if)
-            .and_then(|addrs| iface::check_family(&spec.reset_if, &addrs, spec.key.host));
+        let checked = self.sensor.links().and_then(|links| {
+            links.check_rule(&spec.sniff_if, &spec.reset_if, Some(spec.key.host))
+        });
         if let Err(e) = checked {
             let counter = &self.refusals.interface;
-            return self.refuse(counter, ErrorKind::Interface, &spec, e.to_string());
+            return self.refuse(&spec, ErrorKind::Interface, counter, e.to_string());
         }
-        if let Err(e) = Injector::new().prepare(&spec.reset_if) {
+        if let Err(e) = self.sensor.prepare_reset(&spec.reset_if) {
             return error(ErrorKind::Unavailable, e.to_string());
         }
-        let mut state = self.lock();
-        let max_rules = settings.config.max_rules;
-        if state.table.get(&spec.key).is_none() && state.table.len() >= max_rules {
-            let message = format!(
-                "{max_rules} rules are alive, the most this sensor allows (max_rules); cancel some ('tcpreset list', 'tcpreset cancel') or raise max_rules"
+        loop {
+            if let Err(e) = self.ensure_capture(&spec.sniff_if) {
+                return error(ErrorKind::Unavailable, e.to_string());
+            }
+            let mut registry = self.lock();
+            // A rule whose deadline has come goes first, so a key registered again is new.
+            let expired = registry.table.expire_until(now);
+            for rule in &expired {
+                audit(rule, "rule expired");
+            }
+            let admission = match self.admission(&registry.table, &spec, now) {
+                Ok(admission) => admission,
+                Err(refusal) => {
+                    if !expired.is_empty() {
+                        self.commit(registry);
+                    }
+                    return self.refuse_by_policy(&spec, refusal);
+                }
+            };
+            if !registry.captures.contains_key(spec.sniff_if.as_str()) {
+                // Closed meanwhile by a request that left it no rule: open it again.
+                continue;
+            }
+            let refreshed = admission == Admission::Refresh;
+            let (_, rule) = registry.table.upsert(spec, now);
+            audit(
+                rule,
+                if refreshed {
+                    "rule refreshed"
+                } else {
+                    "rule added"
+                },
             );
-            return self.refuse(&self.refusals.max_rules, ErrorKind::Limit, &spec, message);
-        }
-        if let Err(e) = self.ensure_capture(&mut state, &spec.sniff_if) {
-            return error(ErrorKind::Unavailable, e.to_string());
-        }
-        let (how, rule) = state.table.upsert(spec, now);
-        let view = RuleView::of(rule, now);
-        audit(
-            rule,
-            if how == Upsert::Added {
-                "rule added"
-            } else {
-                "rule refreshed"
-            },
-        );
-        self.changed_state(&mut state);
-        let refreshed = how == Upsert::Refreshed;
-        drop(state);
-        // Watched from now on, so a later outage is compared with how it was (its IPv6 address).
-        self.watch_reset_interfaces(now);
-        Response::Added {
-            rule: view,
-            refreshed,
+            let view = RuleView::of(rule, now);
+            self.commit(registry);
+            // Watched from now on, so a later outage is compared with how it was (its IPv6 address).
+            self.watch_reset_interfaces(now);
+            return Response::Added {
+                rule: view,
+                refreshed,
+            };
         }
     }
 
-    fn ensure_capture(&self, state: &mut State, iface: &str) -> Result<(), capture::CaptureError> {
-        if !state.captures.contains_key(iface) {
-            let handle = capture::start(iface, self.matcher(&state.table, iface), self.options())?;
-            state.captures.insert(iface.to_owned(), handle);
-        }
-        Ok(())
-    }
-
-    /// After any change of the table: new snapshots, the state file, the expiry timer.
-    fn changed_state(&self, state: &mut State) {
-        self.sync_captures(state);
-        if let Some(file) = &self.state_file {
-            if let Err(e) = file.save(&saved::to_json(&state.table)) {
+    /// After any change of the table: new snapshots for the captures (closing those no rule
+    /// needs, once the lock is released), the rules file, the expiry timer.
+    fn commit(&self, mut registry: MutexGuard<'_, Registry>) {
+        let closed = self.sync_captures(&mut registry);
+        if let Some(file) = &self.rules_file {
+            if let Err(e) = file.save(&saved::to_json(&registry.table)) {
                 tracing::error!(path = %file.path().display(), error = %e, "cannot save the rules; they will not survive a restart");
             }
         }
+        drop(registry);
+        drop(closed);
         self.changed.notify_one();
     }
 
-    fn restore(&self, state: &mut State) {
-        let Some(file) = &self.state_file else {
+    fn restore(&self, now: Instant) {
+        let Some(file) = &self.rules_file else {
             return;
         };
-        let now = Instant::now();
         let text = match file.read() {
             Ok(Some(text)) => text,
             Ok(None) => return,
@@ -376,28 +377,36 @@ impl Daemon {
                 return;
             }
         };
-        for r in rules {
-            if let Err(e) = self.ensure_capture(state, &r.spec.sniff_if) {
+        for r in &rules {
+            if let Err(e) = self.ensure_capture(&r.spec.sniff_if) {
                 tracing::error!(error = %e, "restored rule cannot capture yet");
             }
-            state.table.restore(r.spec.clone(), r.created, r.expires);
-            if let Some(rule) = state.table.get(&r.spec.key) {
+        }
+        let mut registry = self.lock();
+        for r in rules {
+            let key = r.spec.key.clone();
+            registry.table.restore(r.spec, r.created, r.expires);
+            if let Some(rule) = registry.table.get(&key) {
                 audit(rule, "rule restored");
             }
         }
-        tracing::info!(restored = state.table.len(), expired, "saved rules loaded");
-        self.changed_state(state);
+        tracing::info!(
+            restored = registry.table.len(),
+            expired,
+            "saved rules loaded"
+        );
+        self.commit(registry);
     }
 
     /// Removes the rules whose deadline has come.
     pub fn expire(&self, now: Instant) -> Vec<Rule> {
-        let mut state = self.lock();
-        let expired = state.table.expire_until(now);
+        let mut registry = self.lock();
+        let expired = registry.table.expire_until(now);
         for r in &expired {
             audit(r, "rule expired");
         }
         if !expired.is_empty() {
-            self.changed_state(&mut state);
+            self.commit(registry);
         }
         expired
     }
@@ -411,8 +420,8 @@ impl Daemon {
             Ok(h) => h,
             Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
         };
-        let state = self.lock();
-        let rules: Vec<RuleResets> = state
+        let registry = self.lock();
+        let rules: Vec<RuleResets> = registry
             .table
             .iter()
             .filter(|r| show.engid.as_ref().is_none_or(|e| *e == r.key.engid))
@@ -439,25 +448,6 @@ impl Daemon {
             );
         }
         Response::Shown { rules }
-    }
-
-    /// Stops every capture (for shutdown).
-    pub fn stop_captures(&self) {
-        let captures = std::mem::take(&mut self.lock().captures);
-        drop(captures);
-    }
-
-    /// Gives every capture the snapshot of its rules, and stops captures that no rule needs
-    /// and that are not tracked.
-    fn sync_captures(&self, state: &mut State) {
-        let needed = state.table.sniff_interfaces();
-        let track = self.settings().config.track;
-        state
-            .captures
-            .retain(|name, _| needed.contains(name) || track.contains(name));
-        for (name, handle) in &state.captures {
-            handle.update(self.matcher(&state.table, name));
-        }
     }
 }
 

@@ -21,7 +21,8 @@ pub struct InjectError {
 }
 
 impl InjectError {
-    fn new(call: &'static str, iface: &str, source: io::Error) -> Self {
+    /// The failure of `call` on `iface`, with the fix when it is a permission problem.
+    pub fn new(call: &'static str, iface: &str, source: io::Error) -> Self {
         let hint = if source.kind() == io::ErrorKind::PermissionDenied {
             "; run tcpresetd as root or give it CAP_NET_RAW (setcap cap_net_raw,cap_net_admin+ep)"
         } else {

@@ -3,12 +3,15 @@
 //! - [`auth`]: who may use the control socket (SO_PEERCRED and group membership).
 //! - [`metrics`]: the Prometheus text file.
 //! - [`rules_file`]: the rules file in the state directory, written atomically.
-//! - [`iface`]: interface checks (exists, up, has an address) with errors that say the fix.
+//! - [`iface`]: the snapshot of the interfaces (getifaddrs), checked by [`crate::interfaces`].
+//! - [`sensor`]: the seam between the daemon and the host (interfaces, reset path, captures).
 //! - [`capture`]: one libpcap capture thread per sniff interface, feeding a [`crate::pipeline::Pipeline`].
 //! - [`inject`]: raw IP sockets bound to reset interfaces.
 //! - [`daemon`]: the rule table, the captures it needs, expiry, request handling, stats, and the
 //!   watch over the reset interfaces.
-//! - [`control`]: the Unix control socket (server side, tokio) and the client's call.
+//! - [`control`]: the Unix control socket: binding it, the server (tokio), the client's call.
+//! - [`service`]: `tcpresetd` as a service: signals, systemd notifications, the timers.
+//! - [`logging`]: the log subscriber (text or JSON lines on stderr).
 //! - [`replay_files`]: pcap files in and out for `tcpresetd --replay`; [`savefile`] reads classic pcap fast,
 //!   through [`mapped`] windows of the file.
 pub mod auth;
@@ -17,8 +20,11 @@ pub mod control;
 pub mod daemon;
 pub mod iface;
 pub mod inject;
+pub mod logging;
 pub mod mapped;
 pub mod metrics;
 pub mod replay_files;
 pub mod rules_file;
 pub mod savefile;
+pub mod sensor;
+pub mod service;

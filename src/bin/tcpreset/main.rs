@@ -25,14 +25,9 @@ fn main() -> ExitCode {
     let (request, json) = match inv.command {
         Command::Help => return out(cli::HELP.trim_end()),
         Command::Add(add) => {
-            let checked = iface::check_pair(&add.sniff_if, &add.reset_if).and_then(|addrs| {
-                match add.host.parse() {
-                    Ok(host) => iface::check_family(&add.reset_if, &addrs, host),
-                    // Not an address: the parse above already refused it (exit 2).
-                    Err(_) => Ok(()),
-                }
-            });
-            if let Err(e) = checked {
+            // A host that is not an address was refused by the parse above (exit 2).
+            let host = add.host.parse().ok();
+            if let Err(e) = iface::check_rule(&add.sniff_if, &add.reset_if, host) {
                 return fail(exit::INTERFACE, &e.to_string());
             }
             (Request::Add(add), false)

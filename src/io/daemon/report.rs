@@ -1,11 +1,15 @@
 //! What the daemon reports: the state of the reset interfaces its rules name (probed, logged once
 //! per change) and the counters of `tcpreset stats`.
-use super::{capture, iface, Daemon};
+use super::Daemon;
 use crate::health::Change;
+use crate::io::capture::CaptureStats;
 use crate::proto::{CapsView, CaptureView, ResetIfaceView, StatsView};
 use crate::time::Instant;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How often the reset interfaces the rules name are probed.
+pub const RESET_IF_PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What a reset interface without a global IPv6 address means, and the fix.
 const V6_GONE: &str = "; it has no global IPv6 address, so RSTs to IPv6 hosts fail until one is added (Linux removes IPv6 addresses when a link goes down, unless net.ipv6.conf.IFACE.keep_addr_on_down=1)";
@@ -25,21 +29,25 @@ impl Daemon {
             self.lock().health.retain(|_| false);
             return;
         }
-        let probe = match iface::Probe::take() {
-            Ok(probe) => probe,
+        let probe = match self.sensor.links() {
+            Ok(links) => links,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot probe the reset interfaces");
                 return;
             }
         };
-        let mut state = self.lock();
-        state.health.retain(|name| names.contains(name));
+        let mut registry = self.lock();
+        registry.health.retain(|name| names.contains(name));
         for name in &names {
             let now_state = probe.reset_state(name);
-            let Some(change) = state.health.observe(name, now_state, now) else {
+            let Some(change) = registry.health.observe(name, now_state, now) else {
                 continue;
             };
-            let rules = state.table.iter().filter(|r| r.reset_if == *name).count();
+            let rules = registry
+                .table
+                .iter()
+                .filter(|r| r.reset_if == *name)
+                .count();
             let failed = self.egress.failures(name);
             match change {
                 Change::Lost(lost) => {
@@ -80,15 +88,15 @@ impl Daemon {
 
     /// Daemon-wide counters at `now`.
     pub fn stats(&self, now: Instant) -> StatsView {
-        let state = self.lock();
+        let registry = self.lock();
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let interfaces: Vec<CaptureView> = state
+        let interfaces: Vec<CaptureView> = registry
             .captures
-            .values()
-            .map(|c| {
-                let s = &c.stats;
+            .iter()
+            .map(|(iface, c)| {
+                let s = c.stats();
                 CaptureView {
-                    iface: c.iface.clone(),
+                    iface: iface.clone(),
                     frames: load(&s.frames),
                     matched: load(&s.matched),
                     rsts_sent: load(&s.rsts_sent),
@@ -102,19 +110,19 @@ impl Daemon {
                 }
             })
             .collect();
-        let sum = |f: fn(&capture::CaptureStats) -> &AtomicU64| {
-            state
+        let sum = |f: fn(&CaptureStats) -> &AtomicU64| {
+            registry
                 .captures
                 .values()
-                .map(|c| load(f(&c.stats)))
+                .map(|c| load(f(c.stats())))
                 .sum::<u64>()
         };
         StatsView {
             uptime_secs: now.saturating_since(self.started).as_secs_f64(),
-            rules_active: state.table.len(),
+            rules_active: registry.table.len(),
             rsts_sent: interfaces.iter().map(|i| i.rsts_sent).sum(),
             probes_sent: interfaces.iter().map(|i| i.probes_sent).sum(),
-            connection_ends_reset: state.table.iter().map(|r| r.stats.ends_reset()).sum(),
+            connection_ends_reset: registry.table.iter().map(|r| r.stats.ends_reset()).sum(),
             caps: CapsView {
                 rate_limited: load(&self.egress.rate_limited),
                 over_budget: sum(|s| &s.over_budget),
@@ -125,7 +133,7 @@ impl Daemon {
                 refused_unauthorized: load(&self.refusals.unauthorized),
                 refused_interface: load(&self.refusals.interface),
             },
-            reset_interfaces: state
+            reset_interfaces: registry
                 .health
                 .iter()
                 .map(|(name, s, since)| ResetIfaceView {

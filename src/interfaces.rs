@@ -1,0 +1,334 @@
+//! The sensor's interfaces as one snapshot ([`Links`]: index, flags, addresses) and what it means
+//! for a rule: a sniff interface must exist and be up with carrier; a reset interface must also
+//! have an IP address of the host's family, since the kernel routes the RSTs and resolves link
+//! addresses from it. Every error says the fix (pure; [`crate::io::iface`] takes the snapshot).
+use crate::health::{IfaceState, LinkFacts};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// What is wrong with an interface, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IfaceError {
+    #[error("{role} interface '{name}' does not exist on this sensor (it has: {known}); pass one of those")]
+    Unknown {
+        role: Role,
+        name: String,
+        known: String,
+    },
+    #[error("{role} interface '{name}' is down; bring it up with 'ip link set {name} up'")]
+    Down { role: Role, name: String },
+    #[error("{role} interface '{name}' has no carrier (link down: cable, SPAN session or peer); fix the link and retry")]
+    NoCarrier { role: Role, name: String },
+    #[error("reset interface '{name}' has no IP address; give it one (e.g. 'ip addr add 192.0.2.5/24 dev {name}') or pass an interface that has one to -o")]
+    NoAddress { name: String },
+    #[error("reset interface '{name}' has no {family} address, so the kernel has no route through it to {host}; give it one (e.g. 'ip addr add {example} dev {name}') or pass an interface that has one to -o")]
+    NoRoute {
+        name: String,
+        family: &'static str,
+        host: IpAddr,
+        example: &'static str,
+    },
+    #[error("could not list interfaces (getifaddrs: {0})")]
+    List(nix::Error),
+}
+
+/// Which side of the sensor an interface plays, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Sniff,
+    Reset,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Sniff => "sniff",
+            Role::Reset => "reset",
+        })
+    }
+}
+
+/// One interface as the kernel reported it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Link {
+    pub ifindex: u32,
+    /// `IFF_UP`: administratively up.
+    pub up: bool,
+    /// `IFF_RUNNING`: carrier.
+    pub running: bool,
+    /// `IFF_LOOPBACK`.
+    pub loopback: bool,
+    pub addrs: Vec<IpAddr>,
+}
+
+impl Link {
+    /// An address beyond the link: IPv6 RSTs need one to be routed (link-local and loopback
+    /// addresses do not count; unique local ones do).
+    pub fn has_routable_v6(&self) -> bool {
+        self.addrs.iter().any(|a| match a {
+            IpAddr::V6(v6) => is_routable_v6(v6),
+            IpAddr::V4(_) => false,
+        })
+    }
+
+    /// What the reset interface health watch needs to know.
+    pub fn facts(&self) -> LinkFacts {
+        LinkFacts {
+            ifindex: self.ifindex,
+            up: self.up,
+            running: self.running,
+            has_address: !self.addrs.is_empty(),
+            has_global_v6: self.has_routable_v6(),
+        }
+    }
+}
+
+/// An IPv6 address that is neither loopback nor link-local (`fe80::/10`).
+fn is_routable_v6(v6: &Ipv6Addr) -> bool {
+    !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80
+}
+
+/// Every interface of the sensor at one moment, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Links {
+    by_name: BTreeMap<String, Link>,
+}
+
+impl FromIterator<(String, Link)> for Links {
+    fn from_iter<I: IntoIterator<Item = (String, Link)>>(links: I) -> Self {
+        Links {
+            by_name: links.into_iter().collect(),
+        }
+    }
+}
+
+impl Links {
+    pub fn get(&self, name: &str) -> Option<&Link> {
+        self.by_name.get(name)
+    }
+
+    /// Each interface by name, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Link)> {
+        self.by_name.iter().map(|(n, l)| (n.as_str(), l))
+    }
+
+    /// Every address of the sensor (it protects its own addresses).
+    pub fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.by_name.values().flat_map(|l| l.addrs.iter().copied())
+    }
+
+    /// Whether RSTs can go out of `name`.
+    pub fn reset_state(&self, name: &str) -> IfaceState {
+        IfaceState::of_reset(self.get(name).map(Link::facts).as_ref())
+    }
+
+    /// What is wrong with reset interface `name` in `state`, and the fix.
+    pub fn reset_problem(&self, name: &str, state: IfaceState) -> Option<IfaceError> {
+        self.problem(Role::Reset, name, state)
+    }
+
+    /// The error for an interface in `state` playing `role`, if that state is one.
+    fn problem(&self, role: Role, name: &str, state: IfaceState) -> Option<IfaceError> {
+        let name = name.to_owned();
+        match state {
+            IfaceState::Ready { .. } => None,
+            IfaceState::Missing => Some(IfaceError::Unknown {
+                role,
+                name,
+                known: self.by_name.keys().cloned().collect::<Vec<_>>().join(", "),
+            }),
+            IfaceState::Down => Some(IfaceError::Down { role, name }),
+            IfaceState::NoCarrier => Some(IfaceError::NoCarrier { role, name }),
+            IfaceState::NoAddress if role == Role::Sniff => None,
+            IfaceState::NoAddress => Some(IfaceError::NoAddress { name }),
+        }
+    }
+
+    fn check(&self, role: Role, name: &str) -> Result<(), IfaceError> {
+        let state = self.reset_state(name);
+        self.problem(role, name, state).map_or(Ok(()), Err)
+    }
+
+    /// Checks both interfaces of a rule and, given its host, that the reset interface has an
+    /// address of the host's family.
+    pub fn check_rule(
+        &self,
+        sniff_if: &str,
+        reset_if: &str,
+        host: Option<IpAddr>,
+    ) -> Result<(), IfaceError> {
+        self.check(Role::Sniff, sniff_if)?;
+        self.check(Role::Reset, reset_if)?;
+        match (host, self.get(reset_if)) {
+            (Some(host), Some(link)) => check_family(reset_if, &link.addrs, host),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A rule for `host` needs an address of the same family on the reset interface (a routable one
+/// for IPv6): the RSTs are routed through it, and without one there is no route.
+pub fn check_family(reset_if: &str, addrs: &[IpAddr], host: IpAddr) -> Result<(), IfaceError> {
+    let usable = |a: &IpAddr| match (a, host) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => true,
+        (IpAddr::V6(v6), IpAddr::V6(_)) => is_routable_v6(v6),
+        _ => false,
+    };
+    if addrs.iter().any(usable) {
+        return Ok(());
+    }
+    let (family, example) = match host {
+        IpAddr::V4(_) => ("IPv4", "192.0.2.5/24"),
+        IpAddr::V6(_) => ("global IPv6", "2001:db8::5/64"),
+    };
+    Err(IfaceError::NoRoute {
+        name: reset_if.to_owned(),
+        family,
+        host,
+        example,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A sensor like the lab's: `lo`, a sniff port `eth1` (link-local only), a reset port `eth0`.
+    fn sensor() -> Links {
+        let link = |ifindex, addrs: &[&str]| Link {
+            ifindex,
+            up: true,
+            running: true,
+            loopback: false,
+            addrs: addrs.iter().map(|a| ip(a)).collect(),
+        };
+        [
+            (
+                "lo".to_owned(),
+                Link {
+                    loopback: true,
+                    ..link(1, &["127.0.0.1", "::1"])
+                },
+            ),
+            ("eth0".to_owned(), link(2, &["10.77.0.254", "fe80::2"])),
+            ("eth1".to_owned(), link(3, &["fe80::3"])),
+            ("eth4".to_owned(), link(6, &[])),
+            (
+                "eth2".to_owned(),
+                Link {
+                    running: false,
+                    ..link(4, &[])
+                },
+            ),
+            (
+                "eth3".to_owned(),
+                Link {
+                    up: false,
+                    running: false,
+                    ..link(5, &["10.78.0.254"])
+                },
+            ),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn a_host_needs_an_address_of_its_family_on_the_reset_interface() {
+        let v4_only = [ip("10.77.0.254"), ip("fe80::1"), ip("::1")];
+        assert!(check_family("eth0", &v4_only, ip("10.77.0.1")).is_ok());
+        let err = check_family("eth0", &v4_only, ip("fd77::1")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "reset interface 'eth0' has no global IPv6 address, so the kernel has no route \
+             through it to fd77::1; give it one (e.g. 'ip addr add 2001:db8::5/64 dev eth0') or \
+             pass an interface that has one to -o"
+        );
+        let v6_only = [ip("fd77::fe")];
+        assert!(check_family("eth0", &v6_only, ip("fd77::1")).is_ok());
+        let err = check_family("eth0", &v6_only, ip("10.77.0.1")).unwrap_err();
+        assert!(err.to_string().contains("no IPv4 address"), "{err}");
+    }
+
+    #[test]
+    fn a_rule_needs_a_live_sniff_interface_and_a_routable_reset_interface() {
+        let links = sensor();
+        let host = Some(ip("10.77.0.1"));
+        assert_eq!(links.check_rule("eth1", "eth0", host), Ok(()));
+        let err = links.check_rule("eth9", "eth0", host).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "sniff interface 'eth9' does not exist on this sensor (it has: eth0, eth1, eth2, \
+             eth3, eth4, lo); pass one of those"
+        );
+        let err = links.check_rule("eth2", "eth0", host).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                IfaceError::NoCarrier {
+                    role: Role::Sniff,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = links.check_rule("eth1", "eth3", host).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "reset interface 'eth3' is down; bring it up with 'ip link set eth3 up'"
+        );
+        let err = links.check_rule("eth1", "eth4", host).unwrap_err();
+        assert!(matches!(err, IfaceError::NoAddress { .. }), "{err}");
+        let err = links.check_rule("eth4", "eth1", host).unwrap_err();
+        assert!(
+            matches!(err, IfaceError::NoRoute { .. }),
+            "link-local only: {err}"
+        );
+        let err = links
+            .check_rule("eth1", "eth0", Some(ip("fd77::1")))
+            .unwrap_err();
+        assert!(matches!(err, IfaceError::NoRoute { .. }), "{err}");
+        assert_eq!(
+            links.check_rule("eth1", "eth0", None),
+            Ok(()),
+            "no host, no family check"
+        );
+    }
+
+    #[test]
+    fn reset_states_and_own_addresses_come_from_the_snapshot() {
+        let links = sensor();
+        assert_eq!(
+            links.reset_state("eth0"),
+            IfaceState::Ready {
+                ifindex: 2,
+                v6: false
+            }
+        );
+        assert_eq!(links.reset_state("eth3"), IfaceState::Down);
+        assert_eq!(links.reset_state("gone"), IfaceState::Missing);
+        let problem = links.reset_problem("eth3", IfaceState::Down).unwrap();
+        assert!(matches!(
+            problem,
+            IfaceError::Down {
+                role: Role::Reset,
+                ..
+            }
+        ));
+        let own: Vec<IpAddr> = links.addresses().collect();
+        assert!(
+            own.contains(&ip("10.77.0.254")) && own.contains(&ip("::1")),
+            "{own:?}"
+        );
+        assert!(!sensor().get("eth1").unwrap().has_routable_v6());
+        assert!(Link {
+            addrs: vec![ip("fd77::fe")],
+            ..Link::default()
+        }
+        .has_routable_v6());
+    }
+}
