@@ -251,7 +251,7 @@ impl FlowTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Flags, L2};
+    use crate::wire::Flags;
 
     fn seg(
         src: &str,
@@ -263,16 +263,10 @@ mod tests {
         ack: u32,
     ) -> Segment {
         Segment {
-            l2: L2::default(),
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            src_port: sport,
-            dst_port: dport,
+            flags,
             seq,
             ack,
-            flags,
-            window: 100,
-            payload_len: 0,
+            ..crate::rules::tests::seg(src, sport, dst, dport)
         }
     }
 

@@ -336,4 +336,4 @@ mod matcher;
 pub use matcher::{Hit, Matcher};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

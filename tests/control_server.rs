@@ -5,13 +5,20 @@ mod fake;
 
 use fake::{ask, line, FakeSensor, Server};
 use std::time::Duration;
-use tcpreset::proto::{ErrorKind, Response};
+use tcpreset::proto::{ErrorKind, Response, StatsView};
 
 /// `{"v":1,"op":"add",...}` for engid `ids` on eth1/eth0.
 fn add(host: &str, seconds: u64) -> String {
     line(&format!(
         r#""op":"add","engid":"ids","sniff_if":"eth1","reset_if":"eth0","host":"{host}","seconds":"{seconds}""#
     ))
+}
+
+async fn stats(c: &mut fake::Conn) -> StatsView {
+    match ask(c, &line(r#""op":"stats""#)).await {
+        Response::Stats { stats } => stats,
+        other => panic!("no stats: {other:?}"),
+    }
 }
 
 fn refused(answer: &Response) -> (ErrorKind, String) {
@@ -58,9 +65,7 @@ async fn add_refresh_list_show_cancel_flush_and_stats() {
     let show = line(r#""op":"show","engid":"other""#);
     assert_eq!(refused(&ask(&mut c, &show).await).0, ErrorKind::NotFound);
 
-    let Response::Stats { stats } = ask(&mut c, &line(r#""op":"stats""#)).await else {
-        panic!("no stats")
-    };
+    let stats = stats(&mut c).await;
     assert_eq!(stats.rules_active, 2);
     let ifaces: Vec<&str> = stats.interfaces.iter().map(|i| i.iface.as_str()).collect();
     assert_eq!(ifaces, ["eth1"]);
@@ -112,9 +117,7 @@ async fn max_rules_and_max_seconds_refuse_and_are_counted() {
         panic!("refresh refused")
     };
     assert!(refreshed);
-    let Response::Stats { stats } = ask(&mut c, &line(r#""op":"stats""#)).await else {
-        panic!("no stats")
-    };
+    let stats = stats(&mut c).await;
     assert_eq!(
         (stats.caps.refused_max_rules, stats.caps.refused_max_seconds),
         (1, 1)
@@ -138,9 +141,7 @@ async fn protected_hosts_and_the_sensors_own_addresses_are_refused() {
             "{message}"
         );
     }
-    let Response::Stats { stats } = ask(&mut c, &line(r#""op":"stats""#)).await else {
-        panic!("no stats")
-    };
+    let stats = stats(&mut c).await;
     assert_eq!(stats.caps.refused_protected, 3);
     assert!(
         server.sensor.opened().is_empty(),
@@ -231,9 +232,7 @@ async fn interfaces_are_checked_by_the_daemon_and_capture_failures_reported() {
         message.contains("pcap_activate on sniff interface 'eth3'"),
         "{message}"
     );
-    let Response::Stats { stats } = ask(&mut c, &line(r#""op":"stats""#)).await else {
-        panic!("no stats")
-    };
+    let stats = stats(&mut c).await;
     assert_eq!((stats.caps.refused_interface, stats.rules_active), (3, 1));
     server.stop(c).await;
 }

@@ -3,7 +3,7 @@
 mod lab;
 
 use lab::{require_root, Lab, CLIENT};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Output};
 
@@ -136,14 +136,7 @@ fn the_daemon_checks_every_request_and_survives_garbage() {
     }
     let mut lab = Lab::up("api");
     lab.start_daemon(&[]);
-    let ask = |line: &str| -> String {
-        let mut s = UnixStream::connect(&lab.socket).unwrap();
-        s.write_all(line.as_bytes()).unwrap();
-        s.write_all(b"\n").unwrap();
-        let mut answer = String::new();
-        BufReader::new(&s).read_line(&mut answer).unwrap();
-        answer
-    };
+    let ask = |line: &str| lab.ask(line);
     for (line, want) in [
         ("garbage", "not JSON"),
         (r#"{"v":9,"op":"list"}"#, "protocol version 9"),

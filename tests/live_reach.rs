@@ -2,7 +2,15 @@
 //! directions at once (scripts/bench-kill.sh -m bulk-both measures it over many trials).
 mod lab;
 
-use lab::{require_root, Lab, CLIENT, CLIENT6, SERVER6};
+use lab::{require_root, Lab, Route, CLIENT, CLIENT6, SERVER6};
+
+/// From the lab's client to its server's IPv6 address.
+fn v6(port: u16) -> Route<'static> {
+    Route {
+        addr: SERVER6,
+        ..Route::to_server("cli", port)
+    }
+}
 
 fn rule(lab: &Lab, host: &str) -> Vec<String> {
     lab.tcpreset_argv(&["ids", "-i", "eth1", "-o", "eth0", "-h", host, "-d", "60"])
@@ -15,7 +23,7 @@ fn ipv6_chat_is_reset_on_both_ends() {
     }
     let mut lab = Lab::up("six");
     lab.start_daemon(&[]);
-    let report = lab.trial_to("cli", "srv", SERVER6, 7101, "chat", &rule(&lab, CLIENT6));
+    let report = lab.trial_to(v6(7101), "chat", &rule(&lab, CLIENT6));
     lab.assert_killed(&report, "");
 }
 
@@ -26,7 +34,7 @@ fn ipv6_idle_connection_dies_at_once() {
     }
     let mut lab = Lab::up("sixidle");
     lab.start_daemon(&["--track", "eth1"]);
-    let report = lab.trial_to("cli", "srv", SERVER6, 7102, "idle", &rule(&lab, CLIENT6));
+    let report = lab.trial_to(v6(7102), "idle", &rule(&lab, CLIENT6));
     lab.assert_killed(&report, "");
 }
 

@@ -112,12 +112,7 @@ fn new_connections_fail_while_the_rule_lives_and_work_after_expiry() {
         String::from_utf8_lossy(&out.stderr)
     );
     let attempt = lab.connect("cli", 5005);
-    assert_eq!(
-        attempt["established"],
-        false,
-        "{attempt:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_established(&attempt, false);
     std::thread::sleep(std::time::Duration::from_millis(2300));
     let rules = lab.rules();
     assert!(
@@ -126,12 +121,7 @@ fn new_connections_fail_while_the_rule_lives_and_work_after_expiry() {
         lab.daemon_log()
     );
     let attempt = lab.connect("cli", 5005);
-    assert_eq!(
-        attempt["established"],
-        true,
-        "{attempt:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_established(&attempt, true);
 }
 
 #[test]

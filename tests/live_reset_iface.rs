@@ -6,8 +6,6 @@ mod lab;
 
 use lab::{require_root, Lab, CLIENT};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -24,16 +22,6 @@ fn ip(ns: &str, args: &[&str]) {
         "ip -n {ns} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// One request line straight to the daemon's socket, bypassing the client's own checks.
-fn ask(lab: &Lab, line: &str) -> String {
-    let mut s = UnixStream::connect(&lab.socket).unwrap();
-    s.write_all(line.as_bytes()).unwrap();
-    s.write_all(b"\n").unwrap();
-    let mut answer = String::new();
-    BufReader::new(&s).read_line(&mut answer).unwrap();
-    answer
 }
 
 fn add_line(engid: &str) -> String {
@@ -94,7 +82,7 @@ fn outage(o: Outage) {
     (o.break_it)(&lab);
     // The daemon refuses a new rule and a refresh of the live one on its own.
     for engid in ["new", "ids"] {
-        let answer = ask(&lab, &add_line(engid));
+        let answer = lab.ask(&add_line(engid));
         assert!(
             answer.contains(r#""kind":"interface""#) && answer.contains(o.refusal),
             "{engid}: {answer}"

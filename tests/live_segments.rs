@@ -5,7 +5,17 @@
 //! hub br1 on eth2 (reset via eth3, 10.78.0.254).
 mod lab;
 
-use lab::{require_root, Lab, CLIENT, CLIENT2, OTHER2, SERVER2};
+use lab::{require_root, Lab, Route, CLIENT, CLIENT2, OTHER2, SERVER2};
+
+/// From a host of segment 2 to its server.
+fn segment2(client: &'static str, port: u16) -> Route<'static> {
+    Route {
+        client,
+        server: "sv2",
+        addr: SERVER2,
+        port,
+    }
+}
 
 fn add(lab: &Lab, engid: &str, sniff: &str, reset: &str, host: &str) {
     let out = lab.tcpreset(&[engid, "-i", sniff, "-o", reset, "-h", host, "-d", "60"]);
@@ -29,7 +39,7 @@ fn two_sniff_interfaces_apply_their_own_rules() {
     // so only the per-interface matching keeps its connection there alive.
     add(&lab, "seg1-only", "eth1", "eth3", OTHER2);
     assert_eq!(lab.capturing(), ["eth1"]);
-    let bystander = lab.hold_to("ot2", "sv2", SERVER2, 7302, "chat", 1500);
+    let bystander = lab.hold_to(segment2("ot2", 7302), "chat", 1500);
 
     let rule_a = lab.tcpreset_argv(&[
         "rule-a", "-i", "eth1", "-o", "eth0", "-h", CLIENT, "-d", "60",
@@ -39,7 +49,7 @@ fn two_sniff_interfaces_apply_their_own_rules() {
     let rule_b = lab.tcpreset_argv(&[
         "rule-b", "-i", "eth2", "-o", "eth3", "-h", CLIENT2, "-d", "60",
     ]);
-    let report = lab.trial_to("cl2", "sv2", SERVER2, 7301, "chat", &rule_b);
+    let report = lab.trial_to(segment2("cl2", 7301), "chat", &rule_b);
     lab.assert_killed(&report, "segment 2: ");
     assert_eq!(lab.capturing(), ["eth1", "eth2"]);
 

@@ -8,16 +8,14 @@
 mod lab;
 
 use lab::{require_root, Lab, Mirror, CLIENT};
+use serde_json::Value;
 
-fn tagged_connection_dies(tag: &str, vlans: &[u16], port: u16) {
-    if !require_root() {
-        return;
-    }
-    let mut lab = Lab::up_with(tag, &["--tagged"]);
-    lab.start_daemon(&[]);
-    let mirror = Mirror::start(&lab, vlans);
+/// A connection in `mode` while the mirror copies the hub with `vlans`, cut by a rule on the
+/// client: it must die on both ends. The trial's report and the mirror's counters.
+fn killed_through_the_mirror(lab: &Lab, vlans: &[u16], port: u16, mode: &str) -> (Value, Value) {
+    let mirror = Mirror::start(lab, vlans);
     let rule = lab.tcpreset_argv(&["vlan", "-i", "eth1", "-o", "eth0", "-h", CLIENT, "-d", "60"]);
-    let report = lab.trial("cli", port, "chat", &rule);
+    let report = lab.trial("cli", port, mode, &rule);
     let copied = mirror.stop();
     assert_eq!(
         report["killed_both"],
@@ -25,6 +23,16 @@ fn tagged_connection_dies(tag: &str, vlans: &[u16], port: u16) {
         "{report:#}\n{copied:#}\n{}",
         lab.daemon_log()
     );
+    (report, copied)
+}
+
+fn tagged_connection_dies(tag: &str, vlans: &[u16], port: u16) {
+    if !require_root() {
+        return;
+    }
+    let mut lab = Lab::up_with(tag, &["--tagged"]);
+    lab.start_daemon(&[]);
+    let (report, copied) = killed_through_the_mirror(&lab, vlans, port, "chat");
     assert_eq!(report["client"]["error"], "ECONNRESET", "{report:#}");
     assert_eq!(report["server"]["error"], "ECONNRESET", "{report:#}");
     assert!(copied["tcp_frames"].as_u64().unwrap() > 0, "{copied:#}");
@@ -38,12 +46,7 @@ fn tagged_connection_dies(tag: &str, vlans: &[u16], port: u16) {
     // of its host now survives, so the kill above came from the tagged copies alone.
     assert_eq!(lab.rules().len(), 1);
     let attempt = lab.connect("cli", port + 1);
-    assert_eq!(
-        attempt["established"],
-        true,
-        "{attempt:#}\n{}",
-        lab.daemon_log()
-    );
+    lab.assert_established(&attempt, true);
 }
 
 #[test]
@@ -63,14 +66,5 @@ fn qinq_tagged_idle_connection_dies_at_once() {
     }
     let mut lab = Lab::up_with("qinqidle", &["--tagged"]);
     lab.start_daemon(&["--track", "eth1"]);
-    let mirror = Mirror::start(&lab, &[100, 200]);
-    let rule = lab.tcpreset_argv(&["c2", "-i", "eth1", "-o", "eth0", "-h", CLIENT, "-d", "60"]);
-    let report = lab.trial("cli", 7205, "idle", &rule);
-    let copied = mirror.stop();
-    assert_eq!(
-        report["killed_both"],
-        true,
-        "{report:#}\n{copied:#}\n{}",
-        lab.daemon_log()
-    );
+    killed_through_the_mirror(&lab, &[100, 200], 7205, "idle");
 }

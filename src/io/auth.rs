@@ -16,22 +16,18 @@ impl Allowed {
     pub fn resolve(users: &[String], groups: &[String]) -> (Allowed, Vec<String>) {
         let mut a = Allowed::default();
         let mut unknown = Vec::new();
+        let user = |n: &str| User::from_name(n).ok().flatten().map(|u| u.uid.as_raw());
+        let group = |n: &str| Group::from_name(n).ok().flatten().map(|g| g.gid.as_raw());
         for u in users {
-            match u.parse::<u32>() {
-                Ok(uid) => a.uids.push(uid),
-                Err(_) => match User::from_name(u) {
-                    Ok(Some(user)) => a.uids.push(user.uid.as_raw()),
-                    _ => unknown.push(format!("user '{u}'")),
-                },
+            match number_or_name(u, user) {
+                Some(uid) => a.uids.push(uid),
+                None => unknown.push(format!("user '{u}'")),
             }
         }
         for g in groups {
-            match g.parse::<u32>() {
-                Ok(gid) => a.gids.push(gid),
-                Err(_) => match Group::from_name(g) {
-                    Ok(Some(group)) => a.gids.push(group.gid.as_raw()),
-                    _ => unknown.push(format!("group '{g}'")),
-                },
+            match number_or_name(g, group) {
+                Some(gid) => a.gids.push(gid),
+                None => unknown.push(format!("group '{g}'")),
             }
             a.group_names.push(g.clone());
         }
@@ -60,6 +56,11 @@ impl Allowed {
             "user {name} (uid {uid}, gid {gid}) may not use tcpresetd; add it to group {group} ('usermod -aG {group} {name}', then log in again) or to allowed_users in the configuration"
         ))
     }
+}
+
+/// `id` as a number, or the id of the name `id` as `lookup` finds it.
+fn number_or_name(id: &str, lookup: impl Fn(&str) -> Option<u32>) -> Option<u32> {
+    id.parse().ok().or_else(|| lookup(id))
 }
 
 /// The supplementary groups of a process, from `/proc/PID/status`.

@@ -7,7 +7,6 @@
 use crate::health::SendFailure;
 use crate::wire::Forged;
 use std::io;
-use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// A failed syscall, named.
@@ -94,51 +93,10 @@ impl Injector {
         }
         let v6 = rst.dst.is_ipv6();
         let fd = self.socket(iface, v6)?.as_raw_fd();
-        let rc = match rst.dst {
-            IpAddr::V4(dst) => {
-                let sa = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: 0,
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(dst.octets()),
-                    },
-                    sin_zero: [0; 8],
-                };
-                // SAFETY: buf holds n initialized bytes and sa is a valid sockaddr_in.
-                unsafe {
-                    libc::sendto(
-                        fd,
-                        buf.as_ptr().cast(),
-                        n,
-                        0,
-                        (&sa as *const libc::sockaddr_in).cast(),
-                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                    )
-                }
-            }
-            IpAddr::V6(dst) => {
-                let sa = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: 0,
-                    sin6_flowinfo: 0,
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: dst.octets(),
-                    },
-                    sin6_scope_id: 0,
-                };
-                // SAFETY: buf holds n initialized bytes and sa is a valid sockaddr_in6.
-                unsafe {
-                    libc::sendto(
-                        fd,
-                        buf.as_ptr().cast(),
-                        n,
-                        0,
-                        (&sa as *const libc::sockaddr_in6).cast(),
-                        std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                    )
-                }
-            }
-        };
+        let to = socket2::SockAddr::from(std::net::SocketAddr::new(rst.dst, 0));
+        // SAFETY: buf holds n initialized bytes and `to` is a valid socket address of its length.
+        let rc =
+            unsafe { libc::sendto(fd, buf.as_ptr().cast(), n, 0, to.as_ptr().cast(), to.len()) };
         if rc < 0 {
             return Err(InjectError::new(
                 "sendto",

@@ -16,73 +16,80 @@ pub fn render(s: &StatsView) -> String {
             let _ = writeln!(out, "tcpreset_{name}{labels} {value}");
         }
     };
-    let one = |v: f64| vec![(String::new(), v)];
-    metric(
-        "uptime_seconds",
-        "gauge",
-        "Seconds since tcpresetd started.",
-        &one(s.uptime_secs),
-    );
-    metric(
-        "rules_active",
-        "gauge",
-        "Reset rules alive.",
-        &one(s.rules_active as f64),
-    );
-    metric(
-        "rsts_sent_total",
-        "counter",
-        "RST segments sent.",
-        &one(s.rsts_sent as f64),
-    );
-    metric(
-        "probes_sent_total",
-        "counter",
-        "Probes sent to silent flows.",
-        &one(s.probes_sent as f64),
-    );
-    metric(
-        "connection_ends_reset_total",
-        "counter",
-        "Connection ends that received a RST.",
-        &one(s.connection_ends_reset as f64),
-    );
+    let daemon_wide = [
+        (
+            "uptime_seconds",
+            "gauge",
+            "Seconds since tcpresetd started.",
+            s.uptime_secs,
+        ),
+        (
+            "rules_active",
+            "gauge",
+            "Reset rules alive.",
+            s.rules_active as f64,
+        ),
+        (
+            "rsts_sent_total",
+            "counter",
+            "RST segments sent.",
+            s.rsts_sent as f64,
+        ),
+        (
+            "probes_sent_total",
+            "counter",
+            "Probes sent to silent flows.",
+            s.probes_sent as f64,
+        ),
+        (
+            "connection_ends_reset_total",
+            "counter",
+            "Connection ends that received a RST.",
+            s.connection_ends_reset as f64,
+        ),
+    ];
+    for (name, kind, help, value) in daemon_wide {
+        metric(name, kind, help, &[(String::new(), value)]);
+    }
     let per_iface = |f: fn(&crate::proto::CaptureView) -> u64| -> Vec<(String, f64)> {
         s.interfaces
             .iter()
             .map(|i| (format!("{{iface=\"{}\"}}", i.iface), f(i) as f64))
             .collect()
     };
-    metric(
-        "capture_received_total",
-        "counter",
-        "Frames libpcap received.",
-        &per_iface(|i| i.pcap_received),
-    );
-    metric(
-        "capture_dropped_total",
-        "counter",
-        "Frames the kernel dropped (buffer full).",
-        &per_iface(|i| i.pcap_dropped),
-    );
-    metric(
-        "capture_if_dropped_total",
-        "counter",
-        "Frames the interface dropped.",
-        &per_iface(|i| i.pcap_if_dropped),
-    );
-    metric(
-        "flows_tracked",
-        "gauge",
-        "Open TCP flows tracked.",
-        &per_iface(|i| i.flows),
-    );
-    metric(
-        "inject_errors_total",
-        "counter",
-        "Segments the kernel refused to send.",
-        &per_iface(|i| i.inject_errors),
-    );
+    type PerIface = fn(&crate::proto::CaptureView) -> u64;
+    let iface_metrics: [(&str, &str, &str, PerIface); 5] = [
+        (
+            "capture_received_total",
+            "counter",
+            "Frames libpcap received.",
+            |i| i.pcap_received,
+        ),
+        (
+            "capture_dropped_total",
+            "counter",
+            "Frames the kernel dropped (buffer full).",
+            |i| i.pcap_dropped,
+        ),
+        (
+            "capture_if_dropped_total",
+            "counter",
+            "Frames the interface dropped.",
+            |i| i.pcap_if_dropped,
+        ),
+        ("flows_tracked", "gauge", "Open TCP flows tracked.", |i| {
+            i.flows
+        }),
+        (
+            "inject_errors_total",
+            "counter",
+            "Segments the kernel refused to send.",
+            |i| i.inject_errors,
+        ),
+    ];
+    for (name, kind, help, value) in iface_metrics {
+        metric(name, kind, help, &per_iface(value));
+    }
     let per_reset_if = |f: fn(&crate::proto::ResetIfaceView) -> f64| -> Vec<(String, f64)> {
         s.reset_interfaces
             .iter()

@@ -15,7 +15,8 @@ fn spec(engid: &str, host: &str, port: Option<u16>, secs: u64) -> RuleSpec {
     }
 }
 
-fn seg(src: &str, sport: u16, dst: &str, dport: u16) -> Segment {
+/// An ACK from `src:sport` to `dst:dport` (also the flow table tests' base segment).
+pub(crate) fn seg(src: &str, sport: u16, dst: &str, dport: u16) -> Segment {
     Segment {
         l2: L2::default(),
         src: src.parse().unwrap(),

@@ -181,6 +181,17 @@ impl Lab {
         v
     }
 
+    /// One request line straight to the daemon's socket, bypassing the client's own checks.
+    pub fn ask(&self, line: &str) -> String {
+        use std::io::{BufRead, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).unwrap();
+        s.write_all(line.as_bytes()).unwrap();
+        s.write_all(b"\n").unwrap();
+        let mut answer = String::new();
+        std::io::BufReader::new(&s).read_line(&mut answer).unwrap();
+        answer
+    }
+
     /// Runs `tcpreset` in the sensor.
     pub fn tcpreset(&self, args: &[&str]) -> Output {
         let argv = self.tcpreset_argv(args);
@@ -233,22 +244,15 @@ impl Lab {
     }
 
     /// `SUB --client-ns .. --server-ns .. --server ADDR:PORT`.
-    fn peer_args(
-        &self,
-        sub: &str,
-        client: &str,
-        server: &str,
-        addr: &str,
-        port: u16,
-    ) -> Vec<String> {
+    fn peer_args(&self, sub: &str, route: Route<'_>) -> Vec<String> {
         vec![
             sub.into(),
             "--client-ns".into(),
-            self.ns(client),
+            self.ns(route.client),
             "--server-ns".into(),
-            self.ns(server),
+            self.ns(route.server),
             "--server".into(),
-            server_addr(addr, port),
+            server_addr(route.addr, route.port),
         ]
     }
 
@@ -263,36 +267,31 @@ impl Lab {
         );
     }
 
-    /// The peer's arguments for a connection client -> addr:port in `mode`.
-    fn trial_args(
-        &self,
-        client: &str,
-        server: &str,
-        addr: &str,
-        port: u16,
-        mode: &str,
-    ) -> Vec<String> {
-        let mut args = self.peer_args("trial", client, server, addr, port);
+    /// Asserts whether a connection attempt was established.
+    pub fn assert_established(&self, attempt: &Value, established: bool) {
+        assert_eq!(
+            attempt["established"],
+            established,
+            "{attempt:#}\n{}",
+            self.daemon_log()
+        );
+    }
+
+    /// The peer's arguments for a connection along `route` in `mode`.
+    fn trial_args(&self, route: Route<'_>, mode: &str) -> Vec<String> {
+        let mut args = self.peer_args("trial", route);
         args.extend(["--mode".into(), mode.into()]);
         args
     }
 
     /// A connection client -> the server's port in `mode`; runs `run` once traffic flows.
     pub fn trial(&self, client: &str, port: u16, mode: &str, run: &[String]) -> Value {
-        self.trial_to(client, "srv", SERVER, port, mode, run)
+        self.trial_to(Route::to_server(client, port), mode, run)
     }
 
-    /// A connection client -> addr:port (listening in namespace `server`).
-    pub fn trial_to(
-        &self,
-        client: &str,
-        server: &str,
-        addr: &str,
-        port: u16,
-        mode: &str,
-        run: &[String],
-    ) -> Value {
-        let mut args = self.trial_args(client, server, addr, port, mode);
+    /// A connection along `route` in `mode`; runs `run` once traffic flows.
+    pub fn trial_to(&self, route: Route<'_>, mode: &str, run: &[String]) -> Value {
+        let mut args = self.trial_args(route, mode);
         if !run.is_empty() {
             args.push("--run".into());
             args.extend(run.iter().cloned());
@@ -303,20 +302,12 @@ impl Lab {
 
     /// Starts a connection client -> server:port that holds for `hold_ms`; returns once it is up.
     pub fn hold(&self, client: &str, port: u16, mode: &str, hold_ms: u64) -> Holder {
-        self.hold_to(client, "srv", SERVER, port, mode, hold_ms)
+        self.hold_to(Route::to_server(client, port), mode, hold_ms)
     }
 
-    /// [`Lab::hold`] to addr:port (listening in namespace `server`).
-    pub fn hold_to(
-        &self,
-        client: &str,
-        server: &str,
-        addr: &str,
-        port: u16,
-        mode: &str,
-        hold_ms: u64,
-    ) -> Holder {
-        let mut args = self.trial_args(client, server, addr, port, mode);
+    /// [`Lab::hold`] along `route`.
+    pub fn hold_to(&self, route: Route<'_>, mode: &str, hold_ms: u64) -> Holder {
+        let mut args = self.trial_args(route, mode);
         args.extend(["--hold-ms".into(), hold_ms.to_string()]);
         let mut child = self
             .peer(&args)
@@ -342,9 +333,31 @@ impl Lab {
 
     /// One connection attempt client -> server:port against a fresh listener.
     pub fn connect(&self, client: &str, port: u16) -> Value {
-        let args = self.peer_args("connect", client, "srv", SERVER, port);
+        let args = self.peer_args("connect", Route::to_server(client, port));
         let out = self.peer(&args).output().expect("tcpreset-lab runs");
         parse_report(&out)
+    }
+}
+
+/// Where a lab connection goes: from namespace `client` to `addr:port`, listening in namespace
+/// `server` (namespace names without the lab's prefix).
+#[derive(Debug, Clone, Copy)]
+pub struct Route<'a> {
+    pub client: &'a str,
+    pub server: &'a str,
+    pub addr: &'a str,
+    pub port: u16,
+}
+
+impl<'a> Route<'a> {
+    /// From `client` to the lab's server.
+    pub fn to_server(client: &'a str, port: u16) -> Self {
+        Route {
+            client,
+            server: "srv",
+            addr: SERVER,
+            port,
+        }
     }
 }
 
