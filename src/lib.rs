@@ -16,6 +16,7 @@
 //! - [`engine`]: one processing path for live and replay: frame, segment, rules, RSTs.
 //! - [`cli`]: the client's command line, parsed without syscalls, and its exit codes.
 //! - [`config`]: the daemon's configuration file, its defaults and checks.
+//! - [`net`]: address facts shared by the daemon and the playbooks: CIDR networks, global IPv6.
 //! - [`ratelimit`]: the token bucket behind the global RST rate cap.
 //! - [`state`]: the rule table as saved across restarts.
 //! - [`proto`]: the versioned control-socket requests and responses.
@@ -32,6 +33,7 @@ pub mod filter;
 pub mod flows;
 pub mod health;
 pub mod io;
+pub mod net;
 pub mod playbook;
 pub mod proto;
 pub mod ratelimit;
