@@ -14,7 +14,9 @@
 # Usage: scripts/bench-hunt.sh [RECORDS...]      (default: 2000000 8000000)
 # Env:   BENCH_DIR (default /tmp/tcpreset-hunt-bench), CARGO_TARGET_DIR (default ./target),
 #        HUNT_BIN (a tcpreset-hunt binary to measure instead of building one, e.g. an older build),
-#        BENCH_CASES (default "eve gz zeek": which inputs to measure)
+#        BENCH_CASES (default "eve gz zeek": which inputs to measure), BENCH_RUNS (default 3),
+#        HUNT_BASE_BIN (another tcpreset-hunt, e.g. the build before a change: measured in the same
+#        rounds, alternating, and shown as "base", so that both see the same machine load)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -175,13 +177,19 @@ measure() { # measure CMD... -> prints "seconds peak_kb"
   echo "$secs $kb"
 }
 
-# compare N LABEL PLAYBOOK SQL: three runs of each engine, alternating; prints the best time and
-# the highest peak RSS of each, and whether both gave the same (outer, inner, count) rows.
+# compare N LABEL PLAYBOOK SQL: three runs (BENCH_RUNS) of each engine, alternating; prints the
+# best time and the highest peak RSS of each, and whether all gave the same (outer, inner, count)
+# rows.
 compare() {
   local n=$1 label=$2 yaml=$3 sql=$4
   printf '%s\n' "$yaml" >"$DIR/bench.yaml"
-  local hs=999999 hk=0 ds=999999 dk=0 s k
-  for _ in 1 2 3; do
+  local hs=999999 hk=0 ds=999999 dk=0 bs=999999 bk=0 s k
+  for _ in $(seq "${BENCH_RUNS:-3}"); do
+    if [ -n "${HUNT_BASE_BIN:-}" ]; then
+      read -r s k < <(measure "$HUNT_BASE_BIN" run "$DIR/bench.yaml" --now 2025-06-02T12:00:00Z --dry-run --json)
+      cp "$DIR/out.txt" "$DIR/base-$n-$label.json"
+      bs=$(echo "if ($s < $bs) $s else $bs" | bc -l); bk=$(( k > bk ? k : bk ))
+    fi
     read -r s k < <(measure "$HUNT" run "$DIR/bench.yaml" --now 2025-06-02T12:00:00Z --dry-run --json)
     cp "$DIR/out.txt" "$DIR/hunt-$n-$label.json"
     hs=$(echo "if ($s < $hs) $s else $hs" | bc -l); hk=$(( k > hk ? k : hk ))
@@ -189,6 +197,9 @@ compare() {
     cp "$DIR/out.txt" "$DIR/duckdb-$n-$label.txt"
     ds=$(echo "if ($s < $ds) $s else $ds" | bc -l); dk=$(( k > dk ? k : dk ))
   done
+  if [ -n "${HUNT_BASE_BIN:-}" ]; then
+    printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$label" base "$bs" "$(echo "$n / $bs" | bc -l)" "$(echo "$bk / 1024" | bc -l)"
+  fi
   printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$label" tcpreset-hunt "$hs" "$(echo "$n / $hs" | bc -l)" "$(echo "$hk / 1024" | bc -l)"
   printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$label" "duckdb $DUCKDB_VERSION" "$ds" "$(echo "$n / $ds" | bc -l)" "$(echo "$dk / 1024" | bc -l)"
   python3 - "$DIR/hunt-$n-$label.json" "$DIR/duckdb-$n-$label.txt" <<'PY'
@@ -201,6 +212,14 @@ for line in hunt["actions"][0]["output"]:
 duck = {(str(o), str(i), n) for o, _, i, n in json.load(open(sys.argv[2]))}
 print(f"                  same result: {rows == duck} ({len(rows)} rows, {hunt['search']['hits']} hits)")
 PY
+  if [ -n "${HUNT_BASE_BIN:-}" ]; then
+    python3 - "$DIR/hunt-$n-$label.json" "$DIR/base-$n-$label.json" <<'PY'
+import json, sys
+new, base = (json.load(open(p)) for p in sys.argv[1:])
+same = new["actions"] == base["actions"] and new["search"]["hits"] == base["search"]["hits"]
+print(f"                  same as base: {same}")
+PY
+  fi
 }
 
 EVE_WINDOW="CAST(\"timestamp\" AS TIMESTAMPTZ) >= TIMESTAMPTZ '2025-06-01 12:00:00+00'
@@ -255,4 +274,4 @@ if [[ $CASES == *" zeek "* ]]; then
     "conn_state IN ('S0', 'SH', 'RSTOS0') AND ts >= 1748779200 AND ts < 1748865600")"
 fi
 
-echo "machine: $(nproc) cores, $(uname -r); duckdb $DUCKDB_VERSION (python, default threads); best of 3 runs, file in page cache; load average before: $LOAD_BEFORE, after: $(cut -d" " -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) cores, $(uname -r); duckdb $DUCKDB_VERSION (python, default threads); best of ${BENCH_RUNS:-3} runs, file in page cache; load average before: $LOAD_BEFORE, after: $(cut -d" " -f1-3 /proc/loadavg)"

@@ -21,14 +21,21 @@ pub enum ConditionKind {
     /// `ctx.payload.hits.total.value OP value`.
     TotalHits { op: CmpOp, value: f64 },
     /// At least one (or all) of a calculation's results `OP` a threshold.
-    List {
-        all: bool,
-        counts: bool,
-        chain: Vec<String>,
-        metric: bool,
-        op: CmpOp,
-        threshold: Threshold,
-    },
+    List(CompareList),
+}
+
+/// Compare List: the results of the calculation named by `chain` (outermost first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareList {
+    /// All results must hold (at least one otherwise).
+    pub all: bool,
+    /// Compare the results' counts (their ranking values otherwise).
+    pub counts: bool,
+    pub chain: Vec<String>,
+    /// The calculation is a metric.
+    pub metric: bool,
+    pub op: CmpOp,
+    pub threshold: Threshold,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,18 +65,11 @@ impl Condition {
                 let total = payload["hits"]["total"]["value"].as_f64().unwrap_or(0.0);
                 (op.holds(total, *value), Vec::new())
             }
-            ConditionKind::List {
-                all,
-                counts,
-                chain,
-                metric,
-                op,
-                threshold,
-            } => {
-                let rows = rows(&payload["aggregations"], chain, *metric);
+            ConditionKind::List(list) => {
+                let rows = rows(&payload["aggregations"], &list.chain, list.metric);
                 let mut matches = Vec::new();
                 for (mut row, value) in rows {
-                    let limit = match threshold {
+                    let limit = match &list.threshold {
                         Threshold::Value(v) => Some(*v),
                         Threshold::Watchlist { index, column } => {
                             let key = row.last().map(|b| key_text(&b["key"])).unwrap_or_default();
@@ -84,14 +84,18 @@ impl Condition {
                             limit
                         }
                     };
-                    let value = if *counts { value.count } else { value.value };
+                    let value = if list.counts {
+                        value.count
+                    } else {
+                        value.value
+                    };
                     if let (Some(v), Some(limit)) = (value, limit) {
-                        if op.holds(v, limit) {
+                        if list.op.holds(v, limit) {
                             matches.push(row);
                             continue;
                         }
                     }
-                    if *all {
+                    if list.all {
                         return Outcome {
                             name: self.name.clone(),
                             met: false,
@@ -185,14 +189,14 @@ mod tests {
         let chain = chain.iter().map(|s| s.to_string()).collect();
         Condition {
             name: "c".into(),
-            kind: ConditionKind::List {
+            kind: ConditionKind::List(CompareList {
                 all,
                 counts,
                 chain,
                 metric,
                 op,
                 threshold,
-            },
+            }),
         }
     }
 

@@ -53,7 +53,7 @@ impl Checker {
             None | Some("filtered") => ForEach::Filtered,
             Some("run") => ForEach::Run,
             Some("matches") => {
-                if !matches!(trigger.map(|t| &t.kind), Some(ConditionKind::List { .. })) {
+                if !matches!(trigger.map(|t| &t.kind), Some(ConditionKind::List(_))) {
                     self.err(
                         line,
                         format!(

@@ -4,7 +4,7 @@
 use serde_saphyr::Spanned;
 
 use super::Checker;
-use crate::playbook::act::condition::{Condition, ConditionKind, Threshold};
+use crate::playbook::act::condition::{CompareList, Condition, ConditionKind, Threshold};
 use crate::playbook::search::calc::Calc;
 use crate::playbook::search::query::CmpOp;
 use crate::playbook::spec::model::RawCondition;
@@ -118,15 +118,14 @@ impl Checker {
                         return None;
                     }
                 };
-                let chain = chain.into_iter().map(str::to_string).collect();
-                ConditionKind::List {
+                ConditionKind::List(CompareList {
+                    chain: chain.into_iter().map(str::to_string).collect(),
                     all,
                     counts,
-                    chain,
                     metric,
                     op,
                     threshold,
-                }
+                })
             }
             other => {
                 self.err(
