@@ -1,6 +1,7 @@
 //! Interface checks: the sniff interface must exist and be up; the reset interface must also
 //! have an IP address, since the kernel routes our RSTs and resolves link addresses from it.
 use crate::health::{IfaceState, LinkFacts};
+use crate::net::is_global_v6;
 use nix::ifaddrs::getifaddrs;
 use nix::net::if_::InterfaceFlags;
 use std::collections::BTreeMap;
@@ -85,7 +86,7 @@ fn facts(map: &BTreeMap<String, IfaceInfo>, name: &str) -> Option<LinkFacts> {
         running: info.flags.contains(InterfaceFlags::IFF_RUNNING),
         has_address: !info.addrs.is_empty(),
         has_global_v6: info.addrs.iter().any(|a| match a {
-            IpAddr::V6(v6) => !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80,
+            IpAddr::V6(v6) => is_global_v6(v6),
             IpAddr::V4(_) => false,
         }),
     })
@@ -131,9 +132,7 @@ pub fn check_pair(sniff_if: &str, reset_if: &str) -> Result<Vec<IpAddr>, IfaceEr
 pub fn check_family(reset_if: &str, addrs: &[IpAddr], host: IpAddr) -> Result<(), IfaceError> {
     let usable = |a: &IpAddr| match (a, host) {
         (IpAddr::V4(_), IpAddr::V4(_)) => true,
-        (IpAddr::V6(v6), IpAddr::V6(_)) => {
-            !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80
-        }
+        (IpAddr::V6(v6), IpAddr::V6(_)) => is_global_v6(v6),
         _ => false,
     };
     if addrs.iter().any(usable) {
