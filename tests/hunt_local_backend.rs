@@ -7,7 +7,7 @@ use std::io::Write;
 use tcpreset::playbook::io::local::LocalBackend;
 use tcpreset::playbook::search::backend::{Backend, SearchOutput};
 use tcpreset::playbook::search::{SearchSpec, Window};
-use tcpreset::playbook::spec::parse_playbook;
+use tcpreset::playbook::spec::check::parse_playbook;
 
 const PLAYBOOK: &str = "name: t\nschedule: {interval_minutes: 5}\nsource: {paths: [x]}\nquery:\n  all:\n    - {field: event_type, is: alert}\n    - {field: alert.severity, less_or_equal: 2}\ncalculations:\n  - name: e\n    type: top\n    field: engid\n    subgroups:\n      - {name: s, type: top, field: srcip, size: 3}\n";
 

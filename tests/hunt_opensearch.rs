@@ -104,7 +104,7 @@ fn request_and_response_give_the_in_process_payload() {
 #[test]
 fn derived_states_become_native_terms() {
     let text = "name: s\nschedule: {interval_minutes: 30}\nsource: {paths: [x]}\nquery: {field: state, is: HalfOpened}\n";
-    let playbook = tcpreset::playbook::spec::parse_playbook(text).unwrap();
+    let playbook = tcpreset::playbook::spec::check::parse_playbook(text).unwrap();
     let spec = SearchSpec {
         fields: &playbook.fields,
         query: playbook.query.as_ref(),

@@ -8,7 +8,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Map, Value as Json};
 
-use crate::playbook::record::json::lookup_json;
+use crate::playbook::record::json::paths::lookup_json;
 
 const EXACT: &[&str] = &[
     "stellar_index_id",

@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use crate::playbook::search::watchlist::Watchlist;
-use crate::playbook::spec::{parse_playbook, CheckError, Playbook, Problem};
+use crate::playbook::spec::check::parse_playbook;
+use crate::playbook::spec::{CheckError, Playbook, Problem};
 
 /// Reads and checks a playbook file.
 pub fn load(path: &Path) -> Result<Playbook, CheckError> {

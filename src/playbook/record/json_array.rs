@@ -8,7 +8,8 @@ use serde_json::Value as Json;
 
 use super::batch::{line_breaks, BatchParser, RecordSink, Splitter};
 use super::format::{detect_json_format, FieldPlan, Format};
-use super::json::{parse_json_bytes, PathTree};
+use super::json::parse_json_bytes;
+use super::json::paths::PathTree;
 
 /// What the reading thread found in a batch, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,8 @@ use serde_json::Value as Json;
 
 use super::batch::{whole_lines, BatchParser, RecordSink, Splitter};
 use super::format::{detect_json_format, FieldPlan, Format};
-use super::json::{parse_json_bytes, parse_json_record, PathTree};
+use super::json::paths::PathTree;
+use super::json::{parse_json_bytes, parse_json_record};
 use crate::playbook::search::prefilter::Prefilter;
 use crate::playbook::search::query::Query;
 

@@ -12,8 +12,6 @@ use crate::playbook::schedule::Schedule;
 use crate::playbook::search::calc::Calc;
 use crate::playbook::search::query::Query;
 
-pub use check::parse_playbook;
-
 /// A checked playbook.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playbook {

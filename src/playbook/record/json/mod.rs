@@ -9,8 +9,8 @@ mod scan;
 
 use crate::playbook::record::value::Val;
 
-pub use fallback::parse_json_line_serde;
-pub use paths::{fill_from_json, lookup_json, PathTree};
+use fallback::parse_json_line_serde;
+use paths::PathTree;
 
 /// Why an NDJSON line was not read.
 #[derive(Debug, thiserror::Error)]

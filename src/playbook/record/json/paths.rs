@@ -4,8 +4,6 @@
 
 use serde_json::Value as Json;
 
-use crate::playbook::record::value::Val;
-
 /// The native paths of a [`FieldPlan`](crate::playbook::record::format::FieldPlan) as a tree of JSON keys.
 #[derive(Debug, Default, Clone)]
 pub struct PathTree {
@@ -97,13 +95,6 @@ impl PathTree {
             .iter()
             .find(|(k, _)| k.len() == len && k.as_bytes().first() == first && k.as_bytes() == key)
             .map(|(_, c)| c)
-    }
-}
-
-/// Fills `slots` from a whole JSON record (JSON arrays, `_source` of search hits).
-pub fn fill_from_json<'a>(record: &Json, paths: &[String], slots: &mut [Option<Val<'a>>]) {
-    for (slot, path) in paths.iter().enumerate() {
-        slots[slot] = lookup_json(record, path).map(Val::from_json);
     }
 }
 

@@ -6,10 +6,9 @@ use std::borrow::Cow;
 
 use proptest::prelude::*;
 
-use super::super::{
-    parse_json_bytes, parse_json_line, parse_json_line_serde, parse_json_record, LineError,
-    PathTree,
-};
+use super::super::fallback::parse_json_line_serde;
+use super::super::paths::PathTree;
+use super::super::{parse_json_bytes, parse_json_line, parse_json_record, LineError};
 use super::*;
 
 type Slots<'a> = Vec<Option<Val<'a>>>;
