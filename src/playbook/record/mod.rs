@@ -1,6 +1,6 @@
 //! One log record, from bytes to the fields a playbook uses:
 //! - [`value`]: field values, how they compare, group and print; [`time`]: timestamps.
-//! - [`format`]: log formats and the canonical field names mapped onto each one's own.
+//! - [`format`](mod@format): log formats and the canonical field names mapped onto each one's own.
 //! - [`json`]: reading one JSON record into the planned fields (the extractor, its `serde_json`
 //!   fallback, JSON paths).
 //! - [`batch`]: the batch interface every format implements: a splitter on the reading thread,

@@ -1,5 +1,5 @@
 //! Reading one NDJSON record with `serde_json` alone, through a visitor seeded by the
-//! [`PathTree`]: the path the [`extract`](super::extract)or falls back to for anything it cannot
+//! [`PathTree`]: the path the extractor (`extract.rs`) falls back to for anything it cannot
 //! vouch for, and the oracle it is tested against.
 
 use std::borrow::Cow;

@@ -1,6 +1,6 @@
 //! Reading one JSON record into only the fields a playbook uses, strings borrowed from the line:
-//! the hand-written [`extract`]or (with [`scan`]'s 64-byte masks), the `serde_json` [`fallback`]
-//! it defers to, and the [`paths`] both walk.
+//! the hand-written extractor (`extract.rs`, with the 64-byte masks of `scan.rs`), the
+//! `serde_json` [`fallback`] it defers to, and the [`paths`] both walk.
 
 mod extract;
 pub mod fallback;
