@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Benchmark: tcpreset-hunt vs DuckDB on the same generated Suricata EVE NDJSON file.
+# Benchmark: tcpreset-hunt vs DuckDB on the same generated sensor logs.
 #
-# Both compute a nested Top (engid -> srcip) in a 24 h window: the 10 busiest signatures, and in
-# each the 100 busiest source addresses, with two query filters:
+# Suricata EVE NDJSON, for each size: a nested Top (engid -> srcip) in a 24 h window, the 10
+# busiest signatures and in each the 100 busiest source addresses, with two query filters:
 #   A: event_type is alert and alert.severity <= 2  (tcpreset-hunt can prefilter lines on "alert")
 #   B: alert.severity <= 2                          (no text to prefilter on: every line is parsed)
+# For the first size only, two more inputs:
+#   gz: the same EVE file gzip-compressed, query A
+#   Z:  a Zeek conn.log in TSV with as many records: half-opened connections (state HalfOpened,
+#       i.e. conn_state S0, SH or RSTOS0), the 10 busiest sources and in each the 100 busiest
+#       destination ports
 #
 # Usage: scripts/bench-hunt.sh [RECORDS...]      (default: 2000000 8000000)
-# Env:   BENCH_DIR (default /tmp/tcpreset-hunt-bench), CARGO_TARGET_DIR (default ./target)
+# Env:   BENCH_DIR (default /tmp/tcpreset-hunt-bench), CARGO_TARGET_DIR (default ./target),
+#        HUNT_BIN (a tcpreset-hunt binary to measure instead of building one, e.g. an older build),
+#        BENCH_CASES (default "eve gz zeek": which inputs to measure), BENCH_RUNS (default 3),
+#        HUNT_BASE_BIN (another tcpreset-hunt, e.g. the build before a change: measured in the same
+#        rounds, alternating, and shown as "base", so that both see the same machine load)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,15 +25,22 @@ read -r -a COUNTS <<<"${COUNTS[*]}"
 DIR=${BENCH_DIR:-/tmp/tcpreset-hunt-bench}
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 mkdir -p "$DIR"
+LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)
 
 command -v /usr/bin/time >/dev/null || { apt-get install -y time >/dev/null; }
-python3 -c 'import duckdb' 2>/dev/null || pip install --quiet duckdb
+command -v bc >/dev/null || { apt-get install -y bc >/dev/null; }
+python3 -c 'import duckdb' 2>/dev/null || pip install --quiet duckdb 2>/dev/null ||
+  pip install --quiet --break-system-packages duckdb
 DUCKDB_VERSION=$(python3 -c 'import duckdb; print(duckdb.__version__)')
 
-cargo build --release --bin tcpreset-hunt >&2
-HUNT="$TARGET/release/tcpreset-hunt"
+if [ -n "${HUNT_BIN:-}" ]; then
+  HUNT=$HUNT_BIN
+else
+  cargo build --release --bin tcpreset-hunt >&2
+  HUNT="$TARGET/release/tcpreset-hunt"
+fi
 
-generate() { # generate N FILE
+generate_eve() { # generate_eve N FILE
   python3 - "$1" "$2" <<'PY'
 import json, random, sys
 n, path = int(sys.argv[1]), sys.argv[2]
@@ -59,7 +75,46 @@ with open(path, "w") as out:
 PY
 }
 
-playbook() { # playbook FILE QUERY(A|B) > yaml
+generate_zeek() { # generate_zeek N FILE
+  python3 - "$1" "$2" <<'PY'
+import random, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+rng = random.Random(7)
+base = 1748736000  # 2025-06-01T00:00:00Z
+srcs = [f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}" for i in range(20000)]
+ports = [22, 23, 25, 53, 80, 110, 135, 139, 143, 443, 445, 993, 1433, 3306, 3389, 5432, 5900, 8080, 8443]
+states = ["SF", "S0", "REJ", "RSTO", "RSTR", "SH", "S1", "RSTOS0", "OTH"]
+state_weights = [40, 25, 10, 6, 6, 4, 5, 2, 2]
+fields = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "service", "duration",
+          "orig_bytes", "resp_bytes", "conn_state", "local_orig", "local_resp", "missed_bytes", "history",
+          "orig_pkts", "orig_ip_bytes", "resp_pkts", "resp_ip_bytes", "tunnel_parents"]
+types = ["time", "string", "addr", "port", "addr", "port", "enum", "string", "interval", "count", "count",
+         "string", "bool", "bool", "count", "string", "count", "count", "count", "count", "set[string]"]
+with open(path, "w") as out:
+    out.write("#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n")
+    out.write("#open\t2025-06-01-00-00-00\n")
+    out.write("#fields\t" + "\t".join(fields) + "\n#types\t" + "\t".join(types) + "\n")
+    for i in range(n):
+        t = base + rng.random() * 2 * 86400
+        src = srcs[min(int(rng.paretovariate(1.2)) - 1, len(srcs) - 1)] if rng.random() < 0.7 else rng.choice(srcs)
+        state = rng.choices(states, state_weights)[0]
+        port = ports[min(int(rng.paretovariate(1.0)) - 1, len(ports) - 1)]
+        done = state in ("SF", "RSTO", "RSTR", "S1")
+        row = [f"{t:.6f}", f"C{rng.getrandbits(64):016x}", src, str(rng.randint(1024, 65535)),
+               f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}", str(port), "tcp",
+               "http" if port == 80 and done else "-", f"{rng.random() * 5:.6f}" if done else "-",
+               str(rng.randint(0, 9000)) if done else "-", str(rng.randint(0, 90000)) if done else "-",
+               state, "T", "F", "0", "ShADadFf" if done else "S", str(rng.randint(1, 50)),
+               str(rng.randint(40, 9000)), str(rng.randint(0, 50)), str(rng.randint(0, 90000)), "(empty)"]
+        out.write("\t".join(row))
+        out.write("\n")
+    out.write("#close\t2025-06-03-00-00-00\n")
+PY
+}
+
+# playbook FILE FORMAT QUERY_YAML OUTER INNER > yaml: a nested Top OUTER (10) -> INNER (100),
+# printed one result a line through a webhook dry run.
+playbook() {
   cat <<YAML
 name: bench nested top
 schedule:
@@ -67,22 +122,20 @@ schedule:
   lookback: 24h
 source:
   paths: [$1]
-  format: suricata
+  format: $2
   max_filtered: 100
 query:
   all:
-$(if [ "$2" = A ]; then printf '    - field: event_type\n      is: alert\n'; fi)
-    - field: alert.severity
-      less_or_equal: 2
+$3
 calculations:
-  - name: find_unique_engid
+  - name: outer
     type: top
-    field: engid
+    field: $4
     size: 10
     subgroups:
-      - name: find_unique_srcip
+      - name: inner
         type: top
-        field: srcip
+        field: $5
         size: 100
 conditions:
   - name: any
@@ -92,32 +145,30 @@ conditions:
 actions:
   - name: print
     trigger: any
-    for_each: find_unique_srcip
+    for_each: inner
     webhook:
       url: http://127.0.0.1:9/
-      body: '{"engid": "{{engid}}", "srcip": "{{srcip}}", "n": {{doc_count}}}'
+      body: '{"outer": "{{$4}}", "inner": "{{$5}}", "n": {{doc_count}}}'
 YAML
 }
 
-SQL_TEMPLATE="
-WITH f AS (
-  SELECT CAST(alert.signature_id AS VARCHAR) AS engid, src_ip AS srcip
-  FROM read_ndjson_auto('FILE')
-  WHERE FILTER alert.severity <= 2
-    AND CAST(\"timestamp\" AS TIMESTAMPTZ) >= TIMESTAMPTZ '2025-06-01 12:00:00+00'
-    AND CAST(\"timestamp\" AS TIMESTAMPTZ) <  TIMESTAMPTZ '2025-06-02 12:00:00+00'
-), top_engid AS (
-  SELECT engid, count(*) AS n FROM f GROUP BY engid ORDER BY n DESC, engid LIMIT 10
-), per_src AS (
-  SELECT f.engid, srcip, count(*) AS n,
-         row_number() OVER (PARTITION BY f.engid ORDER BY count(*) DESC, srcip) AS rank
-  FROM f JOIN top_engid USING (engid) GROUP BY f.engid, srcip
+# nested_top_sql FROM OUTER INNER WHERE: the same nested Top in SQL.
+nested_top_sql() {
+  cat <<SQL
+WITH f AS (SELECT $2 AS outer_key, $3 AS inner_key FROM $1 WHERE $4),
+top_outer AS (
+  SELECT outer_key, count(*) AS n FROM f GROUP BY outer_key ORDER BY n DESC, outer_key LIMIT 10
+), per_inner AS (
+  SELECT f.outer_key, inner_key, count(*) AS n,
+         row_number() OVER (PARTITION BY f.outer_key ORDER BY count(*) DESC, inner_key) AS rank
+  FROM f JOIN top_outer USING (outer_key) GROUP BY f.outer_key, inner_key
 )
-SELECT t.engid, t.n, p.srcip, p.n FROM top_engid t JOIN per_src p USING (engid)
-WHERE p.rank <= 100 ORDER BY t.n DESC, t.engid, p.n DESC, p.srcip"
+SELECT t.outer_key, t.n, p.inner_key, p.n FROM top_outer t JOIN per_inner p USING (outer_key)
+WHERE p.rank <= 100 ORDER BY t.n DESC, t.outer_key, p.n DESC, p.inner_key
+SQL
+}
 
-measure() { # measure LABEL CMD... -> prints "seconds peak_kb"
-  shift
+measure() { # measure CMD... -> prints "seconds peak_kb"
   local log="$DIR/time.log"
   /usr/bin/time -v "$@" >"$DIR/out.txt" 2>"$log"
   local secs kb
@@ -126,41 +177,101 @@ measure() { # measure LABEL CMD... -> prints "seconds peak_kb"
   echo "$secs $kb"
 }
 
-printf '%-10s %-6s %-16s %9s %12s %12s\n' records query engine seconds records/s "peak RSS MB"
-for n in "${COUNTS[@]}"; do
-  file="$DIR/eve-$n.ndjson"
-  [ -s "$file" ] || generate "$n" "$file"
-  # Warm the page cache so both read from memory.
-  cat "$file" >/dev/null
-  for q in A B; do
-    playbook "$file" "$q" >"$DIR/bench.yaml"
-    filter=""
-    [ "$q" = A ] && filter="event_type = 'alert' AND"
-    sql=${SQL_TEMPLATE//FILE/$file}
-    sql=${sql//FILTER/$filter}
-    # Three runs each, alternating; the best time and the highest peak RSS are reported.
-    hs=999999; hk=0; ds=999999; dk=0
-    for _ in 1 2 3; do
-      read -r s k < <(measure hunt "$HUNT" run "$DIR/bench.yaml" --now 2025-06-02T12:00:00Z --dry-run --json)
-      cp "$DIR/out.txt" "$DIR/hunt-$n-$q.json"
-      hs=$(echo "if ($s < $hs) $s else $hs" | bc -l); hk=$(( k > hk ? k : hk ))
-      read -r s k < <(measure duckdb python3 -c "import duckdb,sys,json; con=duckdb.connect(); con.execute('SET enable_progress_bar=false'); print(json.dumps(con.sql(sys.argv[1]).fetchall()))" "$sql")
-      cp "$DIR/out.txt" "$DIR/duckdb-$n-$q.txt"
-      ds=$(echo "if ($s < $ds) $s else $ds" | bc -l); dk=$(( k > dk ? k : dk ))
-    done
-    printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$q" tcpreset-hunt "$hs" "$(echo "$n / $hs" | bc -l)" "$(echo "$hk / 1024" | bc -l)"
-    printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$q" "duckdb $DUCKDB_VERSION" "$ds" "$(echo "$n / $ds" | bc -l)" "$(echo "$dk / 1024" | bc -l)"
-    # Same answer: every (engid, srcip, count) row of the nested Top agrees.
-    python3 - "$DIR/hunt-$n-$q.json" "$DIR/duckdb-$n-$q.txt" <<'PY'
+# compare N LABEL PLAYBOOK SQL: three runs (BENCH_RUNS) of each engine, alternating; prints the
+# best time and the highest peak RSS of each, and whether all gave the same (outer, inner, count)
+# rows.
+compare() {
+  local n=$1 label=$2 yaml=$3 sql=$4
+  printf '%s\n' "$yaml" >"$DIR/bench.yaml"
+  local hs=999999 hk=0 ds=999999 dk=0 bs=999999 bk=0 s k
+  for _ in $(seq "${BENCH_RUNS:-3}"); do
+    if [ -n "${HUNT_BASE_BIN:-}" ]; then
+      read -r s k < <(measure "$HUNT_BASE_BIN" run "$DIR/bench.yaml" --now 2025-06-02T12:00:00Z --dry-run --json)
+      cp "$DIR/out.txt" "$DIR/base-$n-$label.json"
+      bs=$(echo "if ($s < $bs) $s else $bs" | bc -l); bk=$(( k > bk ? k : bk ))
+    fi
+    read -r s k < <(measure "$HUNT" run "$DIR/bench.yaml" --now 2025-06-02T12:00:00Z --dry-run --json)
+    cp "$DIR/out.txt" "$DIR/hunt-$n-$label.json"
+    hs=$(echo "if ($s < $hs) $s else $hs" | bc -l); hk=$(( k > hk ? k : hk ))
+    read -r s k < <(measure python3 -c "import duckdb,sys,json; con=duckdb.connect(); con.execute('SET enable_progress_bar=false'); print(json.dumps(con.sql(sys.argv[1]).fetchall()))" "$sql")
+    cp "$DIR/out.txt" "$DIR/duckdb-$n-$label.txt"
+    ds=$(echo "if ($s < $ds) $s else $ds" | bc -l); dk=$(( k > dk ? k : dk ))
+  done
+  if [ -n "${HUNT_BASE_BIN:-}" ]; then
+    printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$label" base "$bs" "$(echo "$n / $bs" | bc -l)" "$(echo "$bk / 1024" | bc -l)"
+  fi
+  printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$label" tcpreset-hunt "$hs" "$(echo "$n / $hs" | bc -l)" "$(echo "$hk / 1024" | bc -l)"
+  printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$label" "duckdb $DUCKDB_VERSION" "$ds" "$(echo "$n / $ds" | bc -l)" "$(echo "$dk / 1024" | bc -l)"
+  python3 - "$DIR/hunt-$n-$label.json" "$DIR/duckdb-$n-$label.txt" <<'PY'
 import json, sys
 hunt = json.load(open(sys.argv[1]))
 rows = set()
 for line in hunt["actions"][0]["output"]:
     body = json.loads(line.split(": ", 1)[1])
-    rows.add((body["engid"], body["srcip"], body["n"]))
-duck = {(e, s, n) for e, _, s, n in json.load(open(sys.argv[2]))}
+    rows.add((body["outer"], body["inner"], body["n"]))
+duck = {(str(o), str(i), n) for o, _, i, n in json.load(open(sys.argv[2]))}
 print(f"                  same result: {rows == duck} ({len(rows)} rows, {hunt['search']['hits']} hits)")
 PY
-  done
+  if [ -n "${HUNT_BASE_BIN:-}" ]; then
+    python3 - "$DIR/hunt-$n-$label.json" "$DIR/base-$n-$label.json" <<'PY'
+import json, sys
+new, base = (json.load(open(p)) for p in sys.argv[1:])
+same = new["actions"] == base["actions"] and new["search"]["hits"] == base["search"]["hits"]
+print(f"                  same as base: {same}")
+PY
+  fi
+}
+
+EVE_WINDOW="CAST(\"timestamp\" AS TIMESTAMPTZ) >= TIMESTAMPTZ '2025-06-01 12:00:00+00'
+  AND CAST(\"timestamp\" AS TIMESTAMPTZ) < TIMESTAMPTZ '2025-06-02 12:00:00+00'"
+QUERY_A='    - field: event_type
+      is: alert
+    - field: alert.severity
+      less_or_equal: 2'
+QUERY_B='    - field: alert.severity
+      less_or_equal: 2'
+eve_sql() { # eve_sql FILE FILTER
+  nested_top_sql "read_ndjson_auto('$1')" "CAST(alert.signature_id AS VARCHAR)" src_ip \
+    "$2 alert.severity <= 2 AND $EVE_WINDOW"
+}
+
+CASES=" ${BENCH_CASES:-eve gz zeek} "
+printf '%-10s %-6s %-16s %9s %12s %12s\n' records query engine seconds records/s "peak RSS MB"
+for n in "${COUNTS[@]}"; do
+  [[ $CASES == *" eve "* ]] || break
+  file="$DIR/eve-$n.ndjson"
+  [ -s "$file" ] || generate_eve "$n" "$file"
+  # Warm the page cache so both read from memory.
+  cat "$file" >/dev/null
+  compare "$n" A "$(playbook "$file" suricata "$QUERY_A" engid srcip)" "$(eve_sql "$file" "event_type = 'alert' AND")"
+  compare "$n" B "$(playbook "$file" suricata "$QUERY_B" engid srcip)" "$(eve_sql "$file" "")"
 done
-echo "machine: $(nproc) cores, $(uname -r); duckdb $DUCKDB_VERSION (python, default threads); best of 3 runs, file in page cache"
+
+n=${COUNTS[0]}
+if [[ $CASES == *" gz "* ]]; then
+  [ -s "$DIR/eve-$n.ndjson" ] || generate_eve "$n" "$DIR/eve-$n.ndjson"
+  gz="$DIR/eve-$n.ndjson.gz"
+  [ -s "$gz" ] || gzip -c "$DIR/eve-$n.ndjson" >"$gz"
+  cat "$gz" >/dev/null
+  compare "$n" gz "$(playbook "$gz" suricata "$QUERY_A" engid srcip)" "$(eve_sql "$gz" "event_type = 'alert' AND")"
+fi
+
+zeek="$DIR/conn-$n.log"
+if [[ $CASES == *" zeek "* ]]; then
+  [ -s "$zeek" ] || generate_zeek "$n" "$zeek"
+  cat "$zeek" >/dev/null
+  ZEEK_COLUMNS="{'ts': 'DOUBLE', 'uid': 'VARCHAR', 'id.orig_h': 'VARCHAR', 'id.orig_p': 'INTEGER',
+    'id.resp_h': 'VARCHAR', 'id.resp_p': 'INTEGER', 'proto': 'VARCHAR', 'service': 'VARCHAR',
+    'duration': 'DOUBLE', 'orig_bytes': 'BIGINT', 'resp_bytes': 'BIGINT', 'conn_state': 'VARCHAR',
+    'local_orig': 'VARCHAR', 'local_resp': 'VARCHAR', 'missed_bytes': 'BIGINT', 'history': 'VARCHAR',
+    'orig_pkts': 'BIGINT', 'orig_ip_bytes': 'BIGINT', 'resp_pkts': 'BIGINT', 'resp_ip_bytes': 'BIGINT',
+    'tunnel_parents': 'VARCHAR'}"
+  QUERY_Z='    - field: state
+      is: HalfOpened'
+  compare "$n" Z "$(playbook "$zeek" zeek "$QUERY_Z" srcip dstport)" "$(nested_top_sql \
+    "read_csv('$zeek', auto_detect=false, delim='\t', quote='', escape='', header=false, comment='#', nullstr='-', columns=$ZEEK_COLUMNS)" \
+    '"id.orig_h"' '"id.resp_p"' \
+    "conn_state IN ('S0', 'SH', 'RSTOS0') AND ts >= 1748779200 AND ts < 1748865600")"
+fi
+
+echo "machine: $(nproc) cores, $(uname -r); duckdb $DUCKDB_VERSION (python, default threads); best of ${BENCH_RUNS:-3} runs, file in page cache; load average before: $LOAD_BEFORE, after: $(cut -d" " -f1-3 /proc/loadavg)"

@@ -4,7 +4,7 @@
 //! addresses from it. Every error says the fix (pure; [`crate::io::iface`] takes the snapshot).
 use crate::health::{IfaceState, LinkFacts};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// What is wrong with an interface, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,7 +66,7 @@ impl Link {
     /// addresses do not count; unique local ones do).
     pub fn has_routable_v6(&self) -> bool {
         self.addrs.iter().any(|a| match a {
-            IpAddr::V6(v6) => is_routable_v6(v6),
+            IpAddr::V6(v6) => crate::net::is_global_v6(v6),
             IpAddr::V4(_) => false,
         })
     }
@@ -81,11 +81,6 @@ impl Link {
             has_global_v6: self.has_routable_v6(),
         }
     }
-}
-
-/// An IPv6 address that is neither loopback nor link-local (`fe80::/10`).
-fn is_routable_v6(v6: &Ipv6Addr) -> bool {
-    !v6.is_loopback() && (v6.segments()[0] & 0xffc0) != 0xfe80
 }
 
 /// Every interface of the sensor at one moment, by name.
@@ -171,7 +166,7 @@ impl Links {
 pub fn check_family(reset_if: &str, addrs: &[IpAddr], host: IpAddr) -> Result<(), IfaceError> {
     let usable = |a: &IpAddr| match (a, host) {
         (IpAddr::V4(_), IpAddr::V4(_)) => true,
-        (IpAddr::V6(v6), IpAddr::V6(_)) => is_routable_v6(v6),
+        (IpAddr::V6(v6), IpAddr::V6(_)) => crate::net::is_global_v6(v6),
         _ => false,
     };
     if addrs.iter().any(usable) {

@@ -18,6 +18,7 @@
 //! - [`pipeline`]: one processing path for live and replay: frame, segment, rules, RSTs.
 //! - [`cli`]: the client's command line, parsed without syscalls, and its exit codes.
 //! - [`config`]: the daemon's configuration file, its defaults and checks.
+//! - [`net`]: address facts shared by the daemon and the playbooks: CIDR networks, global IPv6.
 //! - [`ratelimit`]: the token bucket behind the global RST rate cap.
 //! - [`saved`]: the rule table as saved across restarts.
 //! - [`proto`]: the versioned control-socket requests and responses.
@@ -35,6 +36,7 @@ pub mod flows;
 pub mod health;
 pub mod interfaces;
 pub mod io;
+pub mod net;
 pub mod pipeline;
 pub mod playbook;
 pub mod proto;

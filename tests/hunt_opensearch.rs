@@ -1,13 +1,13 @@
 //! The OpenSearch backend: the shipped reset playbook becomes a `_search` request, and a canned
-//! response for the same records gives exactly the payload the in-process engine computes.
+//! response for the same records gives exactly the payload the local backend computes.
 
 use serde_json::{json, Value as Json};
-use tcpreset::playbook::engine::local::LocalEngine;
-use tcpreset::playbook::engine::opensearch::{search_request, OpenSearchEngine};
-use tcpreset::playbook::engine::Engine;
-use tcpreset::playbook::run::load;
+use tcpreset::playbook::io::load::load;
+use tcpreset::playbook::io::local::LocalBackend;
+use tcpreset::playbook::record::format::Format;
+use tcpreset::playbook::search::backend::opensearch::{search_request, OpenSearchBackend};
+use tcpreset::playbook::search::backend::Backend;
 use tcpreset::playbook::search::{SearchSpec, Window};
-use tcpreset::playbook::source::Format;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -76,7 +76,7 @@ fn request_and_response_give_the_in_process_payload() {
             "aggs": {"find_unique_srcip": {"terms": {"field": "src_ip", "size": 100, "order": [{"_count": "desc"}, {"_key": "asc"}]}}}}})
     );
 
-    let engine = OpenSearchEngine {
+    let opensearch = OpenSearchBackend {
         index: "suricata-*".into(),
         format: Format::Suricata,
         transport: |index: &str, body: &Json| {
@@ -85,8 +85,8 @@ fn request_and_response_give_the_in_process_payload() {
             Ok(canned_response())
         },
     };
-    let remote = engine.search(&spec).unwrap();
-    let local = LocalEngine {
+    let remote = opensearch.search(&spec).unwrap();
+    let local = LocalBackend {
         base_dir: format!("{ROOT}/tests/data/hunt").into(),
         paths: vec!["alerts.eve.json".into()],
         format: None,
@@ -104,7 +104,7 @@ fn request_and_response_give_the_in_process_payload() {
 #[test]
 fn derived_states_become_native_terms() {
     let text = "name: s\nschedule: {interval_minutes: 30}\nsource: {paths: [x]}\nquery: {field: state, is: HalfOpened}\n";
-    let playbook = tcpreset::playbook::validate::parse_playbook(text).unwrap();
+    let playbook = tcpreset::playbook::spec::check::parse_playbook(text).unwrap();
     let spec = SearchSpec {
         fields: &playbook.fields,
         query: playbook.query.as_ref(),

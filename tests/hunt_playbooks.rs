@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
-use tcpreset::playbook::run::{load, run_playbook, RunOptions};
-use tcpreset::playbook::status::{ActionOutcome, Status};
+use tcpreset::playbook::act::status::{ActionOutcome, Status};
+use tcpreset::playbook::io::load::load;
+use tcpreset::playbook::io::run::{run_playbook, RunOptions};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use tcpreset::playbook::calc::{Calc, Terms};
-use tcpreset::playbook::engine::local::LocalEngine;
-use tcpreset::playbook::engine::{Engine, SearchOutput};
+use tcpreset::playbook::io::local::LocalBackend;
+use tcpreset::playbook::search::backend::{Backend, SearchOutput};
+use tcpreset::playbook::search::calc::{Calc, Terms};
 use tcpreset::playbook::search::{SearchSpec, Window};
 
 const FIELDS: &[&str] = &[
@@ -53,13 +53,13 @@ fn read(rel: &str) -> SearchOutput {
         max_filtered: 3,
     };
     let path = shared(rel);
-    let engine = LocalEngine {
+    let backend = LocalBackend {
         base_dir: path.parent().unwrap().into(),
         paths: vec![path.file_name().unwrap().to_string_lossy().into()],
         format: None,
         threads: 2,
     };
-    engine
+    backend
         .search(&spec)
         .unwrap_or_else(|e| panic!("{rel}: {e}"))
 }

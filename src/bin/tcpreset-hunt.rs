@@ -10,10 +10,10 @@ use anyhow::{Context, Result};
 use chrono::Utc;
 use clap::Parser;
 use tcpreset::cli::hunt::{HuntArgs, HuntCommand};
-use tcpreset::playbook::run::{
-    load, read_statuses, run_playbook, status_json, write_status, RunOptions,
-};
-use tcpreset::playbook::scheduler::{schedule_dir, ScheduleOptions};
+use tcpreset::playbook::io::load::load;
+use tcpreset::playbook::io::run::{run_playbook, RunOptions};
+use tcpreset::playbook::io::scheduler::{schedule_dir, ScheduleOptions};
+use tcpreset::playbook::io::status_store::{read_statuses, status_json, write_status};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()

@@ -1,0 +1,486 @@
+//! Actions and what they would do, decided without side effects: the checked command lines of a
+//! Run Script, the distinct bodies of a Webhook, the alert records of a Create Alert, and how a
+//! dry run describes them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use serde_json::{json, Map, Value as Json};
+
+use super::command::{check_script, shell_quote, AllowList, CheckedLine, Refusal, Target};
+use super::condition::{rows, Outcome, Row};
+use super::template::{Escape, Template};
+use crate::playbook::schedule::Mute;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    pub name: String,
+    /// The name of the condition that triggers it.
+    pub trigger: String,
+    pub for_each: ForEach,
+    pub mute: Option<Mute>,
+    pub kind: ActionKind,
+}
+
+/// What an action renders once per: the whole run, each filtered record, each result of a
+/// calculation, or each result that met the trigger condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ForEach {
+    Run,
+    Filtered,
+    Calc { chain: Vec<String>, metric: bool },
+    Matches,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionKind {
+    RunScript {
+        target: Target,
+        script: Template,
+        commands: AllowList,
+        timeout: Duration,
+    },
+    Webhook {
+        url: HttpUrl,
+        body: Template,
+        headers: BTreeMap<String, String>,
+        timeout: Duration,
+    },
+    CreateAlert {
+        file: String,
+        alert_type: String,
+        severity: u32,
+        fidelity: u32,
+        combine: bool,
+        dedup: Option<Dedup>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dedup {
+    /// `None`: the run's lookback window.
+    pub window: Option<TimeDelta>,
+    /// Hash only these fields (dotted paths); empty: every field but the ignored ones.
+    pub fields: Vec<String>,
+}
+
+/// An `http://host[:port]/path` address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpUrl {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+impl HttpUrl {
+    pub fn parse(text: &str) -> Result<HttpUrl, String> {
+        if text.starts_with("https://") {
+            return Err("https is not supported; send to an http:// receiver (for example a local TLS relay)".into());
+        }
+        let rest = text
+            .strip_prefix("http://")
+            .ok_or("the URL must start with http://")?;
+        let (authority, path) = rest
+            .find('/')
+            .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+                (h, p.parse().map_err(|_| format!("bad port `{p}`"))?)
+            }
+            _ => (authority, 80),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '@') {
+            return Err(format!("bad host `{host}`"));
+        }
+        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("the path must not contain spaces or control characters".into());
+        }
+        Ok(HttpUrl {
+            host: host.to_string(),
+            port,
+            path: path.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "http://{}:{}{}", self.host, self.port, self.path)
+    }
+}
+
+/// What one action will do in this run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Plan {
+    RunScript {
+        target: Target,
+        lines: Vec<CheckedLine>,
+        refused: Vec<Refusal>,
+    },
+    Webhook {
+        url: HttpUrl,
+        bodies: Vec<String>,
+        refused: Vec<Refusal>,
+    },
+    CreateAlert {
+        file: String,
+        alerts: Vec<Json>,
+    },
+}
+
+impl Plan {
+    /// What a dry run prints for the plan; `dir` is where alert files are relative to.
+    pub fn describe(&self, dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        match self {
+            Plan::RunScript {
+                target,
+                lines,
+                refused,
+            } => {
+                for line in lines {
+                    out.push(match target {
+                        Target::Local => format!(
+                            "would run locally: {} {}",
+                            line.program,
+                            line.args.join(" ")
+                        ),
+                        Target::Ssh(ssh) => format!(
+                            "would run over ssh: ssh {}",
+                            ssh.ssh_args(line)
+                                .iter()
+                                .map(|a| shell_quote(a))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
+                    });
+                }
+                out.extend(refused.iter().map(Refusal::report));
+            }
+            Plan::Webhook {
+                url,
+                bodies,
+                refused,
+            } => {
+                out.extend(bodies.iter().map(|b| format!("would POST to {url}: {b}")));
+                out.extend(refused.iter().map(Refusal::report));
+            }
+            Plan::CreateAlert { file, alerts } => {
+                out.extend(
+                    alerts
+                        .iter()
+                        .map(|a| format!("would append to {}: {a}", dir.join(file).display())),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// The data an action renders from.
+#[derive(Debug, Clone, Copy)]
+pub struct RunContext<'a> {
+    /// `{"ctx": {...}}`: payload, execution time and scheduled time.
+    pub root: &'a Json,
+    pub playbook: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+impl Action {
+    /// Plans the action for a run whose trigger condition came out as `outcome`.
+    pub fn plan(&self, run: RunContext<'_>, outcome: &Outcome) -> Plan {
+        let contexts = self.contexts(run.root, outcome);
+        match &self.kind {
+            ActionKind::RunScript {
+                target,
+                script,
+                commands,
+                ..
+            } => {
+                let (mut lines, mut refused) = (Vec::new(), Vec::new());
+                for frames in &contexts {
+                    let full: Vec<&Json> = std::iter::once(run.root).chain(frames).collect();
+                    for checked in check_script(&script.render(&full), commands) {
+                        match checked {
+                            Ok(line) => lines.push(line),
+                            Err(refusal) => refused.push(refusal),
+                        }
+                    }
+                }
+                Plan::RunScript {
+                    target: target.clone(),
+                    lines,
+                    refused,
+                }
+            }
+            ActionKind::Webhook { url, body, .. } => {
+                let (mut bodies, mut refused) = (Vec::<String>::new(), Vec::new());
+                for frames in &contexts {
+                    let full: Vec<&Json> = std::iter::once(run.root).chain(frames).collect();
+                    let text = body.render_string(&full, Escape::Json);
+                    match serde_json::from_str::<Json>(&text) {
+                        Ok(_) if bodies.contains(&text) => {}
+                        Ok(_) => bodies.push(text),
+                        Err(e) => refused.push(Refusal {
+                            line: text,
+                            reason: format!(
+                                "the rendered body is not JSON ({e}); fix the body template"
+                            ),
+                        }),
+                    }
+                }
+                Plan::Webhook {
+                    url: url.clone(),
+                    bodies,
+                    refused,
+                }
+            }
+            ActionKind::CreateAlert {
+                file,
+                alert_type,
+                severity,
+                fidelity,
+                combine,
+                ..
+            } => {
+                let base = json!({
+                    "timestamp": run.now.timestamp_millis(),
+                    "timestamp_utc": run.now.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    "event_name": alert_type,
+                    "alert_type": alert_type,
+                    "severity": severity,
+                    "fidelity": fidelity,
+                    "ath_info": { "playbook": run.playbook, "action": self.name, "condition": self.trigger },
+                });
+                let results: Vec<Json> = contexts.iter().map(flatten).collect();
+                let alerts = if *combine && !results.is_empty() {
+                    let mut alert = base;
+                    alert["result_count"] = json!(results.len());
+                    alert["results"] = Json::Array(results);
+                    vec![alert]
+                } else {
+                    results
+                        .into_iter()
+                        .map(|r| {
+                            let mut alert = base.clone();
+                            alert["result"] = r;
+                            alert
+                        })
+                        .collect()
+                };
+                Plan::CreateAlert {
+                    file: file.clone(),
+                    alerts,
+                }
+            }
+        }
+    }
+
+    fn contexts(&self, root: &Json, outcome: &Outcome) -> Vec<Row> {
+        let payload = &root["ctx"]["payload"];
+        match &self.for_each {
+            ForEach::Run => vec![Vec::new()],
+            ForEach::Filtered => payload["filtered"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|hit| {
+                    let mut frame = hit["_source"].as_object().cloned().unwrap_or_default();
+                    frame.insert("_source".into(), hit["_source"].clone());
+                    vec![Json::Object(frame)]
+                })
+                .collect(),
+            ForEach::Calc { chain, metric } => rows(&payload["aggregations"], chain, *metric)
+                .into_iter()
+                .map(|(row, _)| row)
+                .collect(),
+            ForEach::Matches => outcome.matches.clone(),
+        }
+    }
+}
+
+/// One result as a flat record: the field bindings of each bucket (outer first; `doc_count` of
+/// the innermost), or a record's `_source`, plus any watchlist row.
+fn flatten(frames: &Row) -> Json {
+    let mut out = Map::new();
+    for frame in frames {
+        let Json::Object(map) = frame else { continue };
+        if let Some(Json::Object(source)) = map.get("_source") {
+            out.extend(source.clone());
+            continue;
+        }
+        for (k, v) in map {
+            let nested_agg = v.get("buckets").is_some();
+            if k != "key" && !nested_agg {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Json::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::playbook::act::command::default_allow_list;
+
+    fn root() -> Json {
+        json!({"ctx": {"execution_time": "2025-06-02T10:00:00Z", "payload": {
+            "hits": {"total": {"value": 3}},
+            "filtered_total": 3,
+            "filtered": [{"_source": {"srcip": "10.0.0.1", "dest_ip": "8.8.8.8"}}, {"_source": {"srcip": "10.0.0.1", "dest_ip": "8.8.8.8"}}, {"_source": {"srcip": "10.0.0.2\"x", "dest_ip": "1.1.1.1"}}],
+            "aggregations": {"by_src": {"buckets": [{"key": "10.0.0.1", "srcip": "10.0.0.1", "doc_count": 2}, {"key": "10.0.0.2", "srcip": "10.0.0.2", "doc_count": 1}]}}}}})
+    }
+
+    fn action(for_each: ForEach, kind: ActionKind) -> Action {
+        Action {
+            name: "a".into(),
+            trigger: "c".into(),
+            for_each,
+            mute: None,
+            kind,
+        }
+    }
+
+    fn outcome() -> Outcome {
+        Outcome {
+            name: "c".into(),
+            met: true,
+            matches: vec![vec![json!({"srcip": "10.0.0.9", "doc_count": 9})]],
+        }
+    }
+
+    fn run(root: &Json) -> RunContext<'_> {
+        RunContext {
+            root,
+            playbook: "pb",
+            now: "2025-06-02T10:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn run_script_for_each_calc_result() {
+        let script = Template::parse("tcpreset e1 -i eth1 -o eth0 -h {{srcip}} -d 60").unwrap();
+        let kind = ActionKind::RunScript {
+            target: Target::Local,
+            script,
+            commands: default_allow_list(),
+            timeout: Duration::from_secs(5),
+        };
+        let r = root();
+        let Plan::RunScript { lines, refused, .. } = action(
+            ForEach::Calc {
+                chain: vec!["by_src".into()],
+                metric: false,
+            },
+            kind.clone(),
+        )
+        .plan(run(&r), &outcome()) else {
+            panic!()
+        };
+        assert_eq!(
+            lines.iter().map(|l| l.args[6].as_str()).collect::<Vec<_>>(),
+            ["10.0.0.1", "10.0.0.2"]
+        );
+        assert!(refused.is_empty());
+        let Plan::RunScript { lines, .. } =
+            action(ForEach::Matches, kind.clone()).plan(run(&r), &outcome())
+        else {
+            panic!()
+        };
+        assert_eq!(lines[0].args[6], "10.0.0.9");
+        let Plan::RunScript { lines, refused, .. } =
+            action(ForEach::Filtered, kind).plan(run(&r), &outcome())
+        else {
+            panic!()
+        };
+        assert_eq!((lines.len(), refused.len()), (2, 1));
+    }
+
+    #[test]
+    fn webhook_bodies_are_json_escaped_and_sent_once_each() {
+        let body =
+            Template::parse("{\"ip\": \"{{srcip}}\", \"hits\": {{ctx.payload.hits.total.value}}}")
+                .unwrap();
+        let kind = ActionKind::Webhook {
+            url: HttpUrl::parse("http://127.0.0.1:9/hook").unwrap(),
+            body,
+            headers: BTreeMap::new(),
+            timeout: Duration::from_secs(5),
+        };
+        let r = root();
+        let Plan::Webhook {
+            bodies, refused, ..
+        } = action(ForEach::Filtered, kind).plan(run(&r), &outcome())
+        else {
+            panic!()
+        };
+        assert_eq!(
+            bodies,
+            [
+                "{\"ip\": \"10.0.0.1\", \"hits\": 3}",
+                "{\"ip\": \"10.0.0.2\\\"x\", \"hits\": 3}"
+            ]
+        );
+        assert!(refused.is_empty());
+    }
+
+    #[test]
+    fn create_alert_per_result_or_combined() {
+        let kind = |combine| ActionKind::CreateAlert {
+            file: "a.ndjson".into(),
+            alert_type: "scan".into(),
+            severity: 50,
+            fidelity: 80,
+            combine,
+            dedup: None,
+        };
+        let r = root();
+        let chain = ForEach::Calc {
+            chain: vec!["by_src".into()],
+            metric: false,
+        };
+        let Plan::CreateAlert { alerts, .. } =
+            action(chain.clone(), kind(false)).plan(run(&r), &outcome())
+        else {
+            panic!()
+        };
+        assert_eq!(alerts.len(), 2);
+        assert_eq!(
+            alerts[0]["result"],
+            json!({"srcip": "10.0.0.1", "doc_count": 2})
+        );
+        assert_eq!(alerts[0]["ath_info"]["playbook"], "pb");
+        assert_eq!(alerts[0]["timestamp_utc"], "2025-06-02 10:00:00 UTC");
+        let Plan::CreateAlert { alerts, .. } = action(chain, kind(true)).plan(run(&r), &outcome())
+        else {
+            panic!()
+        };
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0]["result_count"], 2);
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            HttpUrl::parse("http://10.0.0.5:8080/a?b=c").unwrap(),
+            HttpUrl {
+                host: "10.0.0.5".into(),
+                port: 8080,
+                path: "/a?b=c".into()
+            }
+        );
+        assert_eq!(HttpUrl::parse("http://example.org").unwrap().port, 80);
+        assert!(HttpUrl::parse("https://example.org")
+            .unwrap_err()
+            .contains("https is not supported"));
+        assert!(HttpUrl::parse("ftp://x").is_err());
+    }
+}

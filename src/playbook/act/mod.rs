@@ -1,0 +1,16 @@
+//! Acting on a search's result, decided without side effects:
+//! - [`condition`]: Compare Value and Compare List, and the result rows actions iterate over.
+//! - [`action`]: actions, the [`action::Plan`] of what each will do in a run, and how a dry run
+//!   describes it.
+//! - [`template`]: Mustache, keeping literal text apart from substituted values.
+//! - [`command`]: the Run Script check of each rendered line (the `tcpreset` grammar and policy),
+//!   shell quoting and the `ssh` arguments.
+//! - [`dedup`]: Create Alert deduplication.
+//! - [`status`]: what a run did, as the scheduler stores it and `tcpreset-hunt status` shows it.
+
+pub mod action;
+pub mod command;
+pub mod condition;
+pub mod dedup;
+pub mod status;
+pub mod template;

@@ -1,0 +1,18 @@
+//! The playbook runner's I/O edge, the only part that touches the system:
+//! - [`files`]: `source.paths` and globs, opening logs (gzip too), their layout.
+//! - [`pipeline`]: the reading thread, the worker pool and the merge every format goes through.
+//! - [`local`]: the local search backend, a file at a time through the pipeline.
+//! - [`load`]: reading a playbook file and its watchlists.
+//! - [`run`]: one run of a playbook: search, conditions, actions (or their dry run).
+//! - [`exec`]: running command lines (locally or over `ssh`), posting webhooks, writing alerts.
+//! - [`scheduler`]: the schedule loop over a directory of playbooks.
+//! - [`status_store`]: the status files the scheduler writes and `status` reads.
+
+pub mod exec;
+pub mod files;
+pub mod load;
+pub mod local;
+pub mod pipeline;
+pub mod run;
+pub mod scheduler;
+pub mod status_store;

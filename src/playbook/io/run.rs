@@ -1,0 +1,249 @@
+//! Running a playbook (I/O edge): read its watchlists and logs, evaluate its conditions, and
+//! carry out (or, in a dry run, describe) its actions. Everything decided here comes from the
+//! pure modules; this file only moves bytes.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use serde_json::json;
+
+use super::exec;
+use super::load::load_watchlists;
+use super::local::LocalBackend;
+use crate::playbook::act::action::{ActionKind, Plan, RunContext};
+use crate::playbook::act::command::Refusal;
+use crate::playbook::act::status::{
+    ActionOutcome, ActionStatus, ConditionStatus, SearchStatus, Status,
+};
+use crate::playbook::search::backend::Backend;
+use crate::playbook::search::{SearchSpec, Window};
+use crate::playbook::spec::Playbook;
+
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub dry_run: bool,
+    pub threads: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            dry_run: false,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+fn base_dir(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Runs `playbook` (loaded from `path`) for the run scheduled at `scheduled`, at wall time `now`.
+pub fn run_playbook(
+    path: &Path,
+    playbook: &Playbook,
+    scheduled: DateTime<Utc>,
+    now: DateTime<Utc>,
+    options: RunOptions,
+) -> Status {
+    let mut status = Status {
+        file: path.display().to_string(),
+        playbook: Some(playbook.name.clone()),
+        execution_time: Some(now),
+        scheduled_time: Some(scheduled),
+        ..Status::default()
+    };
+    let dir = base_dir(path);
+    let watchlists = match load_watchlists(&dir, playbook) {
+        Ok(w) => w,
+        Err(e) => {
+            status.error = Some(e);
+            return status;
+        }
+    };
+    let lookback = playbook.schedule.lookback_at(scheduled);
+    let window = Window {
+        from_micros: (scheduled - lookback).timestamp_micros(),
+        to_micros: scheduled.timestamp_micros(),
+    };
+    let spec = SearchSpec {
+        fields: &playbook.fields,
+        query: playbook.query.as_ref(),
+        calcs: &playbook.calcs,
+        watchlists: &watchlists,
+        window,
+        max_filtered: playbook.source.max_filtered,
+    };
+    let backend = LocalBackend {
+        base_dir: dir.clone(),
+        paths: playbook.source.paths.clone(),
+        format: playbook.source.format,
+        threads: options.threads,
+    };
+    let output = match backend.search(&spec) {
+        Ok(o) => o,
+        Err(e) => {
+            status.error = Some(e.to_string());
+            return status;
+        }
+    };
+    let stats = &output.stats;
+    status.search = Some(SearchStatus {
+        window_from: Some(scheduled - lookback),
+        window_to: Some(scheduled),
+        hits: output.payload.total_hits,
+        sources: output.sources.clone(),
+        records: stats.records,
+        malformed: stats.malformed,
+        without_timestamp: stats.without_timestamp,
+        outside_window: stats.outside_window,
+        examples: stats.examples.clone(),
+    });
+    let root = json!({ "ctx": {
+        "payload": output.payload.to_json(),
+        "execution_time": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "trigger": { "scheduled_time": scheduled.to_rfc3339_opts(SecondsFormat::Millis, true), "triggered_time": now.to_rfc3339_opts(SecondsFormat::Millis, true) },
+        "metadata": { "name": playbook.name },
+    }});
+    let outcomes: Vec<_> = playbook
+        .conditions
+        .iter()
+        .map(|c| c.evaluate(&root["ctx"]["payload"], &watchlists))
+        .collect();
+    status.conditions = outcomes
+        .iter()
+        .map(|o| ConditionStatus {
+            name: o.name.clone(),
+            met: o.met,
+            matches: o.matches.len(),
+        })
+        .collect();
+    status.muted = playbook.schedule.mute.is_some_and(|m| m.active(now));
+    let run = RunContext {
+        root: &root,
+        playbook: &playbook.name,
+        now,
+    };
+    for action in &playbook.actions {
+        let kind = match action.kind {
+            ActionKind::RunScript { .. } => "run_script",
+            ActionKind::Webhook { .. } => "webhook",
+            ActionKind::CreateAlert { .. } => "create_alert",
+        };
+        let record = |outcome, output| ActionStatus {
+            name: action.name.clone(),
+            kind: kind.into(),
+            outcome,
+            output,
+        };
+        let Some(outcome) = outcomes
+            .iter()
+            .find(|o| o.name == action.trigger)
+            .filter(|o| o.met)
+        else {
+            status
+                .actions
+                .push(record(ActionOutcome::NotTriggered, Vec::new()));
+            continue;
+        };
+        if status.muted || action.mute.is_some_and(|m| m.active(now)) {
+            status
+                .actions
+                .push(record(ActionOutcome::Muted, Vec::new()));
+            continue;
+        }
+        let plan = action.plan(run, outcome);
+        let (outcome, output) = if options.dry_run {
+            (ActionOutcome::DryRun, plan.describe(&dir))
+        } else {
+            carry_out(&plan, &action.kind, &dir, now, lookback)
+        };
+        status.actions.push(record(outcome, output));
+    }
+    status
+}
+
+/// Carries a plan out and reports each step.
+fn carry_out(
+    plan: &Plan,
+    kind: &ActionKind,
+    dir: &Path,
+    now: DateTime<Utc>,
+    lookback: TimeDelta,
+) -> (ActionOutcome, Vec<String>) {
+    let mut out = Vec::new();
+    let mut failures = 0;
+    let mut successes = 0;
+    match (plan, kind) {
+        (
+            Plan::RunScript {
+                target,
+                lines,
+                refused,
+            },
+            ActionKind::RunScript { timeout, .. },
+        ) => {
+            failures += refused.len();
+            out.extend(refused.iter().map(Refusal::report));
+            for line in lines {
+                let (ok, report) = exec::run_line(target, line, *timeout);
+                if ok {
+                    successes += 1
+                } else {
+                    failures += 1
+                }
+                out.push(report);
+            }
+        }
+        (
+            Plan::Webhook {
+                url,
+                bodies,
+                refused,
+            },
+            ActionKind::Webhook {
+                headers, timeout, ..
+            },
+        ) => {
+            failures += refused.len();
+            out.extend(refused.iter().map(Refusal::report));
+            for body in bodies {
+                match exec::post_json(url, headers, body, *timeout) {
+                    Ok(status) => {
+                        successes += 1;
+                        out.push(format!("POST {url} -> {status}"));
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        out.push(format!("POST {url} failed: {e}"));
+                    }
+                }
+            }
+        }
+        (Plan::CreateAlert { file, alerts }, ActionKind::CreateAlert { dedup, .. }) => {
+            let path = dir.join(file);
+            match exec::write_alerts(&path, alerts.clone(), dedup.as_ref(), now, lookback) {
+                Ok(folded) => {
+                    successes += 1;
+                    out.push(format!(
+                        "{} alert(s) to {} ({} folded into earlier identical alerts)",
+                        alerts.len(),
+                        path.display(),
+                        folded
+                    ));
+                }
+                Err(e) => {
+                    failures += 1;
+                    out.push(format!("cannot write alerts to {}: {e}", path.display()));
+                }
+            }
+        }
+        _ => unreachable!("a plan comes from its action's kind"),
+    }
+    let outcome = match (failures, successes) {
+        (0, _) => ActionOutcome::Succeeded,
+        (_, 0) => ActionOutcome::Failed,
+        _ => ActionOutcome::Partial,
+    };
+    (outcome, out)
+}
