@@ -24,8 +24,8 @@ pub struct Config {
     /// Groups whose members are allowed.
     pub allowed_groups: Vec<String>,
     /// Sniff interfaces captured from the start (flows known before any rule).
-    pub track: Vec<String>,
-    /// Most tracked flows per sniff interface; 0 turns tracking off.
+    pub track: Track,
+    /// Most tracked flows in the whole daemon, shared by every capture; 0 turns tracking off.
     pub max_flows: usize,
     /// Seconds after which a silent tracked flow is forgotten.
     pub flow_idle_seconds: u64,
@@ -53,7 +53,7 @@ impl Default for Config {
             socket_group: "tcpreset".into(),
             allowed_users: Vec::new(),
             allowed_groups: vec!["tcpreset".into()],
-            track: Vec::new(),
+            track: Track::Auto,
             max_flows: crate::flows::DEFAULT_MAX_FLOWS,
             flow_idle_seconds: crate::flows::DEFAULT_IDLE.as_secs(),
             protected: Vec::new(),
@@ -64,6 +64,49 @@ impl Default for Config {
             log_json: false,
             metrics_file: None,
         }
+    }
+}
+
+/// Which sniff interfaces the daemon captures from the start, rule or no rule.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Track {
+    /// Every interface that could be a SPAN/TAP port: up, not loopback, with no IPv4 address
+    /// and no global IPv6 address (see [`crate::interfaces::Links::sniff_ports`]).
+    #[default]
+    Auto,
+    /// These interfaces; none for `[]`.
+    List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Track {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Track;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"auto\" or a list of interface names, e.g. [\"eth1\"] ([] for none)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Track, E> {
+                if v == "auto" {
+                    Ok(Track::Auto)
+                } else {
+                    Err(E::custom(format!(
+                        "track = \"{v}\": give \"auto\" or a list of interface names, e.g. [\"{v}\"]"
+                    )))
+                }
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Track, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(Track::List(names))
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -99,8 +142,11 @@ impl Config {
             value,
             why: why.to_owned(),
         };
-        for iface in &self.track {
-            syntax::interface(iface).map_err(|e| bad("track", iface.clone(), &e.to_string()))?;
+        if let Track::List(names) = &self.track {
+            for iface in names {
+                syntax::interface(iface)
+                    .map_err(|e| bad("track", iface.clone(), &e.to_string()))?;
+            }
         }
         if !(1..=syntax::MAX_SECONDS).contains(&self.max_seconds) {
             return Err(bad(
@@ -150,6 +196,24 @@ mod tests {
     fn the_shipped_file_parses() {
         let text = include_str!("../config/tcpresetd.toml");
         Config::parse("config/tcpresetd.toml", text).unwrap();
+    }
+
+    #[test]
+    fn track_is_auto_by_default_a_list_or_off() {
+        assert_eq!(Config::default().track, Track::Auto);
+        let parsed = |text: &str| Config::parse("t", text).map(|c| c.track);
+        assert_eq!(parsed("track = \"auto\"").unwrap(), Track::Auto);
+        assert_eq!(
+            parsed("track = [\"eth1\", \"eth2\"]").unwrap(),
+            Track::List(vec!["eth1".into(), "eth2".into()])
+        );
+        assert_eq!(parsed("track = []").unwrap(), Track::List(Vec::new()));
+        let e = parsed("\ntrack = \"eth1\"").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("give \"auto\""), "{e}");
+        let e = parsed("track = 3").unwrap_err().to_string();
+        assert!(e.contains("\"auto\" or a list"), "{e}");
+        let e = parsed("track = [\"bad/name\"]").unwrap_err().to_string();
+        assert!(e.contains("track = bad/name"), "{e}");
     }
 
     #[test]

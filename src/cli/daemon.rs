@@ -17,10 +17,11 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Capture this sniff interface from the start, even with no rule, so that connections
-    /// opened before a rule are known and silent ones die at once; repeatable [config: track].
+    /// opened before a rule are known and silent ones die at once; repeatable; replaces the
+    /// default of every interface with no IP address of its own [config: track].
     #[arg(long, value_name = "IFACE")]
     pub track: Vec<String>,
-    /// Most TCP flows tracked per sniff interface, 0 for none [config: max_flows]; with
+    /// Most TCP flows tracked, shared by every sniff interface, 0 for none [config: max_flows]; with
     /// --replay, tracking is on only when this is given.
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
@@ -51,7 +52,7 @@ impl DaemonArgs {
             config.state_dir = d.clone();
         }
         if !self.track.is_empty() {
-            config.track = self.track.clone();
+            config.track = crate::config::Track::List(self.track.clone());
         }
         if let Some(n) = self.max_flows {
             config.max_flows = n;
