@@ -39,8 +39,10 @@ pub struct Config {
     pub rst_rate: u32,
     /// RSTs sent toward one end of one connection, at most.
     pub flow_rst_budget: u32,
-    /// Log as JSON lines.
+    /// Log as JSON lines: the same as `log_format = "json"` (kept for older files).
     pub log_json: bool,
+    /// How log lines are written: text, JSON, or ECS documents; wins over `log_json`.
+    pub log_format: Option<LogFormat>,
     /// A Prometheus text file for node_exporter's textfile collector, rewritten every 10 s.
     pub metrics_file: Option<PathBuf>,
 }
@@ -62,9 +64,23 @@ impl Default for Config {
             rst_rate: 20_000,
             flow_rst_budget: 500,
             log_json: false,
+            log_format: None,
             metrics_file: None,
         }
     }
+}
+
+/// How the daemon writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// JSON lines with `tracing`'s own fields.
+    Json,
+    /// JSON lines as Elastic Common Schema documents (see [`crate::ecs`]).
+    Ecs,
 }
 
 /// Which sniff interfaces the daemon captures from the start, rule or no rule.
@@ -178,6 +194,15 @@ impl Config {
         Ok(())
     }
 
+    /// The log format in force: `log_format`, else JSON if `log_json`, else text.
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(if self.log_json {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        })
+    }
+
     pub fn flow_idle(&self) -> Duration {
         Duration::from_secs(self.flow_idle_seconds)
     }
@@ -214,6 +239,20 @@ mod tests {
         assert!(e.contains("\"auto\" or a list"), "{e}");
         let e = parsed("track = [\"bad/name\"]").unwrap_err().to_string();
         assert!(e.contains("track = bad/name"), "{e}");
+    }
+
+    #[test]
+    fn log_format_is_text_json_or_ecs_and_log_json_an_alias() {
+        let format = |text: &str| Config::parse("t", text).map(|c| c.log_format());
+        assert_eq!(format("").unwrap(), LogFormat::Text);
+        assert_eq!(format("log_json = true").unwrap(), LogFormat::Json);
+        assert_eq!(format("log_format = \"ecs\"").unwrap(), LogFormat::Ecs);
+        assert_eq!(
+            format("log_json = true\nlog_format = \"text\"").unwrap(),
+            LogFormat::Text
+        );
+        let e = format("log_format = \"xml\"").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("ecs"), "{e}");
     }
 
     #[test]

@@ -118,3 +118,51 @@ fn a_rule_on_an_interface_captured_just_now_says_since_when() {
     let line = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && !line.contains("note:"), "{line}");
 }
+
+#[test]
+fn with_log_format_ecs_each_end_reset_is_an_ecs_document_with_its_community_id() {
+    if !require_root() {
+        return;
+    }
+    let mut lab = Lab::up("ctecs");
+    lab.write_config(&format!("{SHIPPED}\nlog_format = \"ecs\"\n"));
+    lab.start_daemon(&[]);
+    let report = lab.trial("cli", 9104, "chat", &rule(&lab, "c2"));
+    lab.assert_killed(&report, "");
+    std::thread::sleep(Duration::from_millis(200));
+    let log = lab.daemon_log();
+    let docs: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let resets: Vec<&serde_json::Value> = docs
+        .iter()
+        .filter(|d| d["event"]["action"] == "tcp-reset")
+        .collect();
+    assert_eq!(resets.len(), 2, "one per end:\n{log}");
+    let endpoint = |d: &serde_json::Value, side: &str| {
+        let ip: std::net::IpAddr = d[side]["ip"].as_str().unwrap().parse().unwrap();
+        (ip, d[side]["port"].as_u64().unwrap() as u16)
+    };
+    for d in &resets {
+        assert_eq!(d["rule"]["id"], "c2", "{d}");
+        assert_eq!(
+            d["event"]["type"],
+            serde_json::json!(["denied", "end"]),
+            "{d}"
+        );
+        assert_eq!(d["observer"]["ingress"]["interface"]["name"], "eth1", "{d}");
+        assert_eq!(d["observer"]["egress"]["interface"]["name"], "eth0", "{d}");
+        let id = tcpreset::community_id::tcp_v1(endpoint(d, "source"), endpoint(d, "destination"));
+        assert_eq!(d["network"]["community_id"].as_str(), id.as_deref(), "{d}");
+    }
+    assert_eq!(
+        resets[0]["network"]["community_id"],
+        resets[1]["network"]["community_id"]
+    );
+    let ports = [
+        endpoint(resets[0], "destination").1,
+        endpoint(resets[1], "destination").1,
+    ];
+    assert!(ports.contains(&9104), "{ports:?}");
+}

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     let args = DaemonArgs::parse();
     let result = match (&args.replay, &args.rules, &args.inject_to) {
         (Some(input), Some(rules), Some(output)) => {
-            logging::init(args.log_json);
+            logging::init(args.apply(Config::default()).log_format());
             // Replay tracks flows only when asked to (--max-flows N).
             let flows = args
                 .max_flows
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         _ => service::load_config(args.config.as_deref())
             .map(|c| args.apply(c))
             .and_then(|config| {
-                logging::init(config.log_json);
+                logging::init(config.log_format());
                 service::run(&args, config)
             })
             .map_err(anyhow::Error::from),

@@ -28,9 +28,12 @@ pub struct DaemonArgs {
     /// Seconds after which a silent tracked flow is forgotten [config: flow_idle_seconds].
     #[arg(long, value_name = "SECONDS")]
     pub flow_idle: Option<u64>,
-    /// Log as JSON lines [config: log_json].
+    /// Log as JSON lines, as --log-format json does [config: log_json].
     #[arg(long)]
     pub log_json: bool,
+    /// Log as text, JSON lines, or Elastic Common Schema documents [config: log_format].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<crate::config::LogFormat>,
     /// Replay this capture instead of sniffing (needs --rules and --inject-to).
     #[arg(long, value_name = "IN.pcap", requires_all = ["rules", "inject_to"])]
     pub replay: Option<PathBuf>,
@@ -60,7 +63,12 @@ impl DaemonArgs {
         if let Some(s) = self.flow_idle {
             config.flow_idle_seconds = s;
         }
-        config.log_json |= self.log_json;
+        if self.log_json {
+            config.log_format = Some(crate::config::LogFormat::Json);
+        }
+        if let Some(f) = self.log_format {
+            config.log_format = Some(f);
+        }
         config
     }
 }
