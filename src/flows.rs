@@ -193,6 +193,13 @@ fn touch<K: Hash + Eq>(
     }
 }
 
+/// Gives back a map's slots when it uses less than a quarter of them (and more than a few).
+fn shrink<K: Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 4 * map.len().max(1024) {
+        map.shrink_to(2 * map.len());
+    }
+}
+
 /// The open flows seen on one capture; their number counts against a [`FlowBudget`].
 #[derive(Debug)]
 pub struct FlowTable {
@@ -276,6 +283,10 @@ impl FlowTable {
         self.v4.retain(|_, f| live(f));
         self.v6.retain(|_, f| live(f));
         self.budget.give(before - self.len());
+        // A table does not keep the slots of flows that went: the budget bounds the daemon's
+        // flows, and each table's memory follows its own.
+        shrink(&mut self.v4);
+        shrink(&mut self.v6);
     }
 
     /// Every flow with its two probes, toward `b` (as if from `a`) and toward `a`: ACKs outside
@@ -439,8 +450,27 @@ mod tests {
         // Idle flows and a closed capture's table give theirs back too.
         b.expire_idle(T0 + idle);
         assert_eq!(budget.used(), 1);
+        assert_eq!(b.len(), 0);
         drop(a);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn idle_expiry_gives_the_slots_of_gone_flows_back() {
+        let idle = Duration::from_secs(60);
+        let mut t = FlowTable::new(FlowBudget::new(100_000), idle);
+        for i in 0..20_000u32 {
+            let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            let syn = Segment {
+                src,
+                ..seg("10.0.0.1", 1, "10.0.0.2", 80, Flags::SYN, 1, 0)
+            };
+            t.observe(&syn, T0);
+        }
+        let full = t.v4.capacity();
+        t.expire_idle(T0 + idle);
+        assert!(t.is_empty());
+        assert!(t.v4.capacity() < full / 4, "{} of {full}", t.v4.capacity());
     }
 
     #[test]

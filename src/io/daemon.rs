@@ -19,10 +19,10 @@ use crate::config::{Cidr, Config, Track};
 use crate::flows::FlowBudget;
 use crate::health::HealthWatch;
 use crate::interfaces::{IfaceError, Links};
-use crate::proto::{ErrorKind, Request, ResetView, Response, RuleResets, RuleView, ShowRequest};
+use crate::proto::{ErrorKind, Request, Response, RuleView};
 use crate::rules::{Rule, RuleSpec, RuleTable};
+use crate::saved;
 use crate::time::{Clock, Instant};
-use crate::{saved, syntax};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -489,49 +489,6 @@ impl Daemon {
 
     pub fn next_deadline(&self) -> Option<Instant> {
         self.lock().table.next_deadline()
-    }
-
-    fn show(&self, show: &ShowRequest, now: Instant) -> Response {
-        let host = match show.host.as_deref().map(syntax::host).transpose() {
-            Ok(h) => h,
-            Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
-        };
-        let registry = self.lock();
-        let rules: Vec<RuleResets> = registry
-            .table
-            .iter()
-            .filter(|r| show.engid.as_ref().is_none_or(|e| *e == r.key.engid))
-            .filter(|r| host.is_none_or(|h| h == r.key.host))
-            .map(|r| RuleResets {
-                rule: RuleView::of(r, now),
-                ends_reset: r.stats.ends_reset(),
-                resets: r
-                    .stats
-                    .resets()
-                    .into_iter()
-                    .map(|x| ResetView {
-                        at_unix: x.at.as_secs_f64(),
-                        end: endpoint(x.end),
-                        peer: endpoint(x.peer),
-                    })
-                    .collect(),
-            })
-            .collect();
-        if rules.is_empty() {
-            return error(
-                ErrorKind::NotFound,
-                "no live rule matches; see 'tcpreset list'",
-            );
-        }
-        Response::Shown { rules }
-    }
-}
-
-fn endpoint((ip, port): (std::net::IpAddr, u16)) -> String {
-    if ip.is_ipv6() {
-        format!("[{ip}]:{port}")
-    } else {
-        format!("{ip}:{port}")
     }
 }
 

@@ -1,12 +1,16 @@
 //! What the daemon reports and watches: one look at the interfaces every half second serves the
 //! reset interfaces its rules name (logged once per change) and tracking (captures start and
 //! stop as interfaces appear, come up, go down or gain an address); and the counters of
-//! `tcpreset stats`.
-use super::Daemon;
+//! `tcpreset stats` and `tcpreset show`.
+use super::{error, Daemon};
 use crate::health::Change;
 use crate::interfaces::Links;
 use crate::io::capture::CaptureStats;
-use crate::proto::{CapsView, CaptureView, ResetIfaceView, StatsView};
+use crate::proto::{
+    CapsView, CaptureView, ErrorKind, ResetIfaceView, ResetView, Response, RuleResets, RuleView,
+    ShowRequest, StatsView,
+};
+use crate::syntax;
 use crate::time::Instant;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -156,5 +160,49 @@ impl Daemon {
                 .collect(),
             interfaces,
         }
+    }
+
+    /// The connection ends each rule `show` selects has reset.
+    pub(super) fn show(&self, show: &ShowRequest, now: Instant) -> Response {
+        let host = match show.host.as_deref().map(syntax::host).transpose() {
+            Ok(h) => h,
+            Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
+        };
+        let registry = self.lock();
+        let rules: Vec<RuleResets> = registry
+            .table
+            .iter()
+            .filter(|r| show.engid.as_ref().is_none_or(|e| *e == r.key.engid))
+            .filter(|r| host.is_none_or(|h| h == r.key.host))
+            .map(|r| RuleResets {
+                rule: RuleView::of(r, now),
+                ends_reset: r.stats.ends_reset(),
+                resets: r
+                    .stats
+                    .resets()
+                    .into_iter()
+                    .map(|x| ResetView {
+                        at_unix: x.at.as_secs_f64(),
+                        end: endpoint(x.end),
+                        peer: endpoint(x.peer),
+                    })
+                    .collect(),
+            })
+            .collect();
+        if rules.is_empty() {
+            return error(
+                ErrorKind::NotFound,
+                "no live rule matches; see 'tcpreset list'",
+            );
+        }
+        Response::Shown { rules }
+    }
+}
+
+fn endpoint((ip, port): (std::net::IpAddr, u16)) -> String {
+    if ip.is_ipv6() {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
     }
 }
