@@ -261,6 +261,8 @@ async fn rules_expire_on_time_on_a_paused_clock() {
         "{saved}"
     );
     tokio::time::sleep(Duration::from_secs(3600)).await;
+    // Idle that long, the connection was closed: a new one.
+    let mut c = server.connect().await;
     let Response::Rules { rules } = ask(&mut c, &line(r#""op":"list""#)).await else {
         panic!("no list")
     };
