@@ -179,6 +179,14 @@ async fn bad_values_and_bad_lines_are_refused_as_bad_requests() {
             "PORT '0'",
         ),
         (line(r#""op":"explode""#), "malformed request"),
+        (
+            format!(
+                "{},\"prt\":\"443\"}}",
+                &field("engid", "ids")[..field("engid", "ids").len() - 1]
+            ),
+            "unknown field `prt`",
+        ),
+        (r#"{"v":-1,"op":"list"}"#.to_owned(), "-1 is negative"),
         (r#"{"v":2,"op":"list"}"#.to_owned(), "protocol version 2"),
         ("not json".to_owned(), "request is not JSON"),
         ("x".repeat(17 * 1024), "request longer than"),
