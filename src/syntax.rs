@@ -16,7 +16,7 @@ pub const MAX_IFNAME_LEN: usize = 15;
 /// A value that breaks a rule; the message says what is wrong and what to give instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Invalid {
-    #[error("ENGID '{0}' is not 1-64 characters of letters, digits, '.', '_', ':' or '-'; pass the detection engine id, e.g. ids-2024")]
+    #[error("ENGID '{0}' is not 1-64 characters of letters, digits, '.', '_', ':' or '-' that does not start with '-'; pass the detection engine id, e.g. ids-2024")]
     Engid(String),
     #[error("HOST '{0}' is not an IPv4 or IPv6 address; pass the host to isolate, e.g. -h 192.0.2.10 or -h 2001:db8::10")]
     Host(String),
@@ -28,8 +28,11 @@ pub enum Invalid {
     Interface(String),
 }
 
+/// An engid: never one that starts with `-`, which the client (and any tool given it as an
+/// argument) would read as an option, so that every engid the daemon holds can be cancelled.
 pub fn engid(s: &str) -> Result<CompactString, Invalid> {
     let ok = (1..=MAX_ENGID_LEN).contains(&s.len())
+        && !s.starts_with('-')
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     if ok {
@@ -101,7 +104,16 @@ mod tests {
         for ok in ["ids-2024", "a", "x.y_z:1-2", &"e".repeat(64)] {
             assert!(engid(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a b", "a;b", "ü", &"e".repeat(65), "$(id)"] {
+        for bad in [
+            "",
+            "a b",
+            "a;b",
+            "ü",
+            &"e".repeat(65),
+            "$(id)",
+            "-e",
+            "--help",
+        ] {
             assert_eq!(engid(bad), Err(Invalid::Engid(bad.to_owned())));
         }
     }

@@ -170,6 +170,7 @@ async fn bad_values_and_bad_lines_are_refused_as_bad_requests() {
     };
     for (request, says) in [
         (field("engid", "a b"), "ENGID 'a b'"),
+        (field("engid", "-e"), "ENGID '-e'"),
         (field("host", "host.example"), "HOST 'host.example'"),
         (field("seconds", "0"), "SECONDS '0'"),
         (field("seconds", "86401"), "SECONDS '86401'"),
