@@ -26,6 +26,10 @@ pub enum Invalid {
     Seconds(String),
     #[error("interface name '{0}' is not 1-15 characters of letters, digits, '.', '_' or '-'; pass an interface of this sensor, see 'ip link'")]
     Interface(String),
+    #[error("HOST '{host}' is {what}, not one host: no TCP connection has it as an end; pass the address of the host to isolate")]
+    NotAHost { host: String, what: &'static str },
+    #[error("interface '{0}' is the loopback: it neither sees the monitored traffic nor reaches the hosts; pass the monitoring port to -i and the interface toward the hosts to -o")]
+    Loopback(String),
 }
 
 /// An engid: never one that starts with `-`, which the client (and any tool given it as an
@@ -42,10 +46,32 @@ pub fn engid(s: &str) -> Result<CompactString, Invalid> {
     }
 }
 
+/// A host a rule may name: an address of one host (`::ffff:a.b.c.d` is the IPv4 host), never
+/// the unspecified or broadcast address nor a multicast group.
 pub fn host(s: &str) -> Result<IpAddr, Invalid> {
-    s.parse::<IpAddr>()
+    let ip = s
+        .parse::<IpAddr>()
         .map(canonical)
-        .map_err(|_| Invalid::Host(s.to_owned()))
+        .map_err(|_| Invalid::Host(s.to_owned()))?;
+    one_host(ip)
+}
+
+/// `ip` unless it is an address no TCP end has; the check of [`host`] for an address already
+/// parsed (a saved rule, a replay rule).
+pub fn one_host(ip: IpAddr) -> Result<IpAddr, Invalid> {
+    let ip = canonical(ip);
+    let what = match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => "the unspecified address",
+        IpAddr::V4(v4) if v4.is_broadcast() => "the broadcast address",
+        IpAddr::V4(v4) if v4.is_multicast() => "a multicast group (224.0.0.0/4)",
+        IpAddr::V6(v6) if v6.is_unspecified() => "the unspecified address",
+        IpAddr::V6(v6) if v6.is_multicast() => "a multicast group (ff00::/8)",
+        _ => return Ok(ip),
+    };
+    Err(Invalid::NotAHost {
+        host: ip.to_string(),
+        what,
+    })
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) mean the IPv4 host on the wire.
@@ -82,7 +108,11 @@ pub fn seconds_value(n: u64) -> Result<Duration, Invalid> {
     }
 }
 
+/// An interface name for a rule: never the loopback `lo`.
 pub fn interface(s: &str) -> Result<CompactString, Invalid> {
+    if s == "lo" {
+        return Err(Invalid::Loopback(s.to_owned()));
+    }
     let ok = (1..=MAX_IFNAME_LEN).contains(&s.len())
         && s != "."
         && s != ".."
@@ -135,6 +165,27 @@ mod tests {
     }
 
     #[test]
+    fn addresses_that_are_not_one_host_are_refused_with_what_they_are() {
+        for (bad, what) in [
+            ("0.0.0.0", "the unspecified address"),
+            ("::", "the unspecified address"),
+            ("::ffff:0.0.0.0", "the unspecified address"),
+            ("255.255.255.255", "the broadcast address"),
+            ("224.0.0.1", "a multicast group (224.0.0.0/4)"),
+            ("239.255.255.250", "a multicast group (224.0.0.0/4)"),
+            ("ff02::1", "a multicast group (ff00::/8)"),
+            ("::ffff:224.0.0.1", "a multicast group (224.0.0.0/4)"),
+        ] {
+            let e = host(bad).unwrap_err();
+            assert!(matches!(e, Invalid::NotAHost { .. }), "{bad}");
+            assert!(e.to_string().contains(what), "{bad}: {e}");
+        }
+        for ok in ["223.255.255.255", "240.0.0.1", "fe80::1", "0.0.0.1"] {
+            assert!(host(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
     fn ports_and_seconds() {
         assert_eq!(port("1"), Ok(1));
         assert_eq!(port("65535"), Ok(65535));
@@ -163,5 +214,7 @@ mod tests {
         ] {
             assert!(interface(bad).is_err(), "{bad}");
         }
+        assert_eq!(interface("lo"), Err(Invalid::Loopback("lo".into())));
+        assert!(interface("lo0").is_ok());
     }
 }

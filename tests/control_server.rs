@@ -171,6 +171,10 @@ async fn bad_values_and_bad_lines_are_refused_as_bad_requests() {
     for (request, says) in [
         (field("engid", "a b"), "ENGID 'a b'"),
         (field("engid", "-e"), "ENGID '-e'"),
+        (field("host", "0.0.0.0"), "is the unspecified address"),
+        (field("host", "ff02::1"), "is a multicast group"),
+        (field("host", "255.255.255.255"), "is the broadcast address"),
+        (field("sniff_if", "lo"), "interface 'lo' is the loopback"),
         (field("host", "host.example"), "HOST 'host.example'"),
         (field("seconds", "0"), "SECONDS '0'"),
         (field("seconds", "86401"), "SECONDS '86401'"),

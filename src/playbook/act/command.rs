@@ -394,6 +394,12 @@ mod tests {
             ("tcpreset e -i eth1 -o eth0 -h 10.0.0.1 -p 0 -d 5", "'0'"),
             ("tcpreset list extra", "extra"),
             ("tcpreset -i eth1 -o eth0 -h 10.0.0.1 -d 5 -- -e", "'-e'"),
+            ("tcpreset e -i eth1 -o eth0 -h 224.0.0.1 -d 5", "multicast"),
+            ("tcpreset e -i eth1 -o eth0 -h :: -d 5", "unspecified"),
+            (
+                "tcpreset e -i lo -o eth0 -h 10.0.0.1 -d 5",
+                "'lo' is the loopback",
+            ),
             ("tcpreset cancel -h 10.0.0.1 -- -e", "'-e'"),
         ] {
             let e = check(line).unwrap_err();
