@@ -28,7 +28,7 @@ impl Checker {
             self.err(line, format!("calculation `{}` needs `field:`", c.name));
             return None;
         };
-        let field = self.field(field_name);
+        let field = self.field(field_name, line);
         let field_name = field_name
             .strip_prefix("_source.")
             .unwrap_or(field_name)
@@ -54,7 +54,7 @@ impl Checker {
                         (Some(op), Some(of)) => Some(Metric {
                             name: "metric".into(),
                             op,
-                            field: self.field(of),
+                            field: self.field(of, line),
                             field_name: of.to_string(),
                         }),
                         (None, _) => {
