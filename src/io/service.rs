@@ -72,7 +72,11 @@ pub fn run(args: &DaemonArgs, config: Config) -> Result<(), ServiceError> {
         .map_err(ServiceError::Capture)?;
         let listener = control::bind(&config.socket, &config.socket_group)?;
         tracing::info!(socket = %config.socket.display(), "tcpresetd ready");
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        let status = format!("listening on {}", config.socket.display());
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&status),
+        ]);
         let background = [
             tokio::spawn(watchdog()),
             tokio::spawn(reload_on_hup(args.clone(), Arc::clone(&daemon))),
@@ -123,18 +127,23 @@ async fn reload_on_hup(args: DaemonArgs, daemon: Arc<Daemon>) {
     };
     while hup.recv().await.is_some() {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-        match load_config(args.config.as_deref()) {
+        let status = match load_config(args.config.as_deref()) {
             Ok(c) => {
                 let config = args.apply(c);
                 let d = Arc::clone(&daemon);
                 let _ = tokio::task::spawn_blocking(move || d.reload(&config)).await;
+                "configuration reloaded".to_owned()
             }
             Err(e) => {
                 let e = one_line(&e);
                 tracing::error!("configuration not reloaded, keeping the old one: {e}");
+                format!("configuration not reloaded, keeping the old one: {e}")
             }
-        }
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        };
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&status),
+        ]);
     }
 }
 
