@@ -146,6 +146,22 @@ pub struct StatsView {
     #[serde(default)]
     pub reset_interfaces: Vec<ResetIfaceView>,
     pub caps: CapsView,
+    /// Whether the rules are saved.
+    #[serde(default)]
+    pub persistence: PersistenceView,
+}
+
+/// Saving the rules across restarts: a change that cannot be saved is refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersistenceView {
+    /// The rules file, if the daemon saves its rules.
+    pub state_file: Option<String>,
+    pub saves: u64,
+    pub failures: u64,
+    /// The error of the last save, while saving fails.
+    pub error: Option<String>,
+    /// Since when saving fails, seconds since the Unix epoch.
+    pub failing_since_unix: Option<f64>,
 }
 
 /// One reset interface: whether RSTs can go out of it, since when, and how many could not.

@@ -7,6 +7,7 @@
 //! [`Sensor`], never while the lock is held. Captures run on their own threads and only ever see
 //! immutable [`crate::rules::Matcher`] snapshots, so a request never stalls the packet path.
 mod captures;
+mod persist;
 mod report;
 
 use super::auth::Allowed;
@@ -19,13 +20,15 @@ use crate::health::HealthWatch;
 use crate::interfaces::{IfaceError, Links};
 use crate::proto::{ErrorKind, Request, ResetView, Response, RuleResets, RuleView, ShowRequest};
 use crate::rules::{Rule, RuleSpec, RuleTable};
+use crate::saved::Change;
+use crate::syntax;
 use crate::time::{Clock, Instant};
-use crate::{saved, syntax};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::Notify;
 
+pub use persist::StateError;
 pub use report::RESET_IF_PROBE_EVERY;
 
 /// The configuration as the daemon applies it (names resolved, own addresses added).
@@ -89,6 +92,16 @@ pub struct Daemon {
     changed: Notify,
     started: Instant,
     rules_file: Option<RulesFile>,
+    durability: Mutex<persist::Durability>,
+}
+
+/// Why the daemon did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("starting the tracked captures")]
+    Capture(#[from] super::capture::CaptureError),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
@@ -105,7 +118,7 @@ impl Daemon {
         sensor: Arc<dyn Sensor>,
         clock: Arc<dyn Clock>,
         rules_file: Option<RulesFile>,
-    ) -> Result<Arc<Self>, super::capture::CaptureError> {
+    ) -> Result<Arc<Self>, StartError> {
         let now = clock.now();
         let daemon = Arc::new(Daemon {
             settings: RwLock::new(Settings::resolve(config, sensor.links())),
@@ -118,11 +131,12 @@ impl Daemon {
             changed: Notify::new(),
             started: now,
             rules_file,
+            durability: Mutex::default(),
         });
         for iface in &config.track {
             daemon.ensure_capture(iface)?;
         }
-        daemon.restore(now);
+        daemon.restore(now)?;
         Ok(daemon)
     }
 
@@ -159,6 +173,7 @@ impl Daemon {
         }
         let registry = self.lock();
         let rules = registry.table.len();
+        self.save_table(&registry.table, self.now());
         self.commit(registry);
         tracing::info!("configuration reloaded; {rules} rules kept");
     }
@@ -207,6 +222,12 @@ impl Daemon {
                     Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
                 };
                 let mut registry = self.lock();
+                if registry.table.get(&key).is_some() {
+                    let change = Change::Cancel(&key);
+                    if let Err(e) = self.save_change(&registry.table, change, now) {
+                        return error(ErrorKind::Unavailable, e);
+                    }
+                }
                 let Some(rule) = registry.table.cancel(&key) else {
                     let port = key.port.map(|p| format!(" port {p}")).unwrap_or_default();
                     return error(
@@ -225,6 +246,9 @@ impl Daemon {
             }
             Request::Flush => {
                 let mut registry = self.lock();
+                if let Err(e) = self.save_change(&registry.table, Change::Flush, now) {
+                    return error(ErrorKind::Unavailable, e);
+                }
                 let rules = registry.table.flush();
                 for rule in &rules {
                     audit(rule, "rule cancelled (flush)");
@@ -319,6 +343,11 @@ impl Daemon {
                 // Closed meanwhile by a request that left it no rule: open it again.
                 continue;
             }
+            let change = Change::Upsert { spec: &spec, now };
+            if let Err(e) = self.save_change(&registry.table, change, now) {
+                self.commit(registry);
+                return error(ErrorKind::Unavailable, e);
+            }
             let refreshed = admission == Admission::Refresh;
             let (_, rule) = registry.table.upsert(spec, now);
             audit(
@@ -340,62 +369,13 @@ impl Daemon {
         }
     }
 
-    /// After any change of the table: new snapshots for the captures (closing those no rule
-    /// needs, once the lock is released), the rules file, the expiry timer.
+    /// After any change of the table (saved before it was made): new snapshots for the
+    /// captures (closing those no rule needs, once the lock is released), the expiry timer.
     fn commit(&self, mut registry: MutexGuard<'_, Registry>) {
         let closed = self.sync_captures(&mut registry);
-        if let Some(file) = &self.rules_file {
-            if let Err(e) = file.save(&saved::to_json(&registry.table)) {
-                tracing::error!(path = %file.path().display(), error = %e, "cannot save the rules; they will not survive a restart");
-            }
-        }
         drop(registry);
         drop(closed);
         self.changed.notify_one();
-    }
-
-    fn restore(&self, now: Instant) {
-        let Some(file) = &self.rules_file else {
-            return;
-        };
-        let text = match file.read() {
-            Ok(Some(text)) => text,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(path = %file.path().display(), error = %e, "cannot read the saved rules");
-                return;
-            }
-        };
-        let (rules, expired) = match saved::from_json(&text, now) {
-            Ok(loaded) => loaded,
-            Err(e) => {
-                let aside = file.move_aside(now.as_micros() / 1_000_000);
-                tracing::error!(
-                    path = %file.path().display(), error = %e, moved_to = ?aside.ok(),
-                    "the saved rules are unreadable; moved aside, starting with none"
-                );
-                return;
-            }
-        };
-        for r in &rules {
-            if let Err(e) = self.ensure_capture(&r.spec.sniff_if) {
-                tracing::error!(error = %e, "restored rule cannot capture yet");
-            }
-        }
-        let mut registry = self.lock();
-        for r in rules {
-            let key = r.spec.key.clone();
-            registry.table.restore(r.spec, r.created, r.expires);
-            if let Some(rule) = registry.table.get(&key) {
-                audit(rule, "rule restored");
-            }
-        }
-        tracing::info!(
-            restored = registry.table.len(),
-            expired,
-            "saved rules loaded"
-        );
-        self.commit(registry);
     }
 
     /// Removes the rules whose deadline has come.
@@ -406,6 +386,7 @@ impl Daemon {
             audit(r, "rule expired");
         }
         if !expired.is_empty() {
+            self.save_table(&registry.table, now);
             self.commit(registry);
         }
         expired

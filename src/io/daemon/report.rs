@@ -133,6 +133,7 @@ impl Daemon {
                 refused_unauthorized: load(&self.refusals.unauthorized),
                 refused_interface: load(&self.refusals.interface),
             },
+            persistence: self.persistence(),
             reset_interfaces: registry
                 .health
                 .iter()
