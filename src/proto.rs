@@ -244,6 +244,9 @@ pub struct RuleView {
     pub expires_unix: f64,
     pub segments_matched: u64,
     pub rsts_sent: u64,
+    /// Why the rule is not applied although it lives: its host became protected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<String>,
 }
 
 impl RuleView {
@@ -258,6 +261,7 @@ impl RuleView {
             expires_unix: rule.expires.as_secs_f64(),
             segments_matched: rule.stats.segments_matched(),
             rsts_sent: rule.stats.rsts_sent(),
+            suspended: None,
         }
     }
 }

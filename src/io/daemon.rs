@@ -160,7 +160,20 @@ impl Daemon {
     /// Applies a new configuration (SIGHUP); rules and captures are kept.
     pub fn reload(&self, config: &Config) {
         let settings = Settings::resolve(config, self.sensor.links());
+        let before = self.settings().protected;
+        let after = Arc::clone(&settings.protected);
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+        for rule in self.lock().table.iter() {
+            match (suspension(&before, rule), suspension(&after, rule)) {
+                (None, Some(why)) => {
+                    tracing::warn!(engid = %rule.key.engid, host = %rule.key.host, port = ?rule.key.port, "rule {why}");
+                }
+                (Some(_), None) => {
+                    audit(rule, "rule resumed: its host is no longer protected");
+                }
+                _ => {}
+            }
+        }
         self.egress
             .rate
             .lock()
@@ -176,6 +189,19 @@ impl Daemon {
         self.save_table(&registry.table, self.now());
         self.commit(registry);
         tracing::info!("configuration reloaded; {rules} rules kept");
+    }
+
+    /// A rule as listed: suspended while its host is protected.
+    fn view(&self, rule: &Rule, now: Instant) -> RuleView {
+        let protected = &self
+            .settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .protected;
+        RuleView {
+            suspended: suspension(protected, rule),
+            ..RuleView::of(rule, now)
+        }
     }
 
     /// Signalled whenever the next deadline may have moved.
@@ -212,7 +238,7 @@ impl Daemon {
                     .table
                     .iter()
                     .filter(|r| r.expires > now)
-                    .map(|r| RuleView::of(r, now))
+                    .map(|r| self.view(r, now))
                     .collect();
                 Response::Rules { rules }
             }
@@ -408,7 +434,7 @@ impl Daemon {
             .filter(|r| show.engid.as_ref().is_none_or(|e| *e == r.key.engid))
             .filter(|r| host.is_none_or(|h| h == r.key.host))
             .map(|r| RuleResets {
-                rule: RuleView::of(r, now),
+                rule: self.view(r, now),
                 ends_reset: r.stats.ends_reset(),
                 resets: r
                     .stats
@@ -438,6 +464,14 @@ fn endpoint((ip, port): (std::net::IpAddr, u16)) -> String {
     } else {
         format!("{ip}:{port}")
     }
+}
+
+/// Why `rule` is suspended under `protected`, if it is.
+fn suspension(protected: &[Cidr], rule: &Rule) -> Option<String> {
+    protected
+        .iter()
+        .find(|c| c.contains(rule.key.host))
+        .map(|net| format!("suspended: host {} is protected ({net}) since the configuration was reloaded; it is not reset until it is no longer protected or the rule is cancelled", rule.key.host))
 }
 
 /// One audit line per rule event, as structured fields.

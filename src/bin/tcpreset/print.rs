@@ -67,12 +67,18 @@ pub fn rules(rules: &[RuleView]) -> String {
             ]
         })
         .collect();
-    table(
+    let mut out = table(
         [
             "ENGID", "HOST", "PORT", "SNIFF", "RESET", "LEFT(s)", "MATCHED", "RSTS",
         ],
         &rows,
-    )
+    );
+    for r in rules {
+        if let Some(why) = &r.suspended {
+            out.push_str(&format!("\nrule {} host {} {why}", r.engid, r.host));
+        }
+    }
+    out
 }
 
 pub fn stats(s: &StatsView) -> String {
