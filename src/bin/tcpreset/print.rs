@@ -103,7 +103,7 @@ pub fn stats(s: &StatsView) -> String {
             p.failing_since_unix.map_or("?".into(), when)
         )),
     }
-    let rows: Vec<[String; 9]> = s
+    let rows: Vec<[String; 10]> = s
         .interfaces
         .iter()
         .map(|i| {
@@ -117,6 +117,7 @@ pub fn stats(s: &StatsView) -> String {
                 i.rsts_sent.to_string(),
                 i.flows.to_string(),
                 i.inject_errors.to_string(),
+                i.restarts.to_string(),
             ]
         })
         .collect();
@@ -131,6 +132,7 @@ pub fn stats(s: &StatsView) -> String {
             "RSTS",
             "FLOWS",
             "INJECT_ERR",
+            "RESTARTS",
         ],
         &rows,
     ));
