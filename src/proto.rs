@@ -103,13 +103,33 @@ impl KeyRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Response {
-    Added { rule: RuleView, refreshed: bool },
-    Rules { rules: Vec<RuleView> },
-    Cancelled { rule: RuleView },
-    Flushed { count: usize },
-    Stats { stats: StatsView },
-    Shown { rules: Vec<RuleResets> },
-    Error { kind: ErrorKind, message: String },
+    Added {
+        rule: RuleView,
+        refreshed: bool,
+        /// When the rule's sniff interface began to be captured, if that is too recent for the
+        /// daemon to know every open connection there (seconds since the Unix epoch).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracked_since_unix: Option<f64>,
+    },
+    Rules {
+        rules: Vec<RuleView>,
+    },
+    Cancelled {
+        rule: RuleView,
+    },
+    Flushed {
+        count: usize,
+    },
+    Stats {
+        stats: StatsView,
+    },
+    Shown {
+        rules: Vec<RuleResets>,
+    },
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
 }
 
 /// Why the daemon refused a request; the client turns each into an exit code.
@@ -137,6 +157,11 @@ pub enum ErrorKind {
 pub struct StatsView {
     pub uptime_secs: f64,
     pub rules_active: usize,
+    /// Flows tracked by all captures together, and the most they may hold (`max_flows`).
+    #[serde(default)]
+    pub flows_tracked: u64,
+    #[serde(default)]
+    pub max_flows: u64,
     pub rsts_sent: u64,
     pub probes_sent: u64,
     /// Connection ends that got a RST.
@@ -177,9 +202,17 @@ pub struct ResetIfaceView {
 }
 
 /// One capture's counters, libpcap's among them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaptureView {
     pub iface: String,
+    /// Captured without a rule (tracked: automatic, listed or named by a rule before), so it
+    /// stays open when no rule needs it.
+    #[serde(default)]
+    pub tracked: bool,
+    /// Captured since then, seconds since the Unix epoch: connections silent since before
+    /// then are not known.
+    #[serde(default)]
+    pub since_unix: f64,
     pub frames: u64,
     pub matched: u64,
     pub rsts_sent: u64,

@@ -32,7 +32,10 @@ fn refused(answer: &Response) -> (ErrorKind, String) {
 async fn add_refresh_list_show_cancel_flush_and_stats() {
     let server = Server::start("", FakeSensor::lab()).await;
     let mut c = server.connect().await;
-    let Response::Added { rule, refreshed } = ask(&mut c, &add("10.77.0.1", 60)).await else {
+    let Response::Added {
+        rule, refreshed, ..
+    } = ask(&mut c, &add("10.77.0.1", 60)).await
+    else {
         panic!("not added")
     };
     assert!(!refreshed);
@@ -45,7 +48,10 @@ async fn add_refresh_list_show_cancel_flush_and_stats() {
     assert_eq!(server.sensor.opened(), ["eth1"]);
     assert_eq!(server.sensor.rule_hosts("eth1"), ["10.77.0.1"]);
 
-    let Response::Added { rule, refreshed } = ask(&mut c, &add("10.77.0.1", 120)).await else {
+    let Response::Added {
+        rule, refreshed, ..
+    } = ask(&mut c, &add("10.77.0.1", 120)).await
+    else {
         panic!("not refreshed")
     };
     assert!(refreshed && rule.seconds_left > 119.0, "{rule:?}");

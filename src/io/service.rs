@@ -70,7 +70,11 @@ pub fn run(args: &DaemonArgs, config: Config) -> Result<(), ServiceError> {
         )?;
         let listener = control::bind(&config.socket, &config.socket_group)?;
         tracing::info!(socket = %config.socket.display(), "tcpresetd ready");
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        let status = format!("listening on {}", config.socket.display());
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&status),
+        ]);
         let background = [
             tokio::spawn(watchdog()),
             tokio::spawn(reload_on_hup(args.clone(), Arc::clone(&daemon))),
@@ -78,7 +82,7 @@ pub fn run(args: &DaemonArgs, config: Config) -> Result<(), ServiceError> {
                 config.metrics_file.clone(),
                 Arc::clone(&daemon),
             )),
-            tokio::spawn(watch_reset_interfaces(Arc::clone(&daemon))),
+            tokio::spawn(watch_interfaces(Arc::clone(&daemon))),
         ];
         let mut term =
             signal(SignalKind::terminate()).map_err(|e| ServiceError::Signal("SIGTERM", e))?;
@@ -121,18 +125,23 @@ async fn reload_on_hup(args: DaemonArgs, daemon: Arc<Daemon>) {
     };
     while hup.recv().await.is_some() {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-        match load_config(args.config.as_deref()) {
+        let status = match load_config(args.config.as_deref()) {
             Ok(c) => {
                 let config = args.apply(c);
                 let d = Arc::clone(&daemon);
                 let _ = tokio::task::spawn_blocking(move || d.reload(&config)).await;
+                "configuration reloaded".to_owned()
             }
             Err(e) => {
                 let e = one_line(&e);
                 tracing::error!("configuration not reloaded, keeping the old one: {e}");
+                format!("configuration not reloaded, keeping the old one: {e}")
             }
-        }
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        };
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&status),
+        ]);
     }
 }
 
@@ -148,15 +157,17 @@ fn one_line(e: &dyn std::error::Error) -> String {
     line
 }
 
-/// Probes the rules' reset interfaces every [`daemon::RESET_IF_PROBE_EVERY`]; the daemon logs
-/// each change and its captures reopen their sockets when an interface returns.
-async fn watch_reset_interfaces(daemon: Arc<Daemon>) {
+/// Looks at the interfaces every [`daemon::RESET_IF_PROBE_EVERY`] (a poll, not netlink events:
+/// one `getifaddrs` per tick serves both watchers): the daemon logs each change of a reset
+/// interface, its captures reopen their sockets when one returns, and tracking follows the
+/// sniff ports.
+async fn watch_interfaces(daemon: Arc<Daemon>) {
     let mut tick = tokio::time::interval(daemon::RESET_IF_PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let d = Arc::clone(&daemon);
-        let _ = tokio::task::spawn_blocking(move || d.watch_reset_interfaces(d.now())).await;
+        let _ = tokio::task::spawn_blocking(move || d.watch_interfaces(d.now())).await;
     }
 }
 

@@ -88,6 +88,25 @@ impl FakeSensor {
         })
     }
 
+    /// Sets (or, with `None`, removes) interface `name`, as if the kernel had changed it.
+    pub fn set_link(&self, name: &str, link: Option<Link>) {
+        let mut links = self.links.lock().unwrap();
+        let mut all: BTreeMap<String, Link> = links
+            .iter()
+            .map(|(n, l)| (n.to_owned(), l.clone()))
+            .collect();
+        match link {
+            Some(l) => all.insert(name.to_owned(), l),
+            None => all.remove(name),
+        };
+        *links = all.into_iter().collect();
+    }
+
+    /// Interface `name` as the sensor has it now.
+    pub fn link(&self, name: &str) -> Link {
+        self.links.lock().unwrap().get(name).expect("known").clone()
+    }
+
     /// Opening a capture on `iface` fails as libpcap's activation would.
     pub fn fail_open(&self, iface: &str) {
         self.failing.lock().unwrap().insert(iface.to_owned());
@@ -289,6 +308,10 @@ impl Server {
         limits: ServeLimits,
     ) -> Server {
         let mut text = text.to_owned();
+        if !text.contains("track") {
+            // Captures open and close with the rules unless a test asks for tracking.
+            text.push_str("track = []\n");
+        }
         if !text.contains("allowed_users") {
             text.push_str(&format!(
                 "allowed_users = [\"{}\"]\n",
