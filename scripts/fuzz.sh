@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the fuzz targets of fuzz/ and runs each for SECONDS (default 600), one at a time in a
-# single process (no -jobs: its output would go to fuzz-N.log), on stable Rust without a sanitizer (`cargo fuzz build -s none -O`).
+# single process (no -jobs, whose output would go to fuzz-N.log), on stable Rust without a
+# sanitizer (`cargo fuzz build -s none -O`).
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #

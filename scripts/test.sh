@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of tcpreset: formatting, lints, unit, replay and live namespace tests, packaging.
+# Runs every test of tcpreset: formatting, lints, unit, replay and live namespace tests, packaging,
+# and a short fuzzing run of each fuzz target when cargo-fuzz is installed.
 # Installs what is missing first (Debian packages; needs root, as the live tests do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +15,9 @@ echo "== cargo test (unit, replay, live)"
 cargo test --locked --all-targets -- --test-threads="${TEST_THREADS:-4}"
 echo "== packaging: install.sh, systemd units, .deb (release build)"
 scripts/test-packaging.sh
+echo "== fuzzing: each target 20 s"
+if cargo fuzz --version >/dev/null 2>&1; then
+    scripts/fuzz.sh 20
+else
+    echo "fuzzing skipped: cargo-fuzz is not installed (cargo install cargo-fuzz enables it)"
+fi

@@ -8,7 +8,9 @@ use tcpreset::saved::from_json;
 use tcpreset::time::Instant;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(config) = Config::parse("fuzz.toml", text) {
         let _ = (config.log_format(), config.flow_idle());
     }

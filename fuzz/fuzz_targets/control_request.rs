@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use tcpreset::proto::{parse_request, Envelope, Request, VERSION};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(line) = std::str::from_utf8(data) else { return };
+    let Ok(line) = std::str::from_utf8(data) else {
+        return;
+    };
     let request = match parse_request(line) {
         Ok(request) => request,
         Err(message) => return assert!(!message.is_empty()),
@@ -16,6 +18,10 @@ fuzz_target!(|data: &[u8]| {
         Request::Cancel(key) => drop(key.to_key()),
         _ => {}
     }
-    let again = serde_json::to_string(&Envelope { v: VERSION, request: request.clone() }).unwrap();
+    let again = serde_json::to_string(&Envelope {
+        v: VERSION,
+        request: request.clone(),
+    })
+    .unwrap();
     assert_eq!(parse_request(&again).as_ref(), Ok(&request), "{again}");
 });

@@ -28,7 +28,9 @@ fn same(a: &Slots<'_>, b: &Slots<'_>) -> bool {
 
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());
-    let Ok(spec) = std::str::from_utf8(&data[..split]) else { return };
+    let Ok(spec) = std::str::from_utf8(&data[..split]) else {
+        return;
+    };
     let paths: Vec<String> = spec
         .split(',')
         .filter(|p| !p.is_empty())
@@ -46,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
     let mut reference: Slots = vec![None; paths.len()];
     let expected = parse_json_line_serde(text, &tree, &mut reference);
     match (&got, &expected) {
-        (Ok(()), Ok(())) => assert!(same(&slots, &reference), "{text:?}\n{slots:?}\n{reference:?}"),
+        (Ok(()), Ok(())) => assert!(
+            same(&slots, &reference),
+            "{text:?}\n{slots:?}\n{reference:?}"
+        ),
         (Err(LineError::Json(a)), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text:?}"),
         _ => panic!("{text:?}: got {got:?}, serde_json {expected:?}"),
     }
@@ -55,7 +60,10 @@ fuzz_target!(|data: &[u8]| {
     let block = [line, b"\n{}\n"].concat();
     let mut fast: Slots = vec![None; paths.len()];
     if let Some(end) = parse_json_record(&block, &tree, &mut fast) {
-        let line_end = block.iter().position(|b| *b == b'\n').expect("the block has one");
+        let line_end = block
+            .iter()
+            .position(|b| *b == b'\n')
+            .expect("the block has one");
         assert_eq!(end, line_end, "{block:?}");
         let first = std::str::from_utf8(&block[..end]).expect("vouched lines are UTF-8");
         let mut want: Slots = vec![None; paths.len()];

@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use tcpreset::io::savefile::Reader;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(Some(mut reader)) = Reader::new(data) else { return };
+    let Ok(Some(mut reader)) = Reader::new(data) else {
+        return;
+    };
     let _ = reader.header();
     let mut total = 0usize;
     while let Ok(Some((_, frame))) = reader.next_frame() {

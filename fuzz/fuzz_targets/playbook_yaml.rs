@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use tcpreset::playbook::spec::check::parse_playbook;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Err(problems) = parse_playbook(text) {
         assert!(!problems.is_empty());
     }

@@ -33,12 +33,16 @@ fn shell_unquote(text: &str) -> Option<String> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let (json, source) = text.split_once('\n').unwrap_or(("null", text));
     let quoted = shell_quote(source);
     assert_eq!(shell_unquote(&quoted).as_deref(), Some(source), "{quoted}");
     let value: Json = serde_json::from_str(json).unwrap_or(Json::Null);
-    let Ok(template) = Template::parse(source) else { return };
+    let Ok(template) = Template::parse(source) else {
+        return;
+    };
     let stack = [&value];
     let _ = template.render_string(&stack, Escape::Html);
     let _ = template.render_string(&stack, Escape::Json);
@@ -46,7 +50,11 @@ fuzz_target!(|data: &[u8]| {
     for piece in &pieces {
         if let Piece::Value { text, .. } = piece {
             let quoted = shell_quote(text);
-            assert_eq!(shell_unquote(&quoted).as_deref(), Some(text.as_str()), "{quoted}");
+            assert_eq!(
+                shell_unquote(&quoted).as_deref(),
+                Some(text.as_str()),
+                "{quoted}"
+            );
         }
     }
     for line in check_script(&pieces, &default_allow_list()) {

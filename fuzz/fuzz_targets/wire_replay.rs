@@ -48,7 +48,10 @@ fn check_forged(o: &tcpreset::reset::Outgoing) {
     let frame = &buf[..n];
     let seg = Segment::parse(LinkType::Ethernet, frame).expect("forged frame re-parses");
     assert_eq!((seg.src, seg.dst), (o.forged.src, o.forged.dst));
-    assert_eq!((seg.src_port, seg.dst_port), (o.forged.src_port, o.forged.dst_port));
+    assert_eq!(
+        (seg.src_port, seg.dst_port),
+        (o.forged.src_port, o.forged.dst_port)
+    );
     assert_eq!((seg.seq, seg.payload_len), (o.forged.seq, 0));
     assert_eq!(seg.flags.rst(), o.forged.kind == Kind::Rst);
     let ip = &frame[14..];
@@ -57,20 +60,33 @@ fn check_forged(o: &tcpreset::reset::Outgoing) {
             assert_eq!(internet_sum(&[&ip[..20]]), 0, "IPv4 header checksum");
             let tcp = &ip[20..];
             let len = (tcp.len() as u16).to_be_bytes();
-            ([&s.octets()[..], &d.octets()[..], &[0, 6], &len].concat(), tcp)
+            (
+                [&s.octets()[..], &d.octets()[..], &[0, 6], &len].concat(),
+                tcp,
+            )
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             let tcp = &ip[40..];
             let len = (tcp.len() as u32).to_be_bytes();
-            ([&s.octets()[..], &d.octets()[..], &len, &[0, 0, 0, 6]].concat(), tcp)
+            (
+                [&s.octets()[..], &d.octets()[..], &len, &[0, 0, 0, 6]].concat(),
+                tcp,
+            )
         }
         _ => unreachable!("families checked by emit_frame"),
     };
-    assert_eq!(internet_sum(&[&pseudo, tcp]), 0, "TCP checksum of {:?}", o.forged);
+    assert_eq!(
+        internet_sum(&[&pseudo, tcp]),
+        0,
+        "TCP checksum of {:?}",
+        o.forged
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [link, mode, rest @ ..] = data else { return };
+    let [link, mode, rest @ ..] = data else {
+        return;
+    };
     let Some(link) = LinkType::from_linktype(LINKS[usize::from(*link) % LINKS.len()]) else {
         return;
     };
@@ -78,7 +94,9 @@ fuzz_target!(|data: &[u8]| {
     // Rules for the hosts the capture talks about, so that fuzzed frames match some.
     let mut rules: Vec<TimedRule> = Vec::new();
     for (i, (_, f)) in frames.iter().enumerate() {
-        let Ok(seg) = Segment::parse(link, f) else { continue };
+        let Ok(seg) = Segment::parse(link, f) else {
+            continue;
+        };
         if rules.len() >= 4 {
             break;
         }
@@ -86,7 +104,11 @@ fuzz_target!(|data: &[u8]| {
         let port = (mode & 2 != 0).then_some(seg.dst_port);
         rules.push(TimedRule {
             start: Duration::from_millis(u64::from(mode >> 4) * 100 * i as u64),
-            key: RuleKey { engid: "fuzz".into(), host, port },
+            key: RuleKey {
+                engid: "fuzz".into(),
+                host,
+                port,
+            },
             duration: Duration::from_secs(u64::from(mode >> 2 & 3) + 1),
         });
     }
