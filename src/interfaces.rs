@@ -30,6 +30,8 @@ pub enum IfaceError {
         host: IpAddr,
         example: &'static str,
     },
+    #[error("{role} interface '{name}' is a loopback interface: it neither sees the monitored traffic nor reaches the hosts; pass the monitoring port to -i and the interface toward the hosts to -o")]
+    Loopback { role: Role, name: String },
     #[error("could not list interfaces (getifaddrs: {0})")]
     List(nix::Error),
 }
@@ -160,6 +162,10 @@ impl Links {
     }
 
     fn check(&self, role: Role, name: &str) -> Result<(), IfaceError> {
+        if self.get(name).is_some_and(|l| l.loopback) {
+            let name = name.to_owned();
+            return Err(IfaceError::Loopback { role, name });
+        }
         let state = self.reset_state(name);
         self.problem(role, name, state).map_or(Ok(()), Err)
     }
@@ -326,6 +332,16 @@ mod tests {
             .check_rule("eth1", "eth0", Some(ip("fd77::1")))
             .unwrap_err();
         assert!(matches!(err, IfaceError::NoRoute { .. }), "{err}");
+        for (sniff, reset, role) in [("lo", "eth0", Role::Sniff), ("eth1", "lo", Role::Reset)] {
+            let err = links.check_rule(sniff, reset, host).unwrap_err();
+            assert_eq!(
+                err,
+                IfaceError::Loopback {
+                    role,
+                    name: "lo".into()
+                }
+            );
+        }
         assert_eq!(
             links.check_rule("eth1", "eth0", None),
             Ok(()),

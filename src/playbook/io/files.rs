@@ -36,11 +36,33 @@ pub fn resolve(base_dir: &Path, paths: &[String]) -> Result<Vec<PathBuf>, Backen
         } else {
             return Err(BackendError::Read {
                 path: text,
-                reason: "no such file".into(),
+                reason: not_a_log_file(&full),
             });
         }
     }
     Ok(files)
+}
+
+/// Why `path`, which is not a regular file, cannot be read as a log.
+fn not_a_log_file(path: &Path) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return "no such file".into(),
+        Err(e) => return format!("cannot be read: {e}"),
+        Ok(m) => m.file_type(),
+    };
+    let what = if kind.is_dir() {
+        "a directory; name its files, or a glob such as DIR/*.json"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe), not a log file; name the file the logs are written to"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device, not a log file"
+    } else if kind.is_socket() {
+        "a socket, not a log file"
+    } else {
+        "not a regular file"
+    };
+    format!("is {what}")
 }
 
 /// Opens a file, decompressing gzip (by its magic bytes, whatever the name).

@@ -16,7 +16,14 @@ pub fn load(path: &Path) -> Result<Playbook, CheckError> {
             message: format!("cannot read the file: {e}"),
         }],
     })?;
-    parse_playbook(&text).map_err(|problems| CheckError { file, problems })
+    // A bug in a check must cost this playbook only, never the scheduler or the other files.
+    let checked = std::panic::catch_unwind(|| parse_playbook(&text)).unwrap_or_else(|_| {
+        Err(vec![Problem {
+            line: 0,
+            message: "checking this playbook panicked; this is a bug in tcpreset-hunt, please report it with the playbook".into(),
+        }])
+    });
+    checked.map_err(|problems| CheckError { file, problems })
 }
 
 /// Reads and parses the watchlists of `playbook`, relative to `dir`.

@@ -5,7 +5,8 @@
 //! records are named by file and line.
 //!
 //! Memory stays bounded by the blocks in flight (`2 × threads`, of [`BLOCK`] bytes unless a
-//! record is longer) and by the number of groups.
+//! record is longer, up to [`LONGEST_RECORD`]) and by the number of groups. A longer line is
+//! skipped (it reads as a blank line) and reported as a malformed record.
 
 use std::io::{BufRead, ErrorKind};
 use std::sync::mpsc::sync_channel;
@@ -21,6 +22,8 @@ use crate::playbook::search::SearchSpec;
 
 /// The size of a block read at once.
 pub const BLOCK: usize = 1 << 20;
+/// The longest record read: a block grows to hold one record up to this size.
+pub const LONGEST_RECORD: usize = 16 << 20;
 
 /// A block's memory: `bytes[..len]` holds the data, the rest is filled but unused, so that the
 /// buffer can be read into again as it is (a fresh 1 MiB allocation costs page faults and zeroing
@@ -48,6 +51,8 @@ struct Blocks<'r> {
     reader: &'r mut dyn BufRead,
     carry: Buf,
     end: bool,
+    /// The last batch returned starts with a blank line that stands for a skipped, too long one.
+    skipped_long_line: bool,
 }
 
 impl Blocks<'_> {
@@ -59,6 +64,7 @@ impl Blocks<'_> {
     ) -> std::io::Result<Option<(Buf, S::Cut)>> {
         let mut block = std::mem::replace(&mut self.carry, spare);
         let mut want = BLOCK.max(block.len);
+        self.skipped_long_line = false;
         loop {
             self.fill(&mut block, want)?;
             if block.len == 0 && self.end {
@@ -74,9 +80,39 @@ impl Blocks<'_> {
                 block.len = n;
                 return Ok(Some((block, cut)));
             }
-            // Not one whole record yet: read on, twice as far.
+            // Not one whole record yet: read on, twice as far, up to the longest record.
             want = block.bytes.len() * 2;
+            if want > LONGEST_RECORD {
+                if !S::LINES {
+                    return Err(std::io::Error::new(
+                        ErrorKind::InvalidData,
+                        format!("a record is longer than {} MiB, the most one may hold; write the log as NDJSON (one record a line) instead", LONGEST_RECORD >> 20),
+                    ));
+                }
+                self.skip_line(&mut block)?;
+                self.skipped_long_line = true;
+                want = BLOCK.max(block.len);
+                continue;
+            }
             block.bytes.resize(want, 0);
+        }
+    }
+
+    /// Drops the line `block` starts with, reading through its line break in `block`'s memory,
+    /// and leaves a blank line in its place (so lines keep their numbers) and what followed.
+    fn skip_line(&mut self, block: &mut Buf) -> std::io::Result<()> {
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', block.data()) {
+                block.bytes.copy_within(i..block.len, 0);
+                block.len -= i;
+                return Ok(());
+            }
+            if self.end {
+                block.len = 0;
+                return Ok(());
+            }
+            block.len = 0;
+            self.fill(block, BLOCK)?;
         }
     }
 
@@ -157,10 +193,16 @@ where
         reader,
         carry: Buf::new(),
         end: false,
+        skipped_long_line: false,
     };
     let Some((first, first_cut)) = blocks.next(&mut splitter, Buf::new())? else {
         return Ok(Evaluator::new(*spec));
     };
+    // The batches that start with a skipped, too long line.
+    let mut long_lines = Vec::new();
+    if blocks.skipped_long_line {
+        long_lines.push(0);
+    }
     let parser = make_parser(first.data(), &first_cut);
     let threads = threads.max(1);
     let (tx, rx) = sync_channel::<(u64, Buf, S::Cut)>(threads * 2);
@@ -208,7 +250,12 @@ where
             batch += 1;
             let buf = spare.try_recv().unwrap_or_else(|_| Buf::new());
             next = match blocks.next(&mut splitter, buf) {
-                Ok(n) => n,
+                Ok(n) => {
+                    if blocks.skipped_long_line {
+                        long_lines.push(batch);
+                    }
+                    n
+                }
                 Err(e) => {
                     result = Err(e);
                     None
@@ -228,6 +275,11 @@ where
             tally.malformed.extend(t.malformed);
         }
         let mut total = total.expect("at least one worker");
+        total.stats.malformed += long_lines.len() as u64;
+        tally.malformed.extend(long_lines.into_iter().map(|batch| {
+            let why = format!("a line longer than {} MiB, skipped", LONGEST_RECORD >> 20);
+            (batch, 0, why)
+        }));
         name_malformed(&mut total.stats, tally, name);
         result.map(|()| total)
     })

@@ -62,7 +62,7 @@ pub fn schedule_dir(
                     let next_run = if first {
                         Some(now)
                     } else {
-                        Some(p.schedule.next_after(now))
+                        next_run_after(&p, now)
                     };
                     tracing::info!(file = %path.display(), playbook = %p.name, next_run = ?next_run, "loaded playbook");
                     Entry {
@@ -93,7 +93,7 @@ pub fn schedule_dir(
             }
             let status = run_once(path, playbook, due, now, options.run);
             save(&options.status_dir, &status);
-            entry.next_run = Some(playbook.schedule.next_after(now.max(due)));
+            entry.next_run = next_run_after(playbook, now.max(due));
         }
         let next = entries.values().filter_map(|e| e.next_run).min();
         let wait = next
@@ -137,6 +137,16 @@ fn run_once(
             ..Status::default()
         },
     }
+}
+
+/// The playbook's next run after `t`; none, and an error logged, if computing it panics (a bug
+/// that then stops this playbook only).
+fn next_run_after(playbook: &Playbook, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    catch_unwind(AssertUnwindSafe(|| playbook.schedule.next_after(t)))
+        .map_err(|_| {
+            tracing::error!(playbook = %playbook.name, "computing the next run panicked; the playbook is stopped (a bug, please report it)");
+        })
+        .ok()
 }
 
 fn save(status_dir: &Path, status: &Status) {

@@ -41,6 +41,10 @@ pub trait Splitter {
     /// At the `end` of the input everything is taken. `None`, while more input may follow:
     /// not one record is whole yet; read more and ask again (nothing has changed).
     fn split(&mut self, data: &[u8], end: bool) -> Option<(usize, Self::Cut)>;
+
+    /// Whether a record never spans a line break, so that a record too long to read can be
+    /// skipped to the next line break and read on from there.
+    const LINES: bool = true;
 }
 
 /// Reads one batch on a worker thread.

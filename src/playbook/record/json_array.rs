@@ -88,6 +88,7 @@ fn trimmed(data: &[u8], range: Range<usize>) -> Range<usize> {
 
 impl Splitter for ArraySplitter {
     type Cut = Vec<Piece>;
+    const LINES: bool = false;
 
     fn split(&mut self, data: &[u8], end: bool) -> Option<(usize, Vec<Piece>)> {
         let mut state = self.state;

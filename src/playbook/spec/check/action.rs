@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use chrono::TimeDelta;
 use serde_saphyr::Spanned;
 
 use super::{duration, Checker};
@@ -78,7 +77,7 @@ impl Checker {
         let mute = a.mute.as_ref().and_then(|m| self.mute(m));
         let timeout = |t: &Option<String>, this: &mut Checker| match t
             .as_deref()
-            .map(duration)
+            .map(|t| duration(t).map(|d| d.to_std().unwrap_or_default()))
             .unwrap_or(Ok(Duration::from_secs(30)))
         {
             Ok(d) => d,
@@ -151,7 +150,7 @@ impl Checker {
             let c = a.create_alert.as_ref().expect("one kind is set");
             let dedup = c.dedup.as_ref().filter(|d| d.enabled).map(|d| Dedup {
                 window: d.window.as_deref().and_then(|w| match duration(w) {
-                    Ok(d) => TimeDelta::from_std(d).ok(),
+                    Ok(d) => Some(d),
                     Err(e) => {
                         self.err(line, format!("action `{}`: dedup window: {e}", a.name));
                         None

@@ -28,9 +28,11 @@ impl Checker {
             self.err(line, format!("calculation `{}` needs `field:`", c.name));
             return None;
         };
-        let field = self.field(field_name);
+        let field = self.field(field_name, line);
+        // A bucket binds the field's name: `srcip.keyword` binds `srcip`.
+        let field_name = field_name.strip_prefix("_source.").unwrap_or(field_name);
         let field_name = field_name
-            .strip_prefix("_source.")
+            .strip_suffix(".keyword")
             .unwrap_or(field_name)
             .to_string();
         match c.kind.as_str() {
@@ -54,7 +56,7 @@ impl Checker {
                         (Some(op), Some(of)) => Some(Metric {
                             name: "metric".into(),
                             op,
-                            field: self.field(of),
+                            field: self.field(of, line),
                             field_name: of.to_string(),
                         }),
                         (None, _) => {

@@ -2,7 +2,7 @@
 //! its checked form, collecting every problem with its line. One file per part: the schedule,
 //! the query, the calculations, the conditions and the actions.
 
-use std::time::Duration;
+use chrono::TimeDelta;
 
 use super::model::RawPlaybook;
 use super::{Playbook, Problem, Source, WatchlistSpec};
@@ -45,10 +45,37 @@ struct Checker {
     calc_names: Vec<String>,
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| {
+/// The most dots in a field name (a path of at most 9 keys, such as
+/// `source.geo.location.lat` with 3).
+pub const MOST_DOTS_IN_FIELD: usize = 8;
+
+/// The longest span a playbook may give (a lookback, a mute, a dedup window): a hundred years, so that
+/// every time computed from a run's `now` stays in range.
+pub const LONGEST_SPAN_DAYS: i64 = 36_525;
+
+/// A user-written duration such as `90s` or `2h`, at most [`LONGEST_SPAN_DAYS`].
+fn duration(text: &str) -> Result<TimeDelta, String> {
+    let parsed = humantime::parse_duration(text).map_err(|e| {
         format!("`{text}` is not a duration ({e}); write it like 90s, 30m, 2h or 1day")
-    })
+    })?;
+    TimeDelta::from_std(parsed)
+        .ok()
+        .filter(|d| *d <= TimeDelta::days(LONGEST_SPAN_DAYS))
+        .ok_or_else(|| {
+            format!("`{text}` is too long; a duration may be at most {LONGEST_SPAN_DAYS} days (100 years)")
+        })
+}
+
+/// Checks a path of `source.paths`: a glob's syntax, and at most one `**` (each `**` walks the
+/// whole tree below it again for every directory the one before matched).
+fn glob_pattern(path: &str) -> Result<(), String> {
+    if path.matches("**").count() > 1 {
+        return Err("more than one `**`; use one `**` (it already matches any depth)".into());
+    }
+    if path.contains(['*', '?', '[']) {
+        glob::Pattern::new(path).map_err(|e| format!("not a valid glob: {e}"))?;
+    }
+    Ok(())
 }
 
 impl Checker {
@@ -59,8 +86,19 @@ impl Checker {
         });
     }
 
-    fn field(&mut self, name: &str) -> usize {
+    /// The slot of a record field, checked: each dot of a name doubles the ways it may be split
+    /// into nested keys, so names have at most [`MOST_DOTS_IN_FIELD`] dots.
+    fn field(&mut self, name: &str, line: u64) -> usize {
         let name = name.strip_prefix("_source.").unwrap_or(name);
+        let dots = name.matches('.').count();
+        if dots > MOST_DOTS_IN_FIELD {
+            self.err(
+                line,
+                format!("field `{name}` has {dots} dots; a field name may have at most {MOST_DOTS_IN_FIELD}"),
+            );
+            // The playbook is refused; a placeholder slot lets the other checks go on.
+            return self.field("", line);
+        }
         match self.fields.iter().position(|f| f == name) {
             Some(i) => i,
             None => {
@@ -90,6 +128,11 @@ impl Checker {
                 "`source.paths` is empty; list the log files or globs to read",
             );
         }
+        for path in &source.paths {
+            if let Err(e) = glob_pattern(path) {
+                self.err(source_line, format!("`source.paths`: `{path}`: {e}"));
+            }
+        }
         let watchlists: Vec<WatchlistSpec> = raw
             .watchlists
             .iter()
@@ -110,13 +153,16 @@ impl Checker {
             .iter()
             .filter_map(|c| self.condition(c, &calcs, &watchlists))
             .collect::<Vec<_>>();
-        for (i, c) in conditions.iter().enumerate() {
-            if conditions[..i].iter().any(|o| o.name == c.name) {
+        for (i, raw_c) in raw.conditions.iter().enumerate() {
+            if raw.conditions[..i]
+                .iter()
+                .any(|o| o.value.name == raw_c.value.name)
+            {
                 self.err(
-                    raw.conditions[i].referenced.line(),
+                    raw_c.referenced.line(),
                     format!(
                         "condition `{}` is defined twice; names must be unique",
-                        c.name
+                        raw_c.value.name
                     ),
                 );
             }

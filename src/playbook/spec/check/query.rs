@@ -164,7 +164,7 @@ impl Checker {
             }
         };
         Some(Query::Test {
-            field: self.field(name),
+            field: self.field(name, line),
             test,
         })
     }

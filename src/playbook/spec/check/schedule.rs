@@ -1,6 +1,6 @@
 //! Checking `schedule`: one kind of run time, the lookback, skip windows and mutes.
 
-use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use serde_saphyr::Spanned;
 
 use super::{duration, Checker};
@@ -70,7 +70,7 @@ impl Checker {
             Every::Minutes(60)
         };
         let lookback = s.lookback.as_deref().and_then(|l| match duration(l) {
-            Ok(d) => TimeDelta::from_std(d).ok(),
+            Ok(d) => Some(d),
             Err(e) => {
                 self.err(line, format!("`lookback`: {e}"));
                 None
@@ -151,20 +151,21 @@ impl Checker {
                 return None;
             }
         };
-        match duration(&raw.value.duration)
-            .ok()
-            .and_then(|d| TimeDelta::from_std(d).ok())
-        {
-            Some(d) => Some(Mute {
-                from,
-                until: from + d,
-            }),
+        let span = match duration(&raw.value.duration) {
+            Ok(d) => d,
+            Err(e) => {
+                self.err(line, format!("mute `for`: {e}"));
+                return None;
+            }
+        };
+        match from.checked_add_signed(span) {
+            Some(until) => Some(Mute { from, until }),
             None => {
                 self.err(
                     line,
                     format!(
-                        "mute `for: {}` must be a duration such as 2h",
-                        raw.value.duration
+                        "mute from {} for {} ends past the last representable time; shorten it",
+                        raw.value.from, raw.value.duration
                     ),
                 );
                 None
