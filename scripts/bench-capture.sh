@@ -5,7 +5,7 @@
 #
 #   scripts/bench-capture.sh [-f FLOWS] [-k PACKETS_PER_FLOW] [-r RATES] [-m MODES] [-p SENDERS]
 #
-#   -f, -k  the generated capture (examples/gen-capture.rs, padded to full frames by tcprewrite):
+#   -f, -k  the generated capture (`cargo xtask captures`, padded to full frames by tcprewrite):
 #           FLOWS concurrent TCP flows x PACKETS_PER_FLOW (default 20000 x 50 = 1,000,000 frames)
 #   -r      tcpreplay rates: "top" for --topspeed, or Mbit/s for --mbps (default "top")
 #   -p      tcpreplay processes replaying the capture at once, from NAME-oth, NAME-cli and
@@ -38,7 +38,7 @@ done
 hosts=(oth cli srv)
 
 scripts/install-deps.sh
-cargo build --release --quiet --bins --examples
+cargo build --release --quiet --bins --package tcpreset --package xtask
 bin=$PWD/target/release
 lab=${TCPRESET_LAB_PREFIX:-}bcap$$
 work=$(mktemp -d)
@@ -59,7 +59,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== generating $flows flows x $per_flow frames" >&2
-"$bin/examples/gen-capture" "$work/raw.pcap" "$work/rules.json" "$flows" "$per_flow" 1000 0 2>&2
+"$bin/xtask" captures "$work/raw.pcap" "$work/rules.json" "$flows" "$per_flow" 1000 0 2>&2
 # Full frames on the wire (the generator stores headers only); its snaplen warning is expected.
 tcprewrite --fixlen=pad -i "$work/raw.pcap" -o "$work/flood.pcap" 2>/dev/null
 rm "$work/raw.pcap"

@@ -16,12 +16,12 @@ while getopts "r:f:p:" o; do
 done
 
 scripts/install-deps.sh
-cargo build --release --quiet --bins --example gen-capture
+cargo build --release --quiet --bins --package tcpreset --package xtask
 dir=target/bench
 mkdir -p "$dir"
 cap=$dir/replay-$flows-$per_flow.pcap rules=$dir/replay-rules.json
 if [[ ! -s $cap || ! -s $rules ]]; then
-    target/release/examples/gen-capture "$cap" "$rules" "$flows" "$per_flow" 100000 1000
+    target/release/xtask captures "$cap" "$rules" "$flows" "$per_flow" 100000 1000
 fi
 packets=$((flows * per_flow))
 out=$(mktemp)

@@ -2,7 +2,8 @@
 # Installs the Debian packages that building, testing and the demo need, if any is missing.
 set -euo pipefail
 packages=(libpcap-dev tcpdump iproute2 ethtool dsniff socat openssh-server openssh-client tcpreplay
-    systemd man-db bsdextrautils strace)  # the last four: scripts/check-units.sh, test-packaging.sh
+    systemd man-db bsdextrautils strace    # scripts/check-units.sh, test-packaging.sh
+    debootstrap systemd-container binutils) # scripts/test-systemd.sh; strip for cargo xtask stage
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# Installs tcpreset on a sensor: binaries, the systemd unit, the sysusers snippet and the
-# tcpreset group / tcpresetd user, the default configuration (an existing one is kept), man pages
-# and shell completions. Safe to run again.
+# Installs tcpreset on a sensor: the tree that `cargo xtask stage` lays out (binaries, the systemd
+# unit, the sysusers snippet, the default configuration, man pages, completions, README and
+# example playbooks; the .deb packages the same tree), then the tcpreset group and tcpresetd user.
+# An existing /etc/tcpreset/tcpresetd.toml is kept. Safe to run again.
 #
-# usage: [DESTDIR=/stage] scripts/install.sh [--prefix DIR]     (default prefix: /usr/local)
+# usage: [DESTDIR=/stage] scripts/install.sh [--prefix DIR] [--staged DIR]
 #
-# Builds the release binaries and the docs first when cargo is there (a no-op when up to date).
-# With DESTDIR the files are only staged: no user is created and systemd is not told.
+# --prefix (default /usr/local) is given to `cargo xtask stage`, which builds first (a no-op
+# when up to date); --staged DIR installs a tree staged before (with the same prefix) instead,
+# where cargo is missing. With DESTDIR the files are only copied: no user is created and systemd
+# is not told.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-prefix=/usr/local
+prefix=/usr/local staged=
 while (($#)); do
     case $1 in
         --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
         --prefix=*) prefix=${1#--prefix=}; shift ;;
-        -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "install.sh: unknown argument '$1'; usage: [DESTDIR=DIR] $0 [--prefix DIR]" >&2; exit 2 ;;
+        --staged) staged=${2:?--staged needs a directory}; shift 2 ;;
+        --staged=*) staged=${1#--staged=}; shift ;;
+        -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "install.sh: unknown argument '$1'; usage: [DESTDIR=DIR] $0 [--prefix DIR] [--staged DIR]" >&2; exit 2 ;;
     esac
 done
 if [[ $prefix != /* ]]; then
@@ -31,66 +36,43 @@ if [[ -z $dest && $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
-release=${CARGO_TARGET_DIR:-target}/release
-docs=$release/docs
-bins=(tcpresetd tcpreset tcpreset-hunt)
-if command -v cargo >/dev/null; then
-    echo "== building the release binaries and the docs"
-    cargo build --release --locked --bin tcpresetd --bin tcpreset --bin tcpreset-hunt
-    rm -rf "$docs"
-    cargo run --locked --quiet --example gen-docs -- "$docs" >/dev/null
-fi
-for f in "${bins[@]/#/$release/}" "$docs/man/tcpresetd.8"; do
-    if [[ ! -s $f ]]; then
-        echo "install.sh: $f is missing and cargo is not on PATH; build first (cargo build --release; cargo run --example gen-docs -- $docs)" >&2
+tmp=
+trap '[[ -z $tmp ]] || rm -rf "$tmp"' EXIT
+if [[ -z $staged ]]; then
+    if ! command -v cargo >/dev/null; then
+        echo "install.sh: cargo is not on PATH; stage elsewhere (cargo xtask stage --destdir DIR --prefix $prefix) and pass --staged DIR" >&2
         exit 1
     fi
-done
-
-# Vendor locations under /usr; admin locations under /etc for any other prefix.
-if [[ $prefix == /usr ]]; then
-    unitdir=/usr/lib/systemd/system sysusersdir=/usr/lib/sysusers.d
-else
-    unitdir=/etc/systemd/system sysusersdir=/etc/sysusers.d
+    tmp=$(mktemp -d)
+    staged=$tmp/stage
+    echo "== staging the release build (cargo xtask stage --prefix $prefix)"
+    cargo xtask stage --destdir "$staged" --prefix "$prefix" >/dev/null
 fi
-share=$prefix/share
+[[ -x $staged$prefix/sbin/tcpresetd ]] || {
+    echo "install.sh: $staged has no $prefix/sbin/tcpresetd; stage it with cargo xtask stage --destdir $staged --prefix $prefix" >&2
+    exit 1
+}
 
 echo "== installing into ${dest:-/} (prefix $prefix)"
-install -d -m 0755 "$dest$prefix/bin" "$dest$prefix/sbin"
-install -m 0755 "$release/tcpresetd" "$dest$prefix/sbin/tcpresetd"
-install -m 0755 "$release/tcpreset" "$release/tcpreset-hunt" "$dest$prefix/bin/"
-
-install -d -m 0755 "$dest$unitdir" "$dest$sysusersdir"
-sed "s|^ExecStart=/usr/sbin/tcpresetd|ExecStart=$prefix/sbin/tcpresetd|" systemd/tcpresetd.service \
-    >"$dest$unitdir/tcpresetd.service.tmp"
-chmod 0644 "$dest$unitdir/tcpresetd.service.tmp"
-mv "$dest$unitdir/tcpresetd.service.tmp" "$dest$unitdir/tcpresetd.service"
-install -m 0644 systemd/tcpreset.sysusers "$dest$sysusersdir/tcpreset.conf"
-
-install -d -m 0755 "$dest/etc/tcpreset"
-if [[ -e $dest/etc/tcpreset/tcpresetd.toml ]]; then
-    echo "   kept the existing $dest/etc/tcpreset/tcpresetd.toml (the shipped one is in $share/doc/tcpreset)"
-else
-    install -m 0644 config/tcpresetd.toml "$dest/etc/tcpreset/tcpresetd.toml"
-fi
-
-install -d -m 0755 "$dest$share/man/man1" "$dest$share/man/man8" "$dest$share/doc/tcpreset"
-install -m 0644 "$docs"/man/*.1 "$dest$share/man/man1/"
-install -m 0644 "$docs"/man/*.8 "$dest$share/man/man8/"
-install -m 0644 README.md config/tcpresetd.toml "$dest$share/doc/tcpreset/"
-for shell_dir in bash:bash-completion/completions zsh:zsh/site-functions fish:fish/vendor_completions.d; do
-    install -d -m 0755 "$dest$share/${shell_dir#*:}"
-    install -m 0644 "$docs/completions/${shell_dir%%:*}"/* "$dest$share/${shell_dir#*:}/"
-done
+config=etc/tcpreset/tcpresetd.toml
+while IFS= read -r -d '' file; do
+    file=${file#./}
+    if [[ $file == "$config" && -e $dest/$config ]]; then
+        echo "   kept the existing $dest/$config (the shipped one is in $prefix/share/doc/tcpreset)"
+        continue
+    fi
+    install -D -m "$(stat -c %a "$staged/$file")" "$staged/$file" "$dest/$file"
+done < <(cd "$staged" && find . -type f -print0 | sort -z)
 
 if [[ -n $dest ]]; then
-    echo "== staged in $dest; on the sensor, create the users with: systemd-sysusers $sysusersdir/tcpreset.conf"
+    echo "== copied into $dest; on the sensor, create the users with systemd-sysusers"
     exit 0
 fi
 
 echo "== group tcpreset and user tcpresetd"
+sysusers=$(cd "$staged" && find . -path '*/sysusers.d/tcpreset.conf' | sed 's|^\.||')
 if command -v systemd-sysusers >/dev/null; then
-    systemd-sysusers "$sysusersdir/tcpreset.conf"
+    systemd-sysusers "$sysusers"
 else
     getent group tcpreset >/dev/null || groupadd --system tcpreset
     getent passwd tcpresetd >/dev/null ||

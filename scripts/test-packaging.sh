@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the packaging (as root): scripts/install.sh into staging trees (files, modes, man pages
 # that render, bash completions that complete, idempotence, --prefix), scripts/check-units.sh,
-# the .deb from scripts/build-deb.sh (dpkg-deb -I/-c), then dpkg -i of the .deb here: users,
+# the .deb from scripts/build-deb.sh (dpkg-deb -I/-c: exactly the files install.sh installs, with
+# the same modes and bytes), then dpkg -i of the .deb here: users,
 # systemd-analyze verify of the installed unit, the installed daemon run as its unit runs it
 # (user tcpresetd, only CAP_NET_RAW and CAP_NET_ADMIN) in a network namespace of its own, its
 # READY=1 and watchdog pings on a NOTIFY_SOCKET, socket rights by group membership, its strace held against the unit's sandbox (system calls, address
@@ -75,12 +76,15 @@ expect_mode "$stage/usr/lib/systemd/system/tcpresetd.service" 644
 expect_mode "$stage/usr/lib/sysusers.d/tcpreset.conf" 644
 expect_mode "$stage/etc/tcpreset/tcpresetd.toml" 644
 for page in man1/tcpreset.1 man1/tcpreset-list.1 man1/tcpreset-hunt.1 man1/tcpreset-hunt-run.1 man8/tcpresetd.8; do
-    expect_mode "$stage/usr/share/man/$page" 644
+    expect_mode "$stage/usr/share/man/$page.gz" 644
 done
 for name in tcpreset tcpresetd tcpreset-hunt; do
     expect_mode "$stage/usr/share/bash-completion/completions/$name" 644
-    expect_mode "$stage/usr/share/zsh/site-functions/_$name" 644
+    expect_mode "$stage/usr/share/zsh/vendor-completions/_$name" 644
     expect_mode "$stage/usr/share/fish/vendor_completions.d/$name.fish" 644
+done
+for file in README.md tcpresetd.toml examples/playbooks/failed-logins.yaml; do
+    expect_mode "$stage/usr/share/doc/tcpreset/$file" 644
 done
 grep -qx 'ExecStart=/usr/sbin/tcpresetd' "$stage/usr/lib/systemd/system/tcpresetd.service" ||
     fail "the staged unit does not start /usr/sbin/tcpresetd"
@@ -90,12 +94,12 @@ grep -qx 'ExecStart=/usr/sbin/tcpresetd' "$stage/usr/lib/systemd/system/tcpreset
 
 echo "== man pages render"
 man=$stage/usr/share/man
-check_man "$man/man1/tcpreset.1" "ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS" \
+check_man "$man/man1/tcpreset.1.gz" "ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS" \
     "exit codes" "tcpreset-list(1)" "--socket"
-check_man "$man/man1/tcpreset-add.1" "-h <HOST>" "IPv4 or IPv6 address of the host to isolate"
-check_man "$man/man8/tcpresetd.8" "--state-dir" "SIGHUP" "/etc/tcpreset/tcpresetd.toml" "CAP_NET_RAW"
-check_man "$man/man1/tcpreset-hunt.1" "tcpreset-hunt-schedule(1)"
-check_man "$man/man1/tcpreset-hunt-run.1" "--dry-run" "--now"
+check_man "$man/man1/tcpreset-add.1.gz" "-h <HOST>" "IPv4 or IPv6 address of the host to isolate"
+check_man "$man/man8/tcpresetd.8.gz" "--state-dir" "SIGHUP" "/etc/tcpreset/tcpresetd.toml" "CAP_NET_RAW"
+check_man "$man/man1/tcpreset-hunt.1.gz" "tcpreset-hunt-schedule(1)"
+check_man "$man/man1/tcpreset-hunt-run.1.gz" "--dry-run" "--now"
 
 echo "== bash completions complete"
 bash_dir=$stage/usr/share/bash-completion/completions
@@ -123,7 +127,8 @@ echo "== install.sh --prefix /usr/local"
 local_stage=$tmp/local
 DESTDIR=$local_stage scripts/install.sh --prefix /usr/local >/dev/null
 expect_mode "$local_stage/usr/local/sbin/tcpresetd" 755
-expect_mode "$local_stage/usr/local/share/man/man8/tcpresetd.8" 644
+expect_mode "$local_stage/usr/local/share/man/man8/tcpresetd.8.gz" 644
+expect_mode "$local_stage/usr/local/share/zsh/site-functions/_tcpreset" 644
 grep -qx 'ExecStart=/usr/local/sbin/tcpresetd' "$local_stage/etc/systemd/system/tcpresetd.service" ||
     fail "--prefix /usr/local: the unit in /etc/systemd/system does not start /usr/local/sbin/tcpresetd"
 expect_mode "$local_stage/etc/sysusers.d/tcpreset.conf" 644
@@ -144,7 +149,7 @@ done
 contents=$(dpkg-deb -c "$deb")
 owner='(root/root|0/0)'
 for want in "-rwxr-xr-x $owner .* ./usr/sbin/tcpresetd$" "-rwxr-xr-x $owner .* ./usr/bin/tcpreset$" \
-    "-rwxr-xr-x $owner .* ./usr/bin/tcpreset-hunt$" "-rw-r--r-- $owner .* ./lib/systemd/system/tcpresetd.service$" \
+    "-rwxr-xr-x $owner .* ./usr/bin/tcpreset-hunt$" "-rw-r--r-- $owner .* ./usr/lib/systemd/system/tcpresetd.service$" \
     " ./usr/lib/sysusers.d/tcpreset.conf$" " ./etc/tcpreset/tcpresetd.toml$" \
     " ./usr/share/man/man8/tcpresetd.8.gz$" " ./usr/share/man/man1/tcpreset.1.gz$" \
     " ./usr/share/man/man1/tcpreset-hunt.1.gz$" " ./usr/share/bash-completion/completions/tcpreset$" \
@@ -152,12 +157,21 @@ for want in "-rwxr-xr-x $owner .* ./usr/sbin/tcpresetd$" "-rwxr-xr-x $owner .* .
     " ./usr/share/doc/tcpreset/README.md"; do
     grep -qE -- "$want" <<<"$contents" || fail "the .deb has no file matching '$want'"
 done
-if grep -qE 'tcpreset-lab|gen-docs' <<<"$contents"; then
-    fail "the .deb ships a test tool: $(grep -E 'tcpreset-lab|gen-docs' <<<"$contents")"
+if grep -qE 'tcpreset-lab|xtask' <<<"$contents"; then
+    fail "the .deb ships a test tool: $(grep -E 'tcpreset-lab|xtask' <<<"$contents")"
 fi
 debroot=$tmp/deb
 dpkg-deb -x "$deb" "$debroot"
-cmp -s systemd/tcpresetd.service "$debroot/lib/systemd/system/tcpresetd.service" || fail "the .deb's unit differs from systemd/"
+cmp -s systemd/tcpresetd.service "$debroot/usr/lib/systemd/system/tcpresetd.service" || fail "the .deb's unit differs from systemd/"
+# One layout: the .deb holds what install.sh --prefix /usr installed (plus the copyright file
+# cargo-deb writes), with the same modes and bytes (the configuration was changed above).
+deb_files=$(sed -E 's/^([-a-z]+) .* \.\/(.*)$/\1 \2/; /^d/d' <<<"$contents" | grep -vx -- '-rw-r--r-- usr/share/doc/tcpreset/copyright' | sort)
+staged_files=$(cd "$stage" && find . -type f -printf '%M %P\n' | sort)
+[[ $deb_files == "$staged_files" ]] ||
+    fail "the .deb and install.sh install different files: $(diff <(echo "$staged_files") <(echo "$deb_files"))"
+tree_sums() { (cd "$1" && find . -type f ! -path ./etc/tcpreset/tcpresetd.toml ! -path ./usr/share/doc/tcpreset/copyright -print0 | sort -z | xargs -0 sha256sum); }
+[[ $(tree_sums "$debroot") == "$(tree_sums "$stage")" ]] ||
+    fail "the .deb's files differ from install.sh's: $(diff <(tree_sums "$stage") <(tree_sums "$debroot"))"
 cmp -s config/tcpresetd.toml "$debroot/etc/tcpreset/tcpresetd.toml" || fail "the .deb's configuration differs from config/"
 for bin in usr/sbin/tcpresetd usr/bin/tcpreset usr/bin/tcpreset-hunt; do
     if readelf -S "$debroot/$bin" | grep -q '\.debug_info'; then
@@ -190,7 +204,7 @@ echo "# local change" >>/etc/tcpreset/tcpresetd.toml
 dpkg -i "$deb" </dev/null >/dev/null 2>&1 || fail "dpkg -i over the installed package (the upgrade path) failed"
 grep -q 'local change' /etc/tcpreset/tcpresetd.toml || fail "reinstalling replaced the changed configuration"
 [[ $(id -gn tcpresetd) == tcpreset ]] || fail "reinstalling lost user tcpresetd"
-out=$(systemd-analyze verify /lib/systemd/system/tcpresetd.service 2>&1) && [[ -z $out ]] ||
+out=$(systemd-analyze verify /usr/lib/systemd/system/tcpresetd.service 2>&1) && [[ -z $out ]] ||
     fail "systemd-analyze verify of the installed unit: $out"
 
 echo "== the installed daemon as its unit runs it: user tcpresetd, CAP_NET_RAW and CAP_NET_ADMIN only"

@@ -9,7 +9,7 @@ scripts/install-deps.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (unit, replay, live)"
 cargo test --locked --all-targets -- --test-threads="${TEST_THREADS:-4}"
 echo "== packaging: install.sh, systemd units, .deb (release build)"

@@ -28,33 +28,11 @@ pub mod exit {
 pub const USAGE: &str =
     "usage: tcpreset ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS";
 
-pub const HELP: &str = "\
-tcpreset: register, list and cancel TCP resets on this sensor
-
-usage:
-  tcpreset [--socket PATH] ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS
-  tcpreset [--socket PATH] add ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS
-  tcpreset [--socket PATH] list [--json]
-  tcpreset [--socket PATH] cancel ENGID -h HOST [-p PORT]
-  tcpreset [--socket PATH] flush
-  tcpreset [--socket PATH] stats [--json]
-  tcpreset [--socket PATH] show [ENGID] [-h HOST] [--json]
-
-While a rule lives, every TCP session of HOST (with -p, only sessions between HOST and PORT)
-seen on SNIFF_IF is reset on both ends by RSTs sent through RESET_IF.
-
-  ENGID        detection engine id, 1-64 of A-Z a-z 0-9 . _ : -
-  -i SNIFF_IF  monitoring interface (must exist and be up; needs no IP address)
-  -o RESET_IF  interface the RSTs leave through (must be up and have an IP address)
-  -h HOST      IPv4 or IPv6 address of the host to isolate
-  -p PORT      only sessions where either port is PORT (1-65535)
-  -d SECONDS   how long the rule lives, 1-86400; registering it again refreshes it
-  --socket     control socket (default /run/tcpreset/tcpresetd.sock, or $TCPRESET_SOCKET)
-  --json       list, stats or show as JSON
-
-exit codes: 0 done, 1 unexpected failure, 2 bad or missing argument, 3 interface check failed,
-4 daemon not reachable or not allowed, 5 daemon refused the request
-";
+/// `tcpreset --help`: generated from the clap definitions below.
+pub fn help() -> String {
+    use clap::CommandFactory;
+    help::render(&AddLine::command(), &VerbLine::command())
+}
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,10 +265,11 @@ pub fn command() -> clap::Command {
     use clap::CommandFactory;
     VerbLine::command()
         .about("Register, list and cancel TCP resets on this sensor")
-        .after_long_help(HELP)
+        .after_long_help(help())
 }
 
 pub mod daemon;
+mod help;
 pub mod hunt;
 #[cfg(test)]
 mod tests;

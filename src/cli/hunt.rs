@@ -42,6 +42,10 @@ pub enum HuntCommand {
         /// Print the status as JSON.
         #[arg(long)]
         json: bool,
+        /// Also print `ctx.payload` as the conditions and templates saw it (and the request sent
+        /// to a cluster), as JSON after the status.
+        #[arg(long)]
+        payload: bool,
         /// Also write the status here, as the scheduler does.
         #[arg(long, value_name = "DIR")]
         status_dir: Option<PathBuf>,

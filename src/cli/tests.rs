@@ -167,3 +167,24 @@ fn documented_commands_are_consistent() {
     daemon::DaemonArgs::command().debug_assert();
     hunt::HuntArgs::command().debug_assert();
 }
+
+/// The help is the clap definitions: a usage line per verb the parser knows, and each
+/// argument's text as clap documents it (the hand-written help once lacked the carrier check).
+#[test]
+fn help_is_generated_from_the_definitions() {
+    let help = help();
+    assert!(help.contains(
+        "  tcpreset [--socket PATH] ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS\n"
+    ));
+    for verb in VERBS {
+        let line = format!("  tcpreset [--socket PATH] {verb}");
+        assert!(help.contains(&line), "no usage line for {verb}: {help}");
+    }
+    assert!(help.contains("  tcpreset [--socket PATH] show [ENGID] [-h HOST] [--json]\n"));
+    assert!(
+        help.contains("  -i SNIFF_IF    monitoring interface (must exist, be up and have carrier;"),
+        "{help}"
+    );
+    assert!(help.contains("  -h HOST        IPv4 or IPv6 address of the host to isolate\n"));
+    assert!(help.contains("exit codes: 0 done, 1 unexpected failure"));
+}

@@ -1,7 +1,6 @@
 //! `tcpresetd` as a service: the configuration file read, raw sockets checked, the daemon started
 //! on this host, the control socket bound, readiness and watchdog pings for systemd, SIGHUP
 //! reloads, the metrics file, the reset interface watch, and a clean stop on SIGTERM or SIGINT.
-use super::capture::CaptureError;
 use super::control::{self, BindError};
 use super::daemon::{self, Daemon};
 use super::inject::{InjectError, Injector};
@@ -30,8 +29,8 @@ pub enum ServiceError {
     RawSockets(#[source] InjectError),
     #[error("starting the tokio runtime")]
     Runtime(#[source] std::io::Error),
-    #[error("starting the tracked captures")]
-    Capture(#[source] CaptureError),
+    #[error(transparent)]
+    Start(#[from] daemon::StartError),
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error("installing the {0} handler")]
@@ -68,11 +67,14 @@ pub fn run(args: &DaemonArgs, config: Config) -> Result<(), ServiceError> {
             Arc::new(HostSensor),
             Arc::new(WallClock),
             Some(rules_file),
-        )
-        .map_err(ServiceError::Capture)?;
+        )?;
         let listener = control::bind(&config.socket, &config.socket_group)?;
         tracing::info!(socket = %config.socket.display(), "tcpresetd ready");
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        let status = format!("listening on {}", config.socket.display());
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&status),
+        ]);
         let background = [
             tokio::spawn(watchdog()),
             tokio::spawn(reload_on_hup(args.clone(), Arc::clone(&daemon))),
@@ -123,18 +125,23 @@ async fn reload_on_hup(args: DaemonArgs, daemon: Arc<Daemon>) {
     };
     while hup.recv().await.is_some() {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
-        match load_config(args.config.as_deref()) {
+        let status = match load_config(args.config.as_deref()) {
             Ok(c) => {
                 let config = args.apply(c);
                 let d = Arc::clone(&daemon);
                 let _ = tokio::task::spawn_blocking(move || d.reload(&config)).await;
+                "configuration reloaded".to_owned()
             }
             Err(e) => {
                 let e = one_line(&e);
                 tracing::error!("configuration not reloaded, keeping the old one: {e}");
+                format!("configuration not reloaded, keeping the old one: {e}")
             }
-        }
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        };
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&status),
+        ]);
     }
 }
 

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         .socket
         .unwrap_or_else(|| PathBuf::from(control::DEFAULT_SOCKET));
     let (request, json) = match inv.command {
-        Command::Help => return out(cli::HELP.trim_end()),
+        Command::Help => return out(cli::help().trim_end()),
         Command::Add(add) => {
             // A host that is not an address was refused by the parse above (exit 2).
             let host = add.host.parse().ok();

@@ -2,10 +2,33 @@
 //! (`scripts/bench-replay.sh`): many concurrent TCP flows between many hosts, interleaved as on
 //! a busy SPAN port, and rules for many hosts of which a few appear in the traffic.
 //!
-//! `cargo run --release --example gen-capture -- OUT.pcap RULES.json [FLOWS] [PACKETS_PER_FLOW]
-//! [RULES] [MATCHING_HOSTS]` (defaults: 100000 flows x 50 packets, 100000 rules, 1000 of them on
-//! hosts in the traffic).
+//! `cargo xtask captures OUT.pcap RULES.json [FLOWS] [PACKETS_PER_FLOW] [RULES] [MATCHING_HOSTS]`
+//! (defaults: 100000 flows x 50 packets, 100000 rules, 1000 of them on hosts in the traffic); the
+//! benchmarks run the release build, `target/release/xtask captures ...`.
+use anyhow::{Context, Result};
 use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+/// What to write.
+#[derive(clap::Args)]
+pub struct Spec {
+    /// The capture (pcap, Ethernet).
+    out: PathBuf,
+    /// The rules, a JSON array for `tcpresetd --replay --rules`.
+    rules_file: PathBuf,
+    /// Concurrent TCP flows.
+    #[arg(default_value_t = 100_000)]
+    flows: u32,
+    /// Packets of each flow (SYN, SYN-ACK, ACK, data, FIN).
+    #[arg(default_value_t = 50)]
+    per_flow: u32,
+    /// Rules in the rules file.
+    #[arg(default_value_t = 100_000)]
+    rules: u32,
+    /// Rules that name a client in the traffic.
+    #[arg(default_value_t = 1000)]
+    matching: u32,
+}
 
 /// Frame bytes kept per packet (Ethernet, IPv4, TCP); the payload is counted, not stored.
 const CAPLEN: usize = 54;
@@ -87,12 +110,19 @@ fn frame(f: u32, k: u32, last: u32, buf: &mut [u8; CAPLEN]) -> u32 {
     14 + u32::from(total)
 }
 
-fn main() -> std::io::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let num = |i: usize, d: u32| args.get(i).map_or(d, |s| s.parse().expect("a number"));
-    let (flows, per_flow, rules, matching) =
-        (num(2, 100_000), num(3, 50), num(4, 100_000), num(5, 1000));
-    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&args[0])?);
+/// Writes the capture and the rules file.
+pub fn write(spec: &Spec) -> Result<()> {
+    let create = |path: &PathBuf| {
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))
+    };
+    let Spec {
+        flows,
+        per_flow,
+        rules,
+        matching,
+        ..
+    } = *spec;
+    let mut out = BufWriter::with_capacity(1 << 20, create(&spec.out)?);
     out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
     out.write_all(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0])?;
     out.write_all(&(CAPLEN as u32).to_le_bytes())?;
@@ -111,7 +141,7 @@ fn main() -> std::io::Result<()> {
         }
     }
     out.flush()?;
-    let mut r = BufWriter::new(std::fs::File::create(&args[1])?);
+    let mut r = BufWriter::new(create(&spec.rules_file)?);
     writeln!(r, "[")?;
     for i in 0..rules {
         // The first `matching` rules name clients in the traffic (spread over it), the rest

@@ -1,5 +1,5 @@
-//! Writes the man pages and shell completions of `tcpreset`, `tcpresetd` and `tcpreset-hunt`,
-//! generated from their clap definitions: `cargo run --example gen-docs -- OUT_DIR`.
+//! The man pages and shell completions of `tcpreset`, `tcpresetd` and `tcpreset-hunt`,
+//! generated from their clap definitions: `cargo xtask docs OUT_DIR`.
 //!
 //! `OUT_DIR/man/` gets `tcpreset.1` (and `tcpreset-VERB.1`), `tcpresetd.8`, `tcpreset-hunt.1`
 //! (and `tcpreset-hunt-VERB.1`); `OUT_DIR/completions/{bash,zsh,fish}/` one file per program,
@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::CommandFactory;
 use clap_complete::Shell;
 use clap_mangen::Man;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tcpreset::cli::{self, daemon::DaemonArgs, hunt::HuntArgs};
 
 const DAEMON_FILES: &str = "\
@@ -26,17 +26,14 @@ CAP_NET_ADMIN. It reports readiness (READY=1) and pings the watchdog at half of 
 Members of group tcpreset may register resets: usermod -aG tcpreset USER";
 
 /// Completion files: the shell, its directory under `completions/`, and the file name's affixes.
-const SHELLS: [(Shell, &str, &str, &str); 3] = [
+pub const SHELLS: [(Shell, &str, &str, &str); 3] = [
     (Shell::Bash, "bash", "", ""),
     (Shell::Zsh, "zsh", "_", ""),
     (Shell::Fish, "fish", "", ".fish"),
 ];
 
-fn main() -> Result<()> {
-    let out = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .context("usage: gen-docs OUT_DIR")?;
+/// Writes `out/man/*.{1,8}` and `out/completions/{bash,zsh,fish}/*`.
+pub fn write(out: &Path) -> Result<()> {
     let man = out.join("man");
     std::fs::create_dir_all(&man).with_context(|| format!("creating {}", man.display()))?;
     write_client_pages(&man)?;
@@ -54,7 +51,6 @@ fn main() -> Result<()> {
             clap_complete::generate(shell, &mut cmd, &name, &mut file);
         }
     }
-    println!("wrote man pages and completions to {}", out.display());
     Ok(())
 }
 
@@ -75,9 +71,9 @@ fn write_client_pages(dir: &Path) -> Result<()> {
     man.render_description_section(&mut page)?;
     man.render_options_section(&mut page)?;
     man.render_subcommands_section(&mut page)?;
-    page.extend(literal_section("COMMAND LINE", cli::HELP).bytes());
+    page.extend(literal_section("COMMAND LINE", &cli::help()).bytes());
     page.extend(literal_section("SEE ALSO", "tcpresetd(8), tcpreset-hunt(1)").bytes());
-    write(&dir.join(man.get_filename()), &page)
+    write_file(&dir.join(man.get_filename()), &page)
 }
 
 /// `tcpresetd.8`: the options, then files, signals and systemd.
@@ -93,7 +89,7 @@ fn write_daemon_page(dir: &Path) -> Result<()> {
     ] {
         page.extend(literal_section(title, text).bytes());
     }
-    write(&dir.join(man.get_filename()), &page)
+    write_file(&dir.join(man.get_filename()), &page)
 }
 
 /// A man page section whose text is shown as written (no filling), escaped for troff.
@@ -111,6 +107,6 @@ fn literal_section(title: &str, text: &str) -> String {
     roff
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
