@@ -78,16 +78,22 @@ systemd-nspawn --quiet --boot --directory="$root" --volatile=overlay --machine=s
     --network-namespace-path="/run/netns/$lab-sen" --bind-ro="$tmp/deb:/mnt/tcpreset" \
     >"$tmp/nspawn.log" 2>&1 &
 nspawn=$!
+# The leader is nspawn's child once it has become systemd (before, nspawn's own helper).
 leader=
 for _ in $(seq 100); do
     leader=$(pgrep -P "$nspawn" || true)
-    [[ -n $leader ]] && break
+    [[ -n $leader && $(cat "/proc/$leader/comm" 2>/dev/null) == systemd ]] && break
     sleep 0.1
 done
-[[ -n $leader ]] || fail "systemd-nspawn started no container: $(cat "$tmp/nspawn.log")"
-[[ $(cat "/proc/$leader/comm") == systemd ]] || fail "the container's PID 1 is $(cat "/proc/$leader/comm"), not systemd"
+[[ -n $leader && $(cat "/proc/$leader/comm") == systemd ]] ||
+    fail "systemd-nspawn started no container with systemd as PID 1: $(cat "$tmp/nspawn.log")"
 inside() { nsenter --target "$leader" --all "$@"; }
-state=$(timeout 60 nsenter --target "$leader" --all systemctl is-system-running --wait 2>&1) || true
+state=
+for _ in $(seq 300); do # systemctl answers once PID 1 has its socket up
+    state=$(timeout 60 nsenter --target "$leader" --all systemctl is-system-running --wait 2>&1) || true
+    [[ $state == *bus* ]] || break
+    sleep 0.1
+done
 [[ $state == running ]] || fail "the container's systemd is '$state': $(inside systemctl --failed --no-legend 2>&1)"
 show() { inside systemctl show --value -p "$1" tcpresetd; }
 
