@@ -5,8 +5,10 @@
 # the same modes and bytes), then dpkg -i of the .deb here: users,
 # systemd-analyze verify of the installed unit, the installed daemon run as its unit runs it
 # (user tcpresetd, only CAP_NET_RAW and CAP_NET_ADMIN) in a network namespace of its own, its
-# READY=1 and watchdog pings on a NOTIFY_SOCKET, socket rights by group membership, its strace held against the unit's sandbox (system calls, address
-# families, W^X, writes only in its runtime and state directories), and dpkg -r / -P.
+# READY=1 and watchdog pings on a NOTIFY_SOCKET (traced too), socket rights by group membership, its strace held against the unit's sandbox (system calls, address
+# families, W^X, writes only in its runtime and state directories: what a sandbox that answers
+# EPERM would hide), and dpkg -r / -P. The unit itself, under a real systemd, is proven by
+# scripts/test-systemd.sh.
 # Removes what it installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
