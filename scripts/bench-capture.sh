@@ -10,20 +10,24 @@
 #   -r      tcpreplay rates: "top" for --topspeed, or Mbit/s for --mbps (default "top")
 #   -p      tcpreplay processes replaying the capture at once, from NAME-oth, NAME-cli and
 #           NAME-srv (1-3, default 1); the rate shown is their sum
-#   -m      daemon modes (default "all normal"), each with --track eth1 (the flow table on):
+#   -m      daemon modes (default "all normal track"), each with --track eth1 (the flow table on):
 #             all     1,000 rules: more hosts than the prefilter names (filter::MAX_HOSTS), so it
 #                     falls back to all TCP and every frame reaches user space, is parsed,
 #                     tracked and matched: the worst case
 #             normal  40 rules: the prefilter passes their hosts' segments and the SYN/FIN/RST
 #                     of everyone (3 frames of each generated flow)
+#             track   no rule: tracking only, as the daemon runs on a sniff port from its start;
+#                     the prefilter passes only SYN/FIN/RST (3 frames of each generated flow)
 #
 # Rule hosts never appear in the replayed traffic (no RSTs are sent) except one rule on the lab
 # client 10.77.0.1. For each run it prints tcpreplay's achieved rate and the daemon's libpcap
 # counters from `tcpreset stats` (deltas over the run): received, dropped by the kernel, dropped
-# by the interface, and the frames expected. Everything stays inside the lab's namespaces.
+# by the interface, the frames expected, and the CPU time the daemon used meanwhile (user +
+# system, from /proc/PID/stat) as milliseconds and as a share of one core over the replay.
+# Everything stays inside the lab's namespaces (named $TCPRESET_LAB_PREFIX-bcapPID).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-flows=20000 per_flow=50 rates="top" modes="all normal" senders=1
+flows=20000 per_flow=50 rates="top" modes="all normal track" senders=1
 while getopts "f:k:r:m:p:" o; do
     case $o in
         f) flows=$OPTARG ;; k) per_flow=$OPTARG ;; r) rates=$OPTARG ;; m) modes=$OPTARG ;;
@@ -36,7 +40,7 @@ hosts=(oth cli srv)
 scripts/install-deps.sh
 cargo build --release --quiet --bins --package tcpreset --package xtask
 bin=$PWD/target/release
-lab=bcap$$
+lab=${TCPRESET_LAB_PREFIX:-}bcap$$
 work=$(mktemp -d)
 sock=$work/tcpresetd.sock
 daemon=
@@ -75,6 +79,7 @@ start_daemon() {
         --track eth1 2>"$work/daemon.log" &
     daemon=$!
     for _ in $(seq 200); do [[ -S $sock ]] && break; sleep 0.05; done
+    ((n > 0)) || return 0
     # Over one control connection (one `tcpreset` process per rule takes minutes).
     head -n $((n - 1)) "$work/hosts" | python3 -c '
 import json, socket, sys
@@ -98,19 +103,25 @@ i = [i for i in json.load(sys.stdin)["interfaces"] if i["iface"] == "eth1"][0]
 print(i["pcap_received"], i["pcap_dropped"], i["pcap_if_dropped"])'
 }
 
+# cpu_ticks: user + system clock ticks the daemon has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$daemon/stat"; }
+
 failed=0
-printf '%-6s %-5s %9s %10s %9s %10s %10s %8s %10s\n' mode rate frames "sent pps" "sent Mb/s" expected received dropped if_dropped
+hz=$(getconf CLK_TCK)
+printf '%-6s %-5s %9s %10s %9s %10s %10s %8s %10s %8s %6s\n' mode rate frames "sent pps" "sent Mb/s" expected received dropped if_dropped "cpu ms" "cpu %"
 for mode in $modes; do
     case $mode in
         all) rules=1000 expected=$frames ;;
         normal) rules=40 expected=$((flows * 3 * senders)) ;;
-        *) echo "unknown mode $mode (all, normal)" >&2; exit 2 ;;
+        track) rules=0 expected=$((flows * 3 * senders)) ;;
+        *) echo "unknown mode $mode (all, normal, track)" >&2; exit 2 ;;
     esac
     start_daemon "$rules"
     for rate in $rates; do
         if [[ $rate == top ]]; then speed=(--topspeed); else speed=(--mbps "$rate"); fi
         sleep 1.2 # the capture thread refreshes libpcap's counters every second
         read -r r0 d0 i0 < <(counters)
+        c0=$(cpu_ticks) t0=$(date +%s.%N)
         pids=()
         for h in "${hosts[@]:0:senders}"; do
             ip netns exec "$lab-$h" tcpreplay --preload-pcap "${speed[@]}" -i eth0 "$work/flood.pcap" \
@@ -118,14 +129,17 @@ for mode in $modes; do
             pids+=($!)
         done
         wait "${pids[@]}"
+        c1=$(cpu_ticks) t1=$(date +%s.%N)
         sleep 1.5
         read -r r1 d1 i1 < <(counters)
         read -r pps mbps < <(python3 -c '
 import re, sys
 rated = [re.search(r"Rated: [\d.]+ Bps, ([\d.]+) Mbps, ([\d.]+) pps", open(f).read()) for f in sys.argv[1:]]
 print(sum(float(m.group(2)) for m in rated), sum(float(m.group(1)) for m in rated))' "$work"/tcpreplay-*.out)
-        printf '%-6s %-5s %9s %10.0f %9.1f %10s %10s %8s %10s\n' "$mode" "$rate" "$frames" \
-            "$pps" "$mbps" "$expected" $((r1 - r0)) $((d1 - d0)) $((i1 - i0))
+        read -r cpu_ms cpu_pct < <(python3 -c 'import sys; t, hz, c = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]); ms = c * 1000 / hz; print(f"{ms:.0f} {ms / 10 / t:.1f}")' \
+            "$(python3 -c "print($t1 - $t0)")" "$hz" $((c1 - c0)))
+        printf '%-6s %-5s %9s %10.0f %9.1f %10s %10s %8s %10s %8s %6s\n' "$mode" "$rate" "$frames" \
+            "$pps" "$mbps" "$expected" $((r1 - r0)) $((d1 - d0)) $((i1 - i0)) "$cpu_ms" "$cpu_pct"
         if ((d1 - d0 > 0)); then failed=1; fi
     done
     tcpreset stats >"$work/stats.txt"

@@ -155,6 +155,27 @@ mod tests {
     }
 
     #[test]
+    fn with_no_rule_a_tracking_capture_passes_only_syn_fin_rst() {
+        let expr = for_rules(&[], true);
+        let p = compile(&expr);
+        const FIN: u8 = 0x01;
+        const RST: u8 = 0x04;
+        const PSH: u8 = 0x08;
+        for vlans in [&[][..], &[100][..], &[93, 258][..]] {
+            for (src, dst) in [("10.9.9.9", "10.9.9.8"), ("fd00::9", "fd00::8")] {
+                for flags in [SYN, SYN | ACK, FIN | ACK, RST, RST | ACK] {
+                    let f = frame(src, dst, 80, flags, vlans);
+                    assert!(p.filter(&f), "{src} flags {flags:#x} {vlans:?}: {expr}");
+                }
+                for flags in [ACK, ACK | PSH, 0] {
+                    let f = frame(src, dst, 80, flags, vlans);
+                    assert!(!p.filter(&f), "{src} flags {flags:#x} {vlans:?}: {expr}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn no_rules_and_no_tracking_passes_nothing() {
         let p = compile(&for_rules(&[], false));
         assert!(!p.filter(&frame("10.9.9.9", "10.9.9.8", 80, SYN, &[])));

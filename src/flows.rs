@@ -3,19 +3,22 @@
 //!
 //! A flow is learned from its SYN or SYN-ACK and forgotten on a FIN or RST, or when no SYN, FIN
 //! or RST of it was seen for the idle timeout (a flow that talks meanwhile dies by its own
-//! segments when a rule covers it), or never learned when the table is full
-//! (counted in [`FlowTable::refused`]). Memory is bounded by the maximum number of flows: an IPv4
-//! flow costs 32 bytes in its hash slot (a 1,000,000-flow table, at hashbrown's 2^21 slots,
-//! takes 66 MB), an IPv6 flow 64. The keys come from the network, so the table hashes with a
-//! per-process random seed.
+//! segments when a rule covers it), or never learned when the daemon's [`FlowBudget`] is used
+//! up (counted in [`FlowTable::refused`]). One budget is shared by the tables of every capture,
+//! so memory is bounded for the whole daemon, however many interfaces it tracks: an IPv4 flow
+//! costs 32 bytes in its hash slot, an IPv6 flow 64 (BENCHMARKS.md has the resident memory of a
+//! million of each). The keys come from the network, so the table hashes with a per-process
+//! random seed.
 use crate::time::Instant;
 use crate::wire::{tcp, Flags, Forged, Kind, Segment};
 use foldhash::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Default maximum of tracked flows per capture.
+/// Default maximum of tracked flows, for the whole daemon.
 pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
 /// Default time after which a flow with no traffic is forgotten.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(24 * 3600);
@@ -23,6 +26,61 @@ pub const DEFAULT_IDLE: Duration = Duration::from_secs(24 * 3600);
 /// grants (at most 2^30 with window scaling) unless the flow has moved about 2^30 bytes since,
 /// so the receiver answers with an ACK that carries its exact numbers, and ignores the probe.
 const PROBE_OFFSET: u32 = 1 << 30;
+
+/// How many flows all the tables together may hold, and how many they hold: shared by the
+/// capture threads, taken on each new flow and given back when one is forgotten.
+#[derive(Debug, Clone)]
+pub struct FlowBudget {
+    inner: Arc<BudgetInner>,
+}
+
+#[derive(Debug)]
+struct BudgetInner {
+    used: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl FlowBudget {
+    pub fn new(max: usize) -> Self {
+        FlowBudget {
+            inner: Arc::new(BudgetInner {
+                used: AtomicUsize::new(0),
+                max: AtomicUsize::new(max),
+            }),
+        }
+    }
+
+    /// Changes the maximum (a reload); flows above a lowered one stay until they are forgotten.
+    pub fn set_max(&self, max: usize) {
+        self.inner.max.store(max, Ordering::Relaxed);
+    }
+
+    pub fn max(&self) -> usize {
+        self.inner.max.load(Ordering::Relaxed)
+    }
+
+    /// Flows held by all tables now.
+    pub fn used(&self) -> usize {
+        self.inner.used.load(Ordering::Relaxed)
+    }
+
+    /// Takes one flow's room, if there is any left.
+    fn take(&self) -> bool {
+        let max = self.max();
+        self.inner
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                (u < max).then_some(u + 1)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, n: usize) {
+        if n > 0 {
+            self.inner.used.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+}
 
 /// A flow's endpoints in canonical order (the smaller address and port first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,12 +166,14 @@ fn touch<K: Hash + Eq>(
     map: &mut HashMap<K, Flow>,
     key: &K,
     seg: &Segment,
-    i: usize,
-    dir: Direction,
+    (i, dir): (usize, Direction),
     now: u32,
+    budget: &FlowBudget,
 ) -> Touched {
     if seg.flags.rst() || seg.flags.fin() {
-        map.remove(key);
+        if map.remove(key).is_some() {
+            budget.give(1);
+        }
         return Touched::Done;
     }
     if let Some(flow) = map.get_mut(key) {
@@ -133,23 +193,36 @@ fn touch<K: Hash + Eq>(
     }
 }
 
-/// The open flows seen on one capture.
+/// Gives back a map's slots when it uses less than a quarter of them (and more than a few).
+fn shrink<K: Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 4 * map.len().max(1024) {
+        map.shrink_to(2 * map.len());
+    }
+}
+
+/// The open flows seen on one capture; their number counts against a [`FlowBudget`].
 #[derive(Debug)]
 pub struct FlowTable {
     v4: HashMap<V4Key, Flow>,
     v6: HashMap<FlowKey, Flow>,
-    max: usize,
+    budget: FlowBudget,
     idle: Duration,
     refused: u64,
     last_sweep: Instant,
 }
 
+impl Drop for FlowTable {
+    fn drop(&mut self) {
+        self.budget.give(self.len());
+    }
+}
+
 impl FlowTable {
-    pub fn new(max: usize, idle: Duration) -> Self {
+    pub fn new(budget: FlowBudget, idle: Duration) -> Self {
         FlowTable {
             v4: HashMap::default(),
             v6: HashMap::default(),
-            max,
+            budget,
             idle,
             refused: 0,
             last_sweep: Instant::ZERO,
@@ -170,16 +243,17 @@ impl FlowTable {
             ack: seg.ack,
         };
         let i = usize::from(!forward);
+        let budget = &self.budget;
         let touched = match &packed {
-            Some(k) => touch(&mut self.v4, k, seg, i, dir, secs(now)),
-            None => touch(&mut self.v6, &key, seg, i, dir, secs(now)),
+            Some(k) => touch(&mut self.v4, k, seg, (i, dir), secs(now), budget),
+            None => touch(&mut self.v6, &key, seg, (i, dir), secs(now), budget),
         };
         if matches!(touched, Touched::Done) {
             return;
         }
-        if self.len() >= self.max {
+        if !self.budget.take() {
             self.expire_idle(now);
-            if self.len() >= self.max {
+            if !self.budget.take() {
                 self.refused += 1;
                 return;
             }
@@ -205,8 +279,14 @@ impl FlowTable {
         let idle = self.idle;
         let (now, idle) = (secs(now), u32::try_from(idle.as_secs()).unwrap_or(u32::MAX));
         let live = |f: &mut Flow| now < f.seen.saturating_add(idle);
+        let before = self.len();
         self.v4.retain(|_, f| live(f));
         self.v6.retain(|_, f| live(f));
+        self.budget.give(before - self.len());
+        // A table does not keep the slots of flows that went: the budget bounds the daemon's
+        // flows, and each table's memory follows its own.
+        shrink(&mut self.v4);
+        shrink(&mut self.v6);
     }
 
     /// Every flow with its two probes, toward `b` (as if from `a`) and toward `a`: ACKs outside
@@ -242,7 +322,7 @@ impl FlowTable {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
-    /// New flows not tracked because the table was full.
+    /// New flows not tracked because the budget was used up.
     pub fn refused(&self) -> u64 {
         self.refused
     }
@@ -274,7 +354,7 @@ mod tests {
 
     #[test]
     fn learns_from_the_handshake_and_probes_both_ends() {
-        let mut t = FlowTable::new(10, DEFAULT_IDLE);
+        let mut t = FlowTable::new(FlowBudget::new(10), DEFAULT_IDLE);
         // Mid-stream segments of unknown flows are not learned.
         t.observe(&seg("10.0.0.1", 4000, "10.0.0.2", 80, Flags::ACK, 5, 6), T0);
         assert!(t.is_empty());
@@ -313,7 +393,7 @@ mod tests {
 
     #[test]
     fn forgets_on_fin_rst_and_idle() {
-        let mut t = FlowTable::new(10, Duration::from_secs(60));
+        let mut t = FlowTable::new(FlowBudget::new(10), Duration::from_secs(60));
         let syn = seg("10.0.0.1", 4000, "10.0.0.2", 80, Flags::SYN, 1, 0);
         t.observe(&syn, T0);
         t.observe(&seg("10.0.0.2", 80, "10.0.0.1", 4000, Flags::RST, 0, 0), T0);
@@ -341,7 +421,7 @@ mod tests {
 
     #[test]
     fn a_full_table_refuses_new_flows() {
-        let mut t = FlowTable::new(2, DEFAULT_IDLE);
+        let mut t = FlowTable::new(FlowBudget::new(2), DEFAULT_IDLE);
         for port in 1..=3 {
             t.observe(&seg("10.0.0.1", port, "10.0.0.2", 80, Flags::SYN, 1, 0), T0);
         }
@@ -349,8 +429,53 @@ mod tests {
     }
 
     #[test]
+    fn one_budget_bounds_every_table_and_comes_back_when_flows_go() {
+        let budget = FlowBudget::new(3);
+        let idle = Duration::from_secs(60);
+        let (mut a, mut b) = (
+            FlowTable::new(budget.clone(), idle),
+            FlowTable::new(budget.clone(), idle),
+        );
+        let syn = |port| seg("10.0.0.1", port, "10.0.0.2", 80, Flags::SYN, 1, 0);
+        a.observe(&syn(1), T0);
+        a.observe(&syn(2), T0);
+        b.observe(&syn(3), T0);
+        b.observe(&syn(4), T0);
+        assert_eq!((a.len(), b.len(), b.refused(), budget.used()), (2, 1, 1, 3));
+        // A RST gives its room back; the other table may use it.
+        a.observe(&seg("10.0.0.2", 80, "10.0.0.1", 1, Flags::RST, 0, 0), T0);
+        assert_eq!(budget.used(), 2);
+        b.observe(&syn(4), T0);
+        assert_eq!((b.len(), budget.used()), (2, 3));
+        // Idle flows and a closed capture's table give theirs back too.
+        b.expire_idle(T0 + idle);
+        assert_eq!(budget.used(), 1);
+        assert_eq!(b.len(), 0);
+        drop(a);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn idle_expiry_gives_the_slots_of_gone_flows_back() {
+        let idle = Duration::from_secs(60);
+        let mut t = FlowTable::new(FlowBudget::new(100_000), idle);
+        for i in 0..20_000u32 {
+            let src = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            let syn = Segment {
+                src,
+                ..seg("10.0.0.1", 1, "10.0.0.2", 80, Flags::SYN, 1, 0)
+            };
+            t.observe(&syn, T0);
+        }
+        let full = t.v4.capacity();
+        t.expire_idle(T0 + idle);
+        assert!(t.is_empty());
+        assert!(t.v4.capacity() < full / 4, "{} of {full}", t.v4.capacity());
+    }
+
+    #[test]
     fn probe_numbers_wrap() {
-        let mut t = FlowTable::new(2, DEFAULT_IDLE);
+        let mut t = FlowTable::new(FlowBudget::new(2), DEFAULT_IDLE);
         t.observe(
             &seg("10.0.0.1", 1, "10.0.0.2", 2, Flags::SYN, u32::MAX, 0),
             T0,

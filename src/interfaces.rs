@@ -1,9 +1,11 @@
 //! The sensor's interfaces as one snapshot ([`Links`]: index, flags, addresses) and what it means
 //! for a rule: a sniff interface must exist and be up with carrier; a reset interface must also
 //! have an IP address of the host's family, since the kernel routes the RSTs and resolves link
-//! addresses from it. Every error says the fix (pure; [`crate::io::iface`] takes the snapshot).
+//! addresses from it. Every error says the fix. Which interfaces the daemon tracks without a
+//! rule ([`tracked`]) is decided here too (pure; [`crate::io::iface`] takes the snapshot).
+use crate::config::Track;
 use crate::health::{IfaceState, LinkFacts};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// What is wrong with an interface, and how to fix it.
@@ -28,6 +30,8 @@ pub enum IfaceError {
         host: IpAddr,
         example: &'static str,
     },
+    #[error("{role} interface '{name}' is a loopback interface: it neither sees the monitored traffic nor reaches the hosts; pass the monitoring port to -i and the interface toward the hosts to -o")]
+    Loopback { role: Role, name: String },
     #[error("could not list interfaces (getifaddrs: {0})")]
     List(nix::Error),
 }
@@ -71,6 +75,17 @@ impl Link {
         })
     }
 
+    /// Whether it looks like a SPAN/TAP port: up, not loopback, and no address of its own that
+    /// traffic could be routed to (no IPv4 address, no global IPv6 one; link-local does not count).
+    pub fn could_be_sniff_port(&self) -> bool {
+        self.up
+            && !self.loopback
+            && !self.addrs.iter().any(|a| match a {
+                IpAddr::V4(_) => true,
+                IpAddr::V6(v6) => crate::net::is_global_v6(v6),
+            })
+    }
+
     /// What the reset interface health watch needs to know.
     pub fn facts(&self) -> LinkFacts {
         LinkFacts {
@@ -107,6 +122,13 @@ impl Links {
         self.by_name.iter().map(|(n, l)| (n.as_str(), l))
     }
 
+    /// The interfaces that could be SPAN/TAP ports, in name order (`track = "auto"`).
+    pub fn sniff_ports(&self) -> impl Iterator<Item = &str> {
+        self.iter()
+            .filter(|(_, l)| l.could_be_sniff_port())
+            .map(|(n, _)| n)
+    }
+
     /// Every address of the sensor (it protects its own addresses).
     pub fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.by_name.values().flat_map(|l| l.addrs.iter().copied())
@@ -140,6 +162,10 @@ impl Links {
     }
 
     fn check(&self, role: Role, name: &str) -> Result<(), IfaceError> {
+        if self.get(name).is_some_and(|l| l.loopback) {
+            let name = name.to_owned();
+            return Err(IfaceError::Loopback { role, name });
+        }
         let state = self.reset_state(name);
         self.problem(role, name, state).map_or(Ok(()), Err)
     }
@@ -159,6 +185,25 @@ impl Links {
             _ => Ok(()),
         }
     }
+}
+
+/// The interfaces to capture now without a rule: those `track` names (every possible sniff
+/// port for [`Track::Auto`]) and those a rule once named (`remembered`), as far as they exist
+/// and are up (a capture on a missing or down interface cannot run). `track = []` turns
+/// tracking off: then captures run only while rules name them.
+pub fn tracked(track: &Track, remembered: &BTreeSet<String>, links: &Links) -> BTreeSet<String> {
+    let up = |name: &str| links.get(name).is_some_and(|l| l.up);
+    let configured: Vec<&str> = match track {
+        Track::List(names) if names.is_empty() => return BTreeSet::new(),
+        Track::Auto => links.sniff_ports().collect(),
+        Track::List(names) => names.iter().map(String::as_str).filter(|n| up(n)).collect(),
+    };
+    let remembered = remembered.iter().map(String::as_str).filter(|n| up(n));
+    configured
+        .into_iter()
+        .chain(remembered)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A rule for `host` needs an address of the same family on the reset interface (a routable one
@@ -287,11 +332,71 @@ mod tests {
             .check_rule("eth1", "eth0", Some(ip("fd77::1")))
             .unwrap_err();
         assert!(matches!(err, IfaceError::NoRoute { .. }), "{err}");
+        for (sniff, reset, role) in [("lo", "eth0", Role::Sniff), ("eth1", "lo", Role::Reset)] {
+            let err = links.check_rule(sniff, reset, host).unwrap_err();
+            assert_eq!(
+                err,
+                IfaceError::Loopback {
+                    role,
+                    name: "lo".into()
+                }
+            );
+        }
         assert_eq!(
             links.check_rule("eth1", "eth0", None),
             Ok(()),
             "no host, no family check"
         );
+    }
+
+    #[test]
+    fn auto_tracks_the_interfaces_without_an_address_of_their_own() {
+        let mut links = sensor();
+        let names = |t: &BTreeSet<String>| t.iter().cloned().collect::<Vec<_>>().join(",");
+        let none = BTreeSet::new();
+        // eth1 (link-local only), eth4 (no address), eth2 (no carrier, but up); not lo, not
+        // eth0 (IPv4), not eth3 (down).
+        assert_eq!(
+            names(&tracked(&Track::Auto, &none, &links)),
+            "eth1,eth2,eth4"
+        );
+        let port = |links: &Links, n: &str| links.get(n).unwrap().could_be_sniff_port();
+        assert!(
+            !Link {
+                addrs: vec![ip("fd77::3")],
+                ..links.get("eth1").unwrap().clone()
+            }
+            .could_be_sniff_port(),
+            "a unique local address is an address of its own"
+        );
+        assert!(port(&links, "eth1"));
+        // A list names them; down or missing ones wait; remembered ones join.
+        let list = Track::List(vec!["eth0".into(), "eth3".into(), "gone".into()]);
+        assert_eq!(names(&tracked(&list, &none, &links)), "eth0");
+        let remembered: BTreeSet<String> = ["eth3".to_owned(), "eth2".to_owned()].into();
+        let eth0 = Track::List(vec!["eth0".into()]);
+        assert_eq!(names(&tracked(&eth0, &remembered, &links)), "eth0,eth2");
+        let off = Track::List(Vec::new());
+        assert!(tracked(&off, &remembered, &links).is_empty(), "[] is off");
+        let eth3 = Link {
+            up: true,
+            running: true,
+            ..links.get("eth3").unwrap().clone()
+        };
+        links = links
+            .iter()
+            .map(|(n, l)| {
+                (
+                    n.to_owned(),
+                    if n == "eth3" { eth3.clone() } else { l.clone() },
+                )
+            })
+            .collect();
+        assert_eq!(
+            names(&tracked(&eth0, &remembered, &links)),
+            "eth0,eth2,eth3"
+        );
+        assert!(!port(&links, "eth3"), "it has an IPv4 address");
     }
 
     #[test]

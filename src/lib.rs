@@ -12,6 +12,8 @@
 //! - [`interfaces`]: the snapshot of the sensor's interfaces and the checks of a rule's interfaces.
 //! - [`filter`]: the kernel prefilter (BPF expression) each capture runs.
 //! - [`flows`]: the bounded table of open TCP flows, so silent connections can be reached.
+//! - [`community_id`]: the Community ID v1 of a flow, carried by the audit lines.
+//! - [`ecs`]: log events as Elastic Common Schema documents (`log_format = "ecs"`).
 //! - [`reset`]: the decision: a segment, the rules and `now` give the RSTs to send, paced per flow.
 //! - [`health`]: reset interface health: probe facts to states, transitions to report once,
 //!   send errors that call for a new socket.
@@ -30,7 +32,9 @@
 //!   daemon that ties them together.
 pub mod admit;
 pub mod cli;
+pub mod community_id;
 pub mod config;
+pub mod ecs;
 pub mod filter;
 pub mod flows;
 pub mod health;

@@ -81,6 +81,7 @@ impl Pipeline {
                     stats: Arc::clone(hit.stats),
                     expires: hit.expires,
                     first: false,
+                    vlans: [0; crate::wire::ethernet::MAX_TAGS],
                 });
             }
         }

@@ -22,7 +22,7 @@ pub struct Envelope {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// Registers a rule, or refreshes the rule with the same key.
     Add(AddRequest),
@@ -40,6 +40,7 @@ pub enum Request {
 
 /// Selects rules by engid and/or host (both absent: every rule).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ShowRequest {
     #[serde(default)]
     pub engid: Option<String>,
@@ -49,6 +50,7 @@ pub struct ShowRequest {
 
 /// The fields of `tcpreset ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS`, as text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AddRequest {
     pub engid: String,
     pub sniff_if: String,
@@ -82,6 +84,7 @@ impl AddRequest {
 
 /// Names a rule: `ENGID -h HOST [-p PORT]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeyRequest {
     pub engid: String,
     pub host: String,
@@ -100,13 +103,33 @@ impl KeyRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Response {
-    Added { rule: RuleView, refreshed: bool },
-    Rules { rules: Vec<RuleView> },
-    Cancelled { rule: RuleView },
-    Flushed { count: usize },
-    Stats { stats: StatsView },
-    Shown { rules: Vec<RuleResets> },
-    Error { kind: ErrorKind, message: String },
+    Added {
+        rule: RuleView,
+        refreshed: bool,
+        /// When the rule's sniff interface began to be captured, if that is too recent for the
+        /// daemon to know every open connection there (seconds since the Unix epoch).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracked_since_unix: Option<f64>,
+    },
+    Rules {
+        rules: Vec<RuleView>,
+    },
+    Cancelled {
+        rule: RuleView,
+    },
+    Flushed {
+        count: usize,
+    },
+    Stats {
+        stats: StatsView,
+    },
+    Shown {
+        rules: Vec<RuleResets>,
+    },
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
 }
 
 /// Why the daemon refused a request; the client turns each into an exit code.
@@ -134,6 +157,11 @@ pub enum ErrorKind {
 pub struct StatsView {
     pub uptime_secs: f64,
     pub rules_active: usize,
+    /// Flows tracked by all captures together, and the most they may hold (`max_flows`).
+    #[serde(default)]
+    pub flows_tracked: u64,
+    #[serde(default)]
+    pub max_flows: u64,
     pub rsts_sent: u64,
     pub probes_sent: u64,
     /// Connection ends that got a RST.
@@ -158,9 +186,17 @@ pub struct ResetIfaceView {
 }
 
 /// One capture's counters, libpcap's among them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaptureView {
     pub iface: String,
+    /// Captured without a rule (tracked: automatic, listed or named by a rule before), so it
+    /// stays open when no rule needs it.
+    #[serde(default)]
+    pub tracked: bool,
+    /// Captured since then, seconds since the Unix epoch: connections silent since before
+    /// then are not known.
+    #[serde(default)]
+    pub since_unix: f64,
     pub frames: u64,
     pub matched: u64,
     pub rsts_sent: u64,
@@ -244,22 +280,62 @@ impl RuleView {
 }
 
 /// Parses a request line, checking the version; the error is the message for a
-/// [`ErrorKind::BadRequest`] answer.
+/// [`ErrorKind::BadRequest`] answer. A field the request does not have is refused, never
+/// ignored: a misspelt `port` would otherwise register a rule for every port.
 pub fn parse_request(line: &str) -> Result<Request, String> {
     let value: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("request is not JSON: {e}"))?;
-    match value.get("v").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(VERSION) => {}
-        other => {
-            return Err(format!(
-                "protocol version {} is not supported (this daemon speaks {VERSION}); use a tcpreset client of the same release",
-                other.map_or("missing".to_owned(), |v| v.to_string())
-            ))
-        }
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err(format!(
+            "request is {}, not a JSON object; send e.g. {{\"v\":{VERSION},\"op\":\"list\"}}",
+            kind_of(&value)
+        ));
+    };
+    check_version(fields.remove("v"))?;
+    let malformed = |e: &dyn std::fmt::Display| {
+        format!("malformed request: {e}; send only the fields of the op, as a tcpreset client of the same release does")
+    };
+    // serde ignores the fields of a variant without any (list, flush, stats): check them here.
+    let extra = fields.keys().find(|k| *k != "op").cloned();
+    let request = serde_json::from_value::<Request>(serde_json::Value::Object(fields))
+        .map_err(|e| malformed(&e))?;
+    match (&request, extra) {
+        (Request::List | Request::Flush | Request::Stats, Some(field)) => Err(malformed(
+            &format_args!("unknown field `{field}`, this op has none"),
+        )),
+        _ => Ok(request),
     }
-    serde_json::from_value::<Envelope>(value)
-        .map(|e| e.request)
-        .map_err(|e| format!("malformed request: {e}"))
+}
+
+/// The `v` of a request must be this build's version, as a whole number.
+fn check_version(v: Option<serde_json::Value>) -> Result<(), String> {
+    let fix =
+        format!("use a tcpreset client of the same release (this daemon speaks \"v\":{VERSION})");
+    let Some(v) = v else {
+        return Err(format!("protocol version \"v\" is missing; {fix}"));
+    };
+    match v.as_u64() {
+        Some(n) if n == u64::from(VERSION) => Ok(()),
+        Some(n) => Err(format!("protocol version {n} is not supported; {fix}")),
+        None => Err(format!(
+            "protocol version {v} is {}, not a whole number; {fix}",
+            kind_of(&v)
+        )),
+    }
+}
+
+/// What a JSON value is, for messages.
+fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(n) if n.as_i64().is_some_and(|n| n < 0) => "negative",
+        serde_json::Value::Number(n) if n.is_f64() => "a number with a fraction or exponent",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 #[cfg(test)]
@@ -326,5 +402,51 @@ mod tests {
             );
         }
         assert_eq!(parse_request(r#"{"v":1,"op":"list"}"#), Ok(Request::List));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name_in_every_request() {
+        for (line, field) in [
+            (
+                r#"{"v":1,"op":"add","engid":"e","sniff_if":"eth1","reset_if":"eth0","host":"10.0.0.1","prt":"443","seconds":"60"}"#,
+                "prt",
+            ),
+            (
+                r#"{"v":1,"op":"cancel","engid":"e","host":"10.0.0.1","prot":"1"}"#,
+                "prot",
+            ),
+            (
+                r#"{"v":1,"op":"show","engid":"e","hots":"10.0.0.1"}"#,
+                "hots",
+            ),
+            (r#"{"v":1,"op":"list","json":true}"#, "json"),
+            (r#"{"v":1,"op":"flush","all":true}"#, "all"),
+            (r#"{"v":1,"op":"stats","x":1}"#, "x"),
+        ] {
+            let message = parse_request(line).unwrap_err();
+            assert!(
+                message.contains(&format!("unknown field `{field}`")),
+                "{line}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_version_says_what_is_wrong_with_it() {
+        for (line, says) in [
+            (r#"{"op":"list"}"#, "\"v\" is missing"),
+            (r#"{"v":-1,"op":"list"}"#, "-1 is negative"),
+            (
+                r#"{"v":1.0,"op":"list"}"#,
+                "1.0 is a number with a fraction",
+            ),
+            (r#"{"v":"1","op":"list"}"#, "\"1\" is a string"),
+            (r#"{"v":null,"op":"list"}"#, "null is null"),
+            (r#"{"v":2,"op":"list"}"#, "version 2 is not supported"),
+            (r#"[1]"#, "an array, not a JSON object"),
+        ] {
+            let message = parse_request(line).unwrap_err();
+            assert!(message.contains(says), "{line}: {message}");
+        }
     }
 }

@@ -72,6 +72,8 @@ pub struct Outgoing {
     pub expires: Instant,
     /// The first RST toward this end of this connection: the edge records the reset.
     pub first: bool,
+    /// The VLAN ids of the segment that called for it, outermost first (0: no tag).
+    pub vlans: [u16; crate::wire::ethernet::MAX_TAGS],
 }
 
 /// One end of a flow, as the RSTs toward it are addressed.
@@ -161,6 +163,7 @@ impl Pacer {
                 stats: Arc::clone(hit.stats),
                 expires: hit.expires,
                 first: false,
+                vlans: seg.l2.vlans,
             };
             self.offer(o, now, out);
         }

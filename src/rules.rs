@@ -36,9 +36,11 @@ pub struct RuleSpec {
 /// How many reset ends a rule remembers for `tcpreset show`.
 pub const MAX_RESET_RECORDS: usize = 1000;
 
-/// Counters a rule accumulates; shared with the capture threads' matchers.
+/// What a rule shares with the capture threads' matchers: its engid (for the audit lines) and
+/// the counters it accumulates.
 #[derive(Debug, Default)]
 pub struct RuleStats {
+    pub engid: CompactString,
     pub segments_matched: AtomicU64,
     pub rsts_sent: AtomicU64,
     /// Connection ends that got their first RST, the newest [`MAX_RESET_RECORDS`] kept.
@@ -58,6 +60,13 @@ pub struct ResetRecord {
 }
 
 impl RuleStats {
+    pub fn new(engid: CompactString) -> Self {
+        RuleStats {
+            engid,
+            ..RuleStats::default()
+        }
+    }
+
     pub fn segments_matched(&self) -> u64 {
         self.segments_matched.load(Ordering::Relaxed)
     }
@@ -201,13 +210,14 @@ impl<S: BuildHasher> RuleTable<S> {
                 (Upsert::Refreshed, e.bucket_index())
             }
             Entry::Vacant(e) => {
+                let stats = Arc::new(RuleStats::new(spec.key.engid.clone()));
                 let e = e.insert(Rule {
                     key: spec.key,
                     sniff_if: spec.sniff_if,
                     reset_if: spec.reset_if,
                     created,
                     expires,
-                    stats: Arc::default(),
+                    stats,
                 });
                 (Upsert::Added, e.bucket_index())
             }

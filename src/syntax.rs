@@ -16,7 +16,7 @@ pub const MAX_IFNAME_LEN: usize = 15;
 /// A value that breaks a rule; the message says what is wrong and what to give instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Invalid {
-    #[error("ENGID '{0}' is not 1-64 characters of letters, digits, '.', '_', ':' or '-'; pass the detection engine id, e.g. ids-2024")]
+    #[error("ENGID '{0}' is not 1-64 characters of letters, digits, '.', '_', ':' or '-' that does not start with '-'; pass the detection engine id, e.g. ids-2024")]
     Engid(String),
     #[error("HOST '{0}' is not an IPv4 or IPv6 address; pass the host to isolate, e.g. -h 192.0.2.10 or -h 2001:db8::10")]
     Host(String),
@@ -26,10 +26,17 @@ pub enum Invalid {
     Seconds(String),
     #[error("interface name '{0}' is not 1-15 characters of letters, digits, '.', '_' or '-'; pass an interface of this sensor, see 'ip link'")]
     Interface(String),
+    #[error("HOST '{host}' is {what}, not one host: no TCP connection has it as an end; pass the address of the host to isolate")]
+    NotAHost { host: String, what: &'static str },
+    #[error("interface '{0}' is the loopback: it neither sees the monitored traffic nor reaches the hosts; pass the monitoring port to -i and the interface toward the hosts to -o")]
+    Loopback(String),
 }
 
+/// An engid: never one that starts with `-`, which the client (and any tool given it as an
+/// argument) would read as an option, so that every engid the daemon holds can be cancelled.
 pub fn engid(s: &str) -> Result<CompactString, Invalid> {
     let ok = (1..=MAX_ENGID_LEN).contains(&s.len())
+        && !s.starts_with('-')
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
     if ok {
@@ -39,10 +46,32 @@ pub fn engid(s: &str) -> Result<CompactString, Invalid> {
     }
 }
 
+/// A host a rule may name: an address of one host (`::ffff:a.b.c.d` is the IPv4 host), never
+/// the unspecified or broadcast address nor a multicast group.
 pub fn host(s: &str) -> Result<IpAddr, Invalid> {
-    s.parse::<IpAddr>()
+    let ip = s
+        .parse::<IpAddr>()
         .map(canonical)
-        .map_err(|_| Invalid::Host(s.to_owned()))
+        .map_err(|_| Invalid::Host(s.to_owned()))?;
+    one_host(ip)
+}
+
+/// `ip` unless it is an address no TCP end has; the check of [`host`] for an address already
+/// parsed (a saved rule, a replay rule).
+pub fn one_host(ip: IpAddr) -> Result<IpAddr, Invalid> {
+    let ip = canonical(ip);
+    let what = match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() => "the unspecified address",
+        IpAddr::V4(v4) if v4.is_broadcast() => "the broadcast address",
+        IpAddr::V4(v4) if v4.is_multicast() => "a multicast group (224.0.0.0/4)",
+        IpAddr::V6(v6) if v6.is_unspecified() => "the unspecified address",
+        IpAddr::V6(v6) if v6.is_multicast() => "a multicast group (ff00::/8)",
+        _ => return Ok(ip),
+    };
+    Err(Invalid::NotAHost {
+        host: ip.to_string(),
+        what,
+    })
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) mean the IPv4 host on the wire.
@@ -79,7 +108,11 @@ pub fn seconds_value(n: u64) -> Result<Duration, Invalid> {
     }
 }
 
+/// An interface name for a rule: never the loopback `lo`.
 pub fn interface(s: &str) -> Result<CompactString, Invalid> {
+    if s == "lo" {
+        return Err(Invalid::Loopback(s.to_owned()));
+    }
     let ok = (1..=MAX_IFNAME_LEN).contains(&s.len())
         && s != "."
         && s != ".."
@@ -101,7 +134,16 @@ mod tests {
         for ok in ["ids-2024", "a", "x.y_z:1-2", &"e".repeat(64)] {
             assert!(engid(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a b", "a;b", "ü", &"e".repeat(65), "$(id)"] {
+        for bad in [
+            "",
+            "a b",
+            "a;b",
+            "ü",
+            &"e".repeat(65),
+            "$(id)",
+            "-e",
+            "--help",
+        ] {
             assert_eq!(engid(bad), Err(Invalid::Engid(bad.to_owned())));
         }
     }
@@ -119,6 +161,27 @@ mod tests {
             " 192.0.2.1",
         ] {
             assert!(host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn addresses_that_are_not_one_host_are_refused_with_what_they_are() {
+        for (bad, what) in [
+            ("0.0.0.0", "the unspecified address"),
+            ("::", "the unspecified address"),
+            ("::ffff:0.0.0.0", "the unspecified address"),
+            ("255.255.255.255", "the broadcast address"),
+            ("224.0.0.1", "a multicast group (224.0.0.0/4)"),
+            ("239.255.255.250", "a multicast group (224.0.0.0/4)"),
+            ("ff02::1", "a multicast group (ff00::/8)"),
+            ("::ffff:224.0.0.1", "a multicast group (224.0.0.0/4)"),
+        ] {
+            let e = host(bad).unwrap_err();
+            assert!(matches!(e, Invalid::NotAHost { .. }), "{bad}");
+            assert!(e.to_string().contains(what), "{bad}: {e}");
+        }
+        for ok in ["223.255.255.255", "240.0.0.1", "fe80::1", "0.0.0.1"] {
+            assert!(host(ok).is_ok(), "{ok}");
         }
     }
 
@@ -151,5 +214,7 @@ mod tests {
         ] {
             assert!(interface(bad).is_err(), "{bad}");
         }
+        assert_eq!(interface("lo"), Err(Invalid::Loopback("lo".into())));
+        assert!(interface("lo0").is_ok());
     }
 }

@@ -32,7 +32,10 @@ fn refused(answer: &Response) -> (ErrorKind, String) {
 async fn add_refresh_list_show_cancel_flush_and_stats() {
     let server = Server::start("", FakeSensor::lab()).await;
     let mut c = server.connect().await;
-    let Response::Added { rule, refreshed } = ask(&mut c, &add("10.77.0.1", 60)).await else {
+    let Response::Added {
+        rule, refreshed, ..
+    } = ask(&mut c, &add("10.77.0.1", 60)).await
+    else {
         panic!("not added")
     };
     assert!(!refreshed);
@@ -45,7 +48,10 @@ async fn add_refresh_list_show_cancel_flush_and_stats() {
     assert_eq!(server.sensor.opened(), ["eth1"]);
     assert_eq!(server.sensor.rule_hosts("eth1"), ["10.77.0.1"]);
 
-    let Response::Added { rule, refreshed } = ask(&mut c, &add("10.77.0.1", 120)).await else {
+    let Response::Added {
+        rule, refreshed, ..
+    } = ask(&mut c, &add("10.77.0.1", 120)).await
+    else {
         panic!("not refreshed")
     };
     assert!(refreshed && rule.seconds_left > 119.0, "{rule:?}");
@@ -170,6 +176,11 @@ async fn bad_values_and_bad_lines_are_refused_as_bad_requests() {
     };
     for (request, says) in [
         (field("engid", "a b"), "ENGID 'a b'"),
+        (field("engid", "-e"), "ENGID '-e'"),
+        (field("host", "0.0.0.0"), "is the unspecified address"),
+        (field("host", "ff02::1"), "is a multicast group"),
+        (field("host", "255.255.255.255"), "is the broadcast address"),
+        (field("sniff_if", "lo"), "interface 'lo' is the loopback"),
         (field("host", "host.example"), "HOST 'host.example'"),
         (field("seconds", "0"), "SECONDS '0'"),
         (field("seconds", "86401"), "SECONDS '86401'"),
@@ -179,6 +190,14 @@ async fn bad_values_and_bad_lines_are_refused_as_bad_requests() {
             "PORT '0'",
         ),
         (line(r#""op":"explode""#), "malformed request"),
+        (
+            format!(
+                "{},\"prt\":\"443\"}}",
+                &field("engid", "ids")[..field("engid", "ids").len() - 1]
+            ),
+            "unknown field `prt`",
+        ),
+        (r#"{"v":-1,"op":"list"}"#.to_owned(), "-1 is negative"),
         (r#"{"v":2,"op":"list"}"#.to_owned(), "protocol version 2"),
         ("not json".to_owned(), "request is not JSON"),
         ("x".repeat(17 * 1024), "request longer than"),
@@ -261,6 +280,8 @@ async fn rules_expire_on_time_on_a_paused_clock() {
         "{saved}"
     );
     tokio::time::sleep(Duration::from_secs(3600)).await;
+    // Idle that long, the connection was closed: a new one.
+    let mut c = server.connect().await;
     let Response::Rules { rules } = ask(&mut c, &line(r#""op":"list""#)).await else {
         panic!("no list")
     };

@@ -153,3 +153,30 @@ fn a_directory_a_fifo_or_a_device_in_source_paths_says_what_it_is() {
         assert!(e.contains(says), "{path}: {e}");
     }
 }
+
+#[test]
+fn a_record_serde_json_cannot_hold_is_malformed_never_a_hit_without_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let deep = format!("{}1{}", "[".repeat(129), "]".repeat(129));
+    let lines = [
+        r#"{"event_name":"a","srcip":"10.0.0.1","timestamp":"2025-06-02T10:00:00Z"}"#.to_string(),
+        r#"{"event_name":"a","srcip":"10.0.0.2","timestamp":"2025-06-02T10:00:01Z","x":1e400}"#
+            .to_string(),
+        r#"{"event_name":"a","srcip":"10.0.0.3","timestamp":"2025-06-02T10:00:02Z","y":"\ud800"}"#
+            .to_string(),
+        format!(
+            r#"{{"event_name":"a","srcip":"10.0.0.4","timestamp":"2025-06-02T10:00:03Z","z":{deep}}}"#
+        ),
+    ];
+    std::fs::write(dir.path().join("x.ndjson"), lines.join("\n") + "\n").unwrap();
+    let out = search(dir.path(), "x.ndjson").unwrap();
+    assert_eq!(out.payload.total_hits, 1);
+    assert_eq!(out.stats.malformed, 3, "{:?}", out.stats.examples);
+    let kept: Vec<_> = out
+        .payload
+        .filtered
+        .iter()
+        .map(|r| r["srcip"].clone())
+        .collect();
+    assert_eq!(kept, ["10.0.0.1"]);
+}

@@ -32,6 +32,8 @@ fn two_sniff_interfaces_apply_their_own_rules() {
         return;
     }
     let mut lab = Lab::up_with("segs", &["--second-segment"]);
+    // Tracking off: captures open and close with the rules.
+    lab.write_config("track = []\n");
     lab.start_daemon(&[]);
     assert!(lab.capturing().is_empty(), "{}", lab.daemon_log());
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use tcpreset::cli::daemon::DaemonArgs;
 use tcpreset::config::Config;
-use tcpreset::flows::FlowTable;
+use tcpreset::flows::{FlowBudget, FlowTable};
 use tcpreset::io::{logging, replay_files, service};
 
 /// mimalloc: loading 100,000 rules and freeing them costs a third of what glibc's malloc does,
@@ -32,18 +32,18 @@ fn main() -> ExitCode {
     let args = DaemonArgs::parse();
     let result = match (&args.replay, &args.rules, &args.inject_to) {
         (Some(input), Some(rules), Some(output)) => {
-            logging::init(args.log_json);
+            logging::init(args.apply(Config::default()).log_format());
             // Replay tracks flows only when asked to (--max-flows N).
             let flows = args
                 .max_flows
                 .filter(|n| *n > 0)
-                .map(|n| FlowTable::new(n, Config::default().flow_idle()));
+                .map(|n| FlowTable::new(FlowBudget::new(n), Config::default().flow_idle()));
             replay(input, rules, output, flows)
         }
         _ => service::load_config(args.config.as_deref())
             .map(|c| args.apply(c))
             .and_then(|config| {
-                logging::init(config.log_json);
+                logging::init(config.log_format());
                 service::run(&args, config)
             })
             .map_err(anyhow::Error::from),

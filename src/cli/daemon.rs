@@ -17,19 +17,23 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Capture this sniff interface from the start, even with no rule, so that connections
-    /// opened before a rule are known and silent ones die at once; repeatable [config: track].
+    /// opened before a rule are known and silent ones die at once; repeatable; replaces the
+    /// default of every interface with no IP address of its own [config: track].
     #[arg(long, value_name = "IFACE")]
     pub track: Vec<String>,
-    /// Most TCP flows tracked per sniff interface, 0 for none [config: max_flows]; with
+    /// Most TCP flows tracked, shared by every sniff interface, 0 for none [config: max_flows]; with
     /// --replay, tracking is on only when this is given.
     #[arg(long, value_name = "N")]
     pub max_flows: Option<usize>,
     /// Seconds after which a silent tracked flow is forgotten [config: flow_idle_seconds].
     #[arg(long, value_name = "SECONDS")]
     pub flow_idle: Option<u64>,
-    /// Log as JSON lines [config: log_json].
+    /// Log as JSON lines, as --log-format json does [config: log_json].
     #[arg(long)]
     pub log_json: bool,
+    /// Log as text, JSON lines, or Elastic Common Schema documents [config: log_format].
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<crate::config::LogFormat>,
     /// Replay this capture instead of sniffing (needs --rules and --inject-to).
     #[arg(long, value_name = "IN.pcap", requires_all = ["rules", "inject_to"])]
     pub replay: Option<PathBuf>,
@@ -51,7 +55,7 @@ impl DaemonArgs {
             config.state_dir = d.clone();
         }
         if !self.track.is_empty() {
-            config.track = self.track.clone();
+            config.track = crate::config::Track::List(self.track.clone());
         }
         if let Some(n) = self.max_flows {
             config.max_flows = n;
@@ -59,7 +63,12 @@ impl DaemonArgs {
         if let Some(s) = self.flow_idle {
             config.flow_idle_seconds = s;
         }
-        config.log_json |= self.log_json;
+        if self.log_json {
+            config.log_format = Some(crate::config::LogFormat::Json);
+        }
+        if let Some(f) = self.log_format {
+            config.log_format = Some(f);
+        }
         config
     }
 }

@@ -244,6 +244,7 @@ pub fn start(
                 let sinks = Sinks {
                     stats: &stats,
                     egress: &egress,
+                    iface: &name,
                 };
                 run(cap, pipeline, Updates { rx, wakeup }, sinks, &name)
             })
@@ -264,11 +265,12 @@ struct Updates {
     wakeup: UnixStream,
 }
 
-/// Where a capture thread's sends are counted.
+/// Where a capture thread's sends are counted, and the interface it sniffs (for audit lines).
 #[derive(Clone, Copy)]
 struct Sinks<'a> {
     stats: &'a CaptureStats,
     egress: &'a Egress,
+    iface: &'a str,
 }
 
 fn run(
@@ -387,12 +389,7 @@ fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, sinks: Sinks<'_>) {
                         end: (f.dst, f.dst_port),
                         peer: (f.src, f.src_port),
                     };
-                    tracing::info!(
-                        end = %format_args!("{}:{}", record.end.0, record.end.1),
-                        peer = %format_args!("{}:{}", record.peer.0, record.peer.1),
-                        reset_if = %o.reset_if,
-                        "connection reset"
-                    );
+                    audit_reset(&o, &record, sinks.iface);
                     o.stats.record_reset(record);
                 }
             }
@@ -412,6 +409,29 @@ fn inject(injector: &mut Injector, out: &mut Vec<Outgoing>, sinks: Sinks<'_>) {
             }
         }
     }
+}
+
+/// The audit line of a connection end's first RST: what SIEMs join on (the Community ID, the
+/// 4-tuple, the VLAN tags seen), the interfaces and the rule. `peer` is the source of the RST
+/// (as forged), `end` its destination.
+fn audit_reset(o: &Outgoing, record: &ResetRecord, sniff_if: &str) {
+    let [vlan, inner_vlan] = o.vlans.map(|v| (v != 0).then_some(v));
+    tracing::info!(
+        event = "connection reset",
+        engid = %o.stats.engid,
+        community_id = crate::community_id::tcp_v1(record.peer, record.end).as_deref(),
+        peer_ip = %record.peer.0,
+        peer_port = record.peer.1,
+        end_ip = %record.end.0,
+        end_port = record.end.1,
+        vlan,
+        inner_vlan,
+        sniff_if,
+        reset_if = %o.reset_if,
+        end = %format_args!("{}:{}", record.end.0, record.end.1),
+        peer = %format_args!("{}:{}", record.peer.0, record.peer.1),
+        "connection reset"
+    );
 }
 
 /// Installs the kernel filter for the rules in force, unless it is already installed; a filter

@@ -1,4 +1,6 @@
 //! The control socket: binding it, the daemon's server (tokio), and the client's call (blocking).
+mod limits;
+
 use super::auth;
 use super::daemon::Daemon;
 use crate::proto::{self, Envelope, Request, Response};
@@ -9,44 +11,117 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use limits::ServeLimits;
+use limits::{AcceptBackoff, Line};
+
 /// The socket both binaries use unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/tcpreset/tcpresetd.sock";
 
-/// Serves requests on `listener` and expires rules on time until `shutdown` completes; then
-/// each connection finishes the request it is handling (idle ones close), and the captures stop.
+/// [`serve_with`] with the default [`ServeLimits`].
 pub async fn serve(
     listener: UnixListener,
     daemon: Arc<Daemon>,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_with(listener, daemon, shutdown, ServeLimits::default()).await
+}
+
+/// Serves requests on `listener` and expires rules on time until `shutdown` completes; then
+/// each connection finishes the request it is handling (idle ones close) within
+/// `limits.drain`, the rest are closed, and the captures stop.
+pub async fn serve_with(
+    listener: UnixListener,
+    daemon: Arc<Daemon>,
+    shutdown: impl Future<Output = ()>,
+    limits: ServeLimits,
+) {
     let expiry = tokio::spawn(expire_on_time(Arc::clone(&daemon)));
     let (stopping, stop) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut backoff = AcceptBackoff::default();
+    let mut at_cap = false;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(handle_connection(stream, Arc::clone(&daemon), stop.clone()));
+                    if let Some(failures) = backoff.succeeded() {
+                        tracing::info!(failures, "control socket accepts connections again");
+                    }
+                    if connections.len() >= limits.max_connections {
+                        if !at_cap {
+                            tracing::warn!(
+                                max = limits.max_connections,
+                                "control socket: {} connections are open, the most served at once; further ones are answered 'busy' until some close",
+                                limits.max_connections
+                            );
+                            at_cap = true;
+                        }
+                        refuse_busy(&stream, limits.max_connections);
+                        continue;
+                    }
+                    at_cap = false;
+                    connections.spawn(handle_connection(stream, Arc::clone(&daemon), stop.clone(), limits));
                 }
-                Err(e) => tracing::warn!(error = %e, "accept on control socket failed"),
+                Err(e) => {
+                    let (wait, first) = backoff.failed();
+                    if first {
+                        tracing::error!(
+                            error = %e,
+                            "accept on the control socket fails; retrying with a back-off of up to 1 s and logging once until it works again (EMFILE: raise LimitNOFILE or find the idle clients)"
+                        );
+                    }
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
     drop(listener);
     let _ = stopping.send(true);
-    while connections.join_next().await.is_some() {}
+    let drained = tokio::time::timeout(limits.drain, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = connections.len(),
+            "shutdown: closing the control connections still busy after {:?}",
+            limits.drain
+        );
+        connections.shutdown().await;
+    }
     expiry.abort();
     tokio::task::spawn_blocking(move || daemon.stop_captures())
         .await
         .ok();
+}
+
+/// The answer of a connection over the cap, written without waiting (the socket's buffer is
+/// empty), before it is closed.
+fn refuse_busy(stream: &UnixStream, max: usize) {
+    let busy = Response::Error {
+        kind: proto::ErrorKind::Unavailable,
+        message: format!(
+            "tcpresetd is serving {max} control connections, the most it serves at once; try again in a moment, and look for clients that keep connections open"
+        ),
+    };
+    let _ = stream.try_write(answer_line(&busy).as_bytes());
+}
+
+fn answer_line(response: &Response) -> String {
+    let mut text = serde_json::to_string(response).expect("responses serialize");
+    text.push('\n');
+    text
 }
 
 async fn expire_on_time(daemon: Arc<Daemon>) {
@@ -65,10 +140,34 @@ async fn expire_on_time(daemon: Arc<Daemon>) {
     }
 }
 
+/// Refuses a peer not on the allow list before reading anything from it; what it sent (at
+/// most one line's limit, for a second) is then read and thrown away, so that its write does
+/// not fail before it reads the refusal.
+async fn refuse_unauthorized(stream: UnixStream, message: String, limits: ServeLimits) {
+    let refusal = Response::Error {
+        kind: proto::ErrorKind::Unauthorized,
+        message,
+    };
+    let (read, mut write) = stream.into_split();
+    let text = answer_line(&refusal);
+    let wrote = tokio::time::timeout(limits.write, write.write_all(text.as_bytes()));
+    if !matches!(wrote.await, Ok(Ok(()))) {
+        return;
+    }
+    let _ = write.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let mut read = read.take(proto::MAX_REQUEST_LEN as u64);
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
 async fn handle_connection(
     stream: UnixStream,
     daemon: Arc<Daemon>,
     mut stop: watch::Receiver<bool>,
+    limits: ServeLimits,
 ) {
     let allowed = match stream.peer_cred() {
         Ok(cred) => daemon.authorize(cred.uid(), cred.gid(), cred.pid()),
@@ -76,65 +175,74 @@ async fn handle_connection(
             "cannot read the peer's credentials (SO_PEERCRED: {e})"
         )),
     };
-    let (read, mut write) = stream.into_split();
-    let mut lines = AsyncBufReader::new(read.take(proto::MAX_REQUEST_LEN as u64 * 64)).lines();
     if let Err(message) = allowed {
-        // Read the request first, so the refusal is the answer to it rather than a reset.
-        let _ = lines.next_line().await;
-        let refusal = Response::Error {
-            kind: proto::ErrorKind::Unauthorized,
-            message,
-        };
-        let mut text = serde_json::to_string(&refusal).expect("responses serialize");
-        text.push('\n');
-        let _ = write.write_all(text.as_bytes()).await;
-        return;
+        return refuse_unauthorized(stream, message, limits).await;
     }
+    let (read, mut write) = stream.into_split();
+    let mut read = AsyncBufReader::new(read);
     loop {
         let next = tokio::select! {
             biased;
-            next = lines.next_line() => next,
+            next = tokio::time::timeout(limits.idle, limits::next_line(&mut read, proto::MAX_REQUEST_LEN)) => next,
             _ = stop.wait_for(|stopping| *stopping) => return,
         };
         let line = match next {
-            Ok(Some(line)) => line,
-            Ok(None) => return,
-            Err(e) => {
+            Ok(Ok(Some(line))) => line,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, "control connection read failed");
                 return;
             }
+            Err(_) => {
+                tracing::debug!("control connection idle for {:?}: closed", limits.idle);
+                return;
+            }
         };
-        let response = if line.len() > proto::MAX_REQUEST_LEN {
-            Response::Error {
+        let response = match parse_line(&line) {
+            Ok(request) => {
+                let d = Arc::clone(&daemon);
+                tokio::task::spawn_blocking(move || d.handle(request, d.now()))
+                    .await
+                    .unwrap_or_else(|e| Response::Error {
+                        kind: proto::ErrorKind::Unavailable,
+                        message: format!("internal error handling the request: {e}"),
+                    })
+            }
+            Err(message) => Response::Error {
                 kind: proto::ErrorKind::BadRequest,
-                message: format!("request longer than {} bytes", proto::MAX_REQUEST_LEN),
-            }
-        } else {
-            match proto::parse_request(&line) {
-                Ok(request) => {
-                    let d = Arc::clone(&daemon);
-                    tokio::task::spawn_blocking(move || d.handle(request, d.now()))
-                        .await
-                        .unwrap_or_else(|e| Response::Error {
-                            kind: proto::ErrorKind::Unavailable,
-                            message: format!("internal error handling the request: {e}"),
-                        })
-                }
-                Err(message) => Response::Error {
-                    kind: proto::ErrorKind::BadRequest,
-                    message,
-                },
-            }
+                message,
+            },
         };
         if let Response::Error { message, .. } = &response {
             tracing::warn!(%message, "request refused");
         }
-        let mut text = serde_json::to_string(&response).expect("responses serialize");
-        text.push('\n');
-        if write.write_all(text.as_bytes()).await.is_err() {
+        let text = answer_line(&response);
+        let wrote = tokio::time::timeout(limits.write, write.write_all(text.as_bytes()));
+        if !matches!(wrote.await, Ok(Ok(()))) {
+            tracing::debug!("control client does not read its answers: closed");
             return;
         }
     }
+}
+
+/// A line as read to the request it holds, or the message of a bad-request answer.
+fn parse_line(line: &Line) -> Result<Request, String> {
+    let bytes = match line {
+        Line::TooLong => {
+            return Err(format!(
+                "request longer than {} bytes; a request is one line of JSON",
+                proto::MAX_REQUEST_LEN
+            ))
+        }
+        Line::Bytes(bytes) => bytes,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "request is not UTF-8 text (invalid byte at offset {}); send one line of JSON",
+            e.valid_up_to()
+        )
+    })?;
+    proto::parse_request(text)
 }
 
 /// Why the control socket could not be bound.
@@ -256,7 +364,12 @@ pub fn call(path: &Path, request: Request, timeout: Duration) -> Result<Response
     })
     .expect("requests serialize");
     line.push('\n');
-    (&stream).write_all(line.as_bytes()).map_err(io)?;
+    // A daemon that refuses us answers before it reads: its answer is still there to read.
+    if let Err(e) = (&stream).write_all(line.as_bytes()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(io(e));
+        }
+    }
     let mut answer = String::new();
     BufReader::new(&stream).read_line(&mut answer).map_err(io)?;
     serde_json::from_str(&answer).map_err(|e| ClientError::BadAnswer {

@@ -1,5 +1,5 @@
-//! The daemon: the rule table, the captures its rules need, the safety rails, the rules file,
-//! and request handling.
+//! The daemon: the rule table, the captures its rules and tracking need, the safety rails, the
+//! rules and tracked interfaces files, and request handling.
 //!
 //! Requests are handled synchronously (they are rare and short) under one lock on the
 //! [`Registry`]. What they decide is pure ([`crate::admit`], [`crate::interfaces`]); what needs
@@ -13,15 +13,17 @@ use super::auth::Allowed;
 use super::capture::Egress;
 use super::rules_file::RulesFile;
 use super::sensor::{RunningCapture, Sensor};
+use super::tracked_file::TrackedFile;
 use crate::admit::{admit, Admission, Limits, Refusal};
-use crate::config::{Cidr, Config};
+use crate::config::{Cidr, Config, Track};
+use crate::flows::FlowBudget;
 use crate::health::HealthWatch;
 use crate::interfaces::{IfaceError, Links};
-use crate::proto::{ErrorKind, Request, ResetView, Response, RuleResets, RuleView, ShowRequest};
+use crate::proto::{ErrorKind, Request, Response, RuleView};
 use crate::rules::{Rule, RuleSpec, RuleTable};
+use crate::saved;
 use crate::time::{Clock, Instant};
-use crate::{saved, syntax};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::Notify;
@@ -58,13 +60,25 @@ impl Settings {
     }
 }
 
-/// What the daemon has registered: its rules, the captures they need, the reset interfaces
-/// they name as last probed.
+/// What the daemon has registered: its rules, the captures they and tracking need, the reset
+/// interfaces they name as last probed.
 #[derive(Default)]
 struct Registry {
     table: RuleTable,
-    captures: BTreeMap<String, Box<dyn RunningCapture>>,
+    captures: BTreeMap<String, Open>,
     health: HealthWatch,
+    /// The interfaces captured without a rule, as the last look at the interfaces decided.
+    tracked: BTreeSet<String>,
+    /// Every sniff interface a rule has named (kept in the tracked interfaces file).
+    remembered: BTreeSet<String>,
+    /// Tracked interfaces whose capture failed to open (logged once until it opens).
+    open_failed: BTreeSet<String>,
+}
+
+/// A running capture and since when it runs.
+struct Open {
+    capture: Box<dyn RunningCapture>,
+    since: Instant,
 }
 
 #[derive(Default)]
@@ -85,10 +99,13 @@ pub struct Daemon {
     /// Held while a capture opens, so that two requests never open one interface twice.
     opening: Mutex<()>,
     egress: Arc<Egress>,
+    /// The flows every capture's table may hold together.
+    flow_budget: FlowBudget,
     refusals: Refusals,
     changed: Notify,
     started: Instant,
     rules_file: Option<RulesFile>,
+    tracked_file: Option<TrackedFile>,
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
@@ -99,7 +116,9 @@ fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
 }
 
 impl Daemon {
-    /// A daemon configured by `config` on `sensor`: tracked captures start, saved rules come back.
+    /// A daemon configured by `config` on `sensor`: tracked captures start (an interface the
+    /// configuration lists must open), saved rules come back. The tracked interfaces file lives
+    /// beside the rules file.
     pub fn start(
         config: &Config,
         sensor: Arc<dyn Sensor>,
@@ -107,6 +126,9 @@ impl Daemon {
         rules_file: Option<RulesFile>,
     ) -> Result<Arc<Self>, super::capture::CaptureError> {
         let now = clock.now();
+        let tracked_file = rules_file
+            .as_ref()
+            .map(|f| TrackedFile::new(f.path().parent().unwrap_or(std::path::Path::new("."))));
         let daemon = Arc::new(Daemon {
             settings: RwLock::new(Settings::resolve(config, sensor.links())),
             sensor,
@@ -114,16 +136,49 @@ impl Daemon {
             registry: Mutex::default(),
             opening: Mutex::default(),
             egress: Arc::new(Egress::new(config.rst_rate)),
+            flow_budget: FlowBudget::new(config.max_flows),
             refusals: Refusals::default(),
             changed: Notify::new(),
             started: now,
             rules_file,
+            tracked_file,
         });
-        for iface in &config.track {
-            daemon.ensure_capture(iface)?;
+        tracing::info!(
+            max_flows = config.max_flows,
+            "flow table: at most {} flows for the whole daemon, shared by every capture{}",
+            config.max_flows,
+            if config.max_flows == 0 {
+                " (tracking of silent flows off)"
+            } else {
+                ""
+            }
+        );
+        daemon.load_remembered();
+        if let Track::List(names) = &config.track {
+            for iface in names {
+                daemon.ensure_capture(iface)?;
+            }
+        }
+        match daemon.sensor.links() {
+            Ok(links) => daemon.track_interfaces(&links),
+            Err(e) => tracing::error!(error = %e, "cannot list the interfaces to track"),
         }
         daemon.restore(now);
         Ok(daemon)
+    }
+
+    /// The interfaces rules named before a restart.
+    fn load_remembered(&self) {
+        let Some(file) = &self.tracked_file else {
+            return;
+        };
+        match file.load() {
+            Ok(names) => self.lock().remembered = names,
+            Err(e) => tracing::error!(
+                path = %file.path().display(), error = %e,
+                "cannot read the tracked interfaces; they are tracked again once a rule names them"
+            ),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
@@ -152,10 +207,10 @@ impl Daemon {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .set_rate(config.rst_rate);
-        for iface in &config.track {
-            if let Err(e) = self.ensure_capture(iface) {
-                tracing::error!(error = %e, "cannot track {iface}");
-            }
+        self.flow_budget.set_max(config.max_flows);
+        match self.sensor.links() {
+            Ok(links) => self.track_interfaces(&links),
+            Err(e) => tracing::error!(error = %e, "cannot list the interfaces to track"),
         }
         let registry = self.lock();
         let rules = registry.table.len();
@@ -287,12 +342,16 @@ impl Daemon {
             return self.refuse_by_policy(&spec, refusal);
         }
         let checked = self.sensor.links().and_then(|links| {
-            links.check_rule(&spec.sniff_if, &spec.reset_if, Some(spec.key.host))
+            links.check_rule(&spec.sniff_if, &spec.reset_if, Some(spec.key.host))?;
+            Ok(links)
         });
-        if let Err(e) = checked {
-            let counter = &self.refusals.interface;
-            return self.refuse(&spec, ErrorKind::Interface, counter, e.to_string());
-        }
+        let links = match checked {
+            Ok(links) => links,
+            Err(e) => {
+                let counter = &self.refusals.interface;
+                return self.refuse(&spec, ErrorKind::Interface, counter, e.to_string());
+            }
+        };
         if let Err(e) = self.sensor.prepare_reset(&spec.reset_if) {
             return error(ErrorKind::Unavailable, e.to_string());
         }
@@ -320,6 +379,11 @@ impl Daemon {
                 continue;
             }
             let refreshed = admission == Admission::Refresh;
+            let since = registry
+                .captures
+                .get(spec.sniff_if.as_str())
+                .map(|o| o.since);
+            let sniff_if = spec.sniff_if.to_string();
             let (_, rule) = registry.table.upsert(spec, now);
             audit(
                 rule,
@@ -331,13 +395,25 @@ impl Daemon {
             );
             let view = RuleView::of(rule, now);
             self.commit(registry);
+            self.remember(&sniff_if);
             // Watched from now on, so a later outage is compared with how it was (its IPv6 address).
-            self.watch_reset_interfaces(now);
+            self.observe_reset_interfaces(&links, now);
             return Response::Added {
                 rule: view,
                 refreshed,
+                tracked_since_unix: self.tracked_too_briefly(since, now),
             };
         }
+    }
+
+    /// When the capture that a new rule uses started, if that is too recent for its flow table
+    /// to know every open connection (less than `flow_idle_seconds` ago: older silent flows are
+    /// forgotten anyway); `None` when it knows them all or tracks no flows.
+    fn tracked_too_briefly(&self, since: Option<Instant>, now: Instant) -> Option<f64> {
+        let config = self.settings().config;
+        let since = since?;
+        (config.max_flows > 0 && now.saturating_since(since) < config.flow_idle())
+            .then(|| since.as_secs_f64())
     }
 
     /// After any change of the table: new snapshots for the captures (closing those no rule
@@ -413,49 +489,6 @@ impl Daemon {
 
     pub fn next_deadline(&self) -> Option<Instant> {
         self.lock().table.next_deadline()
-    }
-
-    fn show(&self, show: &ShowRequest, now: Instant) -> Response {
-        let host = match show.host.as_deref().map(syntax::host).transpose() {
-            Ok(h) => h,
-            Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
-        };
-        let registry = self.lock();
-        let rules: Vec<RuleResets> = registry
-            .table
-            .iter()
-            .filter(|r| show.engid.as_ref().is_none_or(|e| *e == r.key.engid))
-            .filter(|r| host.is_none_or(|h| h == r.key.host))
-            .map(|r| RuleResets {
-                rule: RuleView::of(r, now),
-                ends_reset: r.stats.ends_reset(),
-                resets: r
-                    .stats
-                    .resets()
-                    .into_iter()
-                    .map(|x| ResetView {
-                        at_unix: x.at.as_secs_f64(),
-                        end: endpoint(x.end),
-                        peer: endpoint(x.peer),
-                    })
-                    .collect(),
-            })
-            .collect();
-        if rules.is_empty() {
-            return error(
-                ErrorKind::NotFound,
-                "no live rule matches; see 'tcpreset list'",
-            );
-        }
-        Response::Shown { rules }
-    }
-}
-
-fn endpoint((ip, port): (std::net::IpAddr, u16)) -> String {
-    if ip.is_ipv6() {
-        format!("[{ip}]:{port}")
-    } else {
-        format!("{ip}:{port}")
     }
 }
 

@@ -3,12 +3,13 @@
 //! - [`auth`]: who may use the control socket (SO_PEERCRED and group membership).
 //! - [`metrics`]: the Prometheus text file.
 //! - [`rules_file`]: the rules file in the state directory, written atomically.
+//! - [`tracked_file`]: the sniff interfaces rules have named, kept in the state directory.
 //! - [`iface`]: the snapshot of the interfaces (getifaddrs), checked by [`crate::interfaces`].
 //! - [`sensor`]: the seam between the daemon and the host (interfaces, reset path, captures).
 //! - [`capture`]: one libpcap capture thread per sniff interface, feeding a [`crate::pipeline::Pipeline`].
 //! - [`inject`]: raw IP sockets bound to reset interfaces.
-//! - [`daemon`]: the rule table, the captures it needs, expiry, request handling, stats, and the
-//!   watch over the reset interfaces.
+//! - [`daemon`]: the rule table, the captures it and tracking need, expiry, request handling,
+//!   stats, and the one watch over the interfaces (tracking and reset interface health).
 //! - [`control`]: the Unix control socket: binding it, the server (tokio), the client's call.
 //! - [`service`]: `tcpresetd` as a service: signals, systemd notifications, the timers.
 //! - [`logging`]: the log subscriber (text or JSON lines on stderr).
@@ -28,3 +29,4 @@ pub mod rules_file;
 pub mod savefile;
 pub mod sensor;
 pub mod service;
+pub mod tracked_file;

@@ -84,7 +84,7 @@ pub fn run(args: &DaemonArgs, config: Config) -> Result<(), ServiceError> {
                 config.metrics_file.clone(),
                 Arc::clone(&daemon),
             )),
-            tokio::spawn(watch_reset_interfaces(Arc::clone(&daemon))),
+            tokio::spawn(watch_interfaces(Arc::clone(&daemon))),
         ];
         let mut term =
             signal(SignalKind::terminate()).map_err(|e| ServiceError::Signal("SIGTERM", e))?;
@@ -159,15 +159,17 @@ fn one_line(e: &dyn std::error::Error) -> String {
     line
 }
 
-/// Probes the rules' reset interfaces every [`daemon::RESET_IF_PROBE_EVERY`]; the daemon logs
-/// each change and its captures reopen their sockets when an interface returns.
-async fn watch_reset_interfaces(daemon: Arc<Daemon>) {
+/// Looks at the interfaces every [`daemon::RESET_IF_PROBE_EVERY`] (a poll, not netlink events:
+/// one `getifaddrs` per tick serves both watchers): the daemon logs each change of a reset
+/// interface, its captures reopen their sockets when one returns, and tracking follows the
+/// sniff ports.
+async fn watch_interfaces(daemon: Arc<Daemon>) {
     let mut tick = tokio::time::interval(daemon::RESET_IF_PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let d = Arc::clone(&daemon);
-        let _ = tokio::task::spawn_blocking(move || d.watch_reset_interfaces(d.now())).await;
+        let _ = tokio::task::spawn_blocking(move || d.watch_interfaces(d.now())).await;
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tcpreset::config::Config;
 use tcpreset::interfaces::{IfaceError, Link, Links};
 use tcpreset::io::capture::{CaptureError, CaptureOptions, CaptureStats};
-use tcpreset::io::control;
+use tcpreset::io::control::{self, ServeLimits};
 use tcpreset::io::daemon::Daemon;
 use tcpreset::io::inject::InjectError;
 use tcpreset::io::rules_file::RulesFile;
@@ -85,6 +85,25 @@ impl FakeSensor {
             hold: Mutex::default(),
             entered: Mutex::default(),
         })
+    }
+
+    /// Sets (or, with `None`, removes) interface `name`, as if the kernel had changed it.
+    pub fn set_link(&self, name: &str, link: Option<Link>) {
+        let mut links = self.links.lock().unwrap();
+        let mut all: BTreeMap<String, Link> = links
+            .iter()
+            .map(|(n, l)| (n.to_owned(), l.clone()))
+            .collect();
+        match link {
+            Some(l) => all.insert(name.to_owned(), l),
+            None => all.remove(name),
+        };
+        *links = all.into_iter().collect();
+    }
+
+    /// Interface `name` as the sensor has it now.
+    pub fn link(&self, name: &str) -> Link {
+        self.links.lock().unwrap().get(name).expect("known").clone()
     }
 
     /// Opening a capture on `iface` fails as libpcap's activation would.
@@ -233,10 +252,22 @@ impl Conn {
 
 /// Sends `request` and reads the answer.
 pub async fn ask(conn: &mut Conn, request: &str) -> Response {
-    conn.write.write_all(request.as_bytes()).await.unwrap();
-    conn.write.write_all(b"\n").await.unwrap();
-    let answer = conn.lines.next_line().await.unwrap().expect("an answer");
-    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    conn.send(request.as_bytes()).await;
+    conn.send(b"\n").await;
+    conn.answer().await
+}
+
+impl Conn {
+    /// Writes raw bytes.
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.write.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads the next answer.
+    pub async fn answer(&mut self) -> Response {
+        let answer = self.lines.next_line().await.unwrap().expect("an answer");
+        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    }
 }
 
 /// Whether the server closes `conn` (within 5 s, on tokio's clock).
@@ -265,7 +296,21 @@ impl Server {
 
     /// [`Server::start`] in `dir`, with the rules file a server before left there.
     pub async fn start_in(dir: tempfile::TempDir, text: &str, sensor: Arc<FakeSensor>) -> Server {
+        Self::start_limited(dir, text, sensor, ServeLimits::default()).await
+    }
+
+    /// [`Server::start_in`] with the control socket's `limits`.
+    pub async fn start_limited(
+        dir: tempfile::TempDir,
+        text: &str,
+        sensor: Arc<FakeSensor>,
+        limits: ServeLimits,
+    ) -> Server {
         let mut text = text.to_owned();
+        if !text.contains("track") {
+            // Captures open and close with the rules unless a test asks for tracking.
+            text.push_str("track = []\n");
+        }
         if !text.contains("allowed_users") {
             text.push_str(&format!(
                 "allowed_users = [\"{}\"]\n",
@@ -284,9 +329,15 @@ impl Server {
             .expect("the daemon starts");
         let listener = control::bind(&config.socket, "tcpreset-test-no-such-group").unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(control::serve(listener, Arc::clone(&daemon), async move {
+        let shutdown = async move {
             let _ = stopped.await;
-        }));
+        };
+        let task = tokio::spawn(control::serve_with(
+            listener,
+            Arc::clone(&daemon),
+            shutdown,
+            limits,
+        ));
         Server {
             sensor,
             daemon,

@@ -50,10 +50,12 @@ impl Lab {
         Lab::up_with(tag, &[])
     }
 
-    /// [`Lab::up`] with `scripts/lab.sh up` options (`--tagged`, `--second-segment`).
+    /// [`Lab::up`] with `scripts/lab.sh up` options (`--tagged`, `--second-segment`). The
+    /// name starts with `$TCPRESET_LAB_PREFIX`, if set (for runs that share a machine).
     pub fn up_with(tag: &str, options: &[&str]) -> Lab {
+        let prefix = std::env::var("TCPRESET_LAB_PREFIX").unwrap_or_default();
         let name = format!(
-            "{tag}{}x{}",
+            "{prefix}{tag}{}x{}",
             std::process::id() % 100_000,
             SEQ.fetch_add(1, Ordering::Relaxed)
         );

@@ -49,9 +49,22 @@ fn main() -> ExitCode {
         }
     };
     let text = match response {
-        Response::Added { rule, refreshed } => {
+        Response::Added {
+            rule,
+            refreshed,
+            tracked_since_unix,
+        } => {
             let verb = if refreshed { "refreshed" } else { "added" };
-            format!("reset {verb}: {}", print::describe(&rule))
+            let note = tracked_since_unix
+                .map(|since| {
+                    print::captured_since_note(
+                        &rule.sniff_if,
+                        since,
+                        rule.expires_unix - rule.seconds_left,
+                    )
+                })
+                .unwrap_or_default();
+            format!("reset {verb}: {}{note}", print::describe(&rule))
         }
         Response::Rules { rules } if json => print::json(&rules),
         Response::Rules { rules } => print::rules(&rules),

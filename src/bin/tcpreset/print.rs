@@ -11,6 +11,25 @@ fn when(unix: f64) -> String {
         .unwrap_or_default()
 }
 
+/// The note a success line carries when the rule's sniff interface was captured too briefly to
+/// know every open connection: since `since_unix`, as of `now_unix` (the time of day alone on
+/// the same UTC day).
+pub fn captured_since_note(sniff_if: &str, since_unix: f64, now_unix: f64) -> String {
+    let at = |unix: f64| chrono::DateTime::from_timestamp_micros((unix * 1e6) as i64);
+    let (Some(since), Some(now)) = (at(since_unix), at(now_unix)) else {
+        return String::new();
+    };
+    let format = if since.date_naive() == now.date_naive() {
+        "%H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M:%S UTC"
+    };
+    format!(
+        "; note: {sniff_if} was captured only from {}; connections silent since before then die when they next send",
+        since.format(format)
+    )
+}
+
 /// One line about a rule.
 pub fn describe(rule: &RuleView) -> String {
     let port = rule
@@ -85,12 +104,22 @@ pub fn stats(s: &StatsView) -> String {
         c.refused_max_seconds, c.refused_protected, c.refused_unauthorized,
         c.refused_interface
     );
-    let rows: Vec<[String; 9]> = s
+    out.push_str(&format!(
+        "flows tracked {} of {} (max_flows, shared by every capture)\n\n",
+        s.flows_tracked, s.max_flows
+    ));
+    let rows: Vec<[String; 10]> = s
         .interfaces
         .iter()
         .map(|i| {
+            let since = when(i.since_unix);
             [
                 i.iface.clone(),
+                if i.tracked {
+                    format!("tracked since {since}")
+                } else {
+                    format!("rules only, since {since}")
+                },
                 i.pcap_received.to_string(),
                 i.pcap_dropped.to_string(),
                 i.pcap_if_dropped.to_string(),
@@ -105,6 +134,7 @@ pub fn stats(s: &StatsView) -> String {
     out.push_str(&table(
         [
             "IFACE",
+            "CAPTURED",
             "RECEIVED",
             "DROPPED",
             "IF_DROPPED",
@@ -158,4 +188,22 @@ pub fn shown(rules: &[RuleResets]) -> String {
         }
     }
     out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_note_names_the_interface_and_the_time_it_was_captured_from() {
+        // 2026-11-22 12:03:05 UTC.
+        let since = 1_795_348_985.0;
+        assert_eq!(
+            captured_since_note("eth1", since, since + 3.0),
+            "; note: eth1 was captured only from 12:03:05; connections silent since before then \
+             die when they next send"
+        );
+        let note = captured_since_note("eth1", since, since + 86_400.0);
+        assert!(note.contains("from 2026-11-22 12:03:05 UTC;"), "{note}");
+    }
 }

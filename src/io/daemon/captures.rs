@@ -1,17 +1,21 @@
-//! Which captures run: opened through the sensor when a rule or the configuration needs one
-//! (never under the registry's lock), given each new rule snapshot, closed when nothing needs them.
-use super::{Daemon, Registry};
+//! Which captures run: those the rules need and those tracking wants (the configured or
+//! automatic sniff ports, and every interface a rule has named), opened through the sensor
+//! (never under the registry's lock), given each new rule snapshot, reopened when their
+//! interface comes back, closed when nothing needs them.
+use super::{Daemon, Open, Registry};
 use crate::flows::FlowTable;
+use crate::interfaces::{self, Links};
 use crate::io::capture::{CaptureError, CaptureOptions};
-use crate::io::sensor::RunningCapture;
 use crate::rules::{Matcher, RuleTable};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 impl Daemon {
     fn capture_options(&self) -> CaptureOptions {
         let c = self.settings().config;
         CaptureOptions {
-            flows: (c.max_flows > 0).then(|| FlowTable::new(c.max_flows, c.flow_idle())),
+            flows: (c.max_flows > 0)
+                .then(|| FlowTable::new(self.flow_budget.clone(), c.flow_idle())),
             budget: c.flow_rst_budget,
             egress: Arc::clone(&self.egress),
         }
@@ -29,14 +33,20 @@ impl Daemon {
         Arc::new(table.matcher(Some(iface)).with_protected(protected))
     }
 
-    /// Opens a capture on `iface` unless one runs. The registry is not locked while libpcap
-    /// opens it (tens of milliseconds); requests meanwhile go on.
+    /// Opens a capture on `iface` unless one runs (a capture whose thread ended, e.g. when its
+    /// interface went down, is replaced). The registry is not locked while libpcap opens it
+    /// (tens of milliseconds); requests meanwhile go on.
     pub(super) fn ensure_capture(&self, iface: &str) -> Result<(), CaptureError> {
-        if self.lock().captures.contains_key(iface) {
+        let running = |r: &Registry| {
+            r.captures
+                .get(iface)
+                .is_some_and(|o| o.capture.is_running())
+        };
+        if running(&self.lock()) {
             return Ok(());
         }
         let _opening = self.opening.lock().unwrap_or_else(|p| p.into_inner());
-        if self.lock().captures.contains_key(iface) {
+        if running(&self.lock()) {
             return Ok(());
         }
         let capture = self.sensor.open_capture(
@@ -44,31 +54,104 @@ impl Daemon {
             Arc::new(Matcher::default()),
             self.capture_options(),
         )?;
+        let since = self.clock.now();
         let mut registry = self.lock();
         capture.update(self.matcher(&registry.table, iface));
-        registry.captures.insert(iface.to_owned(), capture);
+        let old = registry
+            .captures
+            .insert(iface.to_owned(), Open { capture, since });
+        drop(registry);
+        drop(old);
         Ok(())
     }
 
     /// Gives every capture the snapshot of its rules, and takes out the captures that no rule
     /// needs and that are not tracked; the caller drops them once the lock is released.
-    pub(super) fn sync_captures(&self, registry: &mut Registry) -> Vec<Box<dyn RunningCapture>> {
+    pub(super) fn sync_captures(&self, registry: &mut Registry) -> Vec<Open> {
         let needed = registry.table.sniff_interfaces();
-        let track = self.settings().config.track;
         let unneeded: Vec<String> = registry
             .captures
             .keys()
-            .filter(|name| !needed.contains(*name) && !track.contains(*name))
+            .filter(|name| !needed.contains(*name) && !registry.tracked.contains(*name))
             .cloned()
             .collect();
         let closed = unneeded
             .iter()
             .filter_map(|name| registry.captures.remove(name))
             .collect();
-        for (name, capture) in &registry.captures {
-            capture.update(self.matcher(&registry.table, name));
+        for (name, open) in &registry.captures {
+            open.capture.update(self.matcher(&registry.table, name));
         }
         closed
+    }
+
+    /// Brings the captures in line with the interfaces as `links` shows them: tracking starts
+    /// on each interface that tracking wants (an automatic sniff port that appeared or came up,
+    /// a listed or remembered one that is back) and on each a rule names that is up again;
+    /// it stops on those it no longer wants (down, gone, given an address), unless a rule
+    /// names them.
+    pub(super) fn track_interfaces(&self, links: &Links) {
+        let track = self.settings().config.track;
+        let (to_open, closed) = {
+            let mut registry = self.lock();
+            let tracked = interfaces::tracked(&track, &registry.remembered, links);
+            for name in tracked.difference(&registry.tracked) {
+                tracing::info!(event = "tracking started", iface = %name, "tracking {name}: its connections are known from now on");
+            }
+            for name in registry.tracked.difference(&tracked) {
+                tracing::info!(event = "tracking stopped", iface = %name, "no longer tracking {name} (down, gone, or it has an address of its own now)");
+            }
+            registry.tracked = tracked;
+            let up = |name: &String| links.get(name).is_some_and(|l| l.up);
+            let needed = registry.table.sniff_interfaces();
+            let wanted: BTreeSet<String> = registry
+                .tracked
+                .iter()
+                .chain(needed.iter().filter(|n| up(n)))
+                .cloned()
+                .collect();
+            let to_open: Vec<String> = wanted
+                .into_iter()
+                .filter(|n| {
+                    registry
+                        .captures
+                        .get(n)
+                        .is_none_or(|o| !o.capture.is_running())
+                })
+                .collect();
+            registry.open_failed.retain(|n| to_open.contains(n));
+            (to_open, self.sync_captures(&mut registry))
+        };
+        drop(closed);
+        for name in to_open {
+            match self.ensure_capture(&name) {
+                Ok(()) => {
+                    self.lock().open_failed.remove(&name);
+                }
+                Err(e) => {
+                    if self.lock().open_failed.insert(name.clone()) {
+                        tracing::error!(error = %e, iface = %name, "cannot capture {name}; retrying while it is up");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Remembers `iface` as named by a rule, so it stays tracked and a restart tracks it again.
+    pub(super) fn remember(&self, iface: &str) {
+        let mut registry = self.lock();
+        if !registry.remembered.insert(iface.to_owned()) {
+            return;
+        }
+        let track = self.settings().config.track;
+        if track != crate::config::Track::List(Vec::new()) {
+            registry.tracked.insert(iface.to_owned());
+        }
+        if let Some(file) = &self.tracked_file {
+            if let Err(e) = file.save(&registry.remembered) {
+                tracing::error!(path = %file.path().display(), error = %e, "cannot save the tracked interfaces; a restart tracks {iface} only once a rule names it");
+            }
+        }
     }
 
     /// Stops every capture (for shutdown).

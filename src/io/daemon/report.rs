@@ -1,24 +1,42 @@
-//! What the daemon reports: the state of the reset interfaces its rules name (probed, logged once
-//! per change) and the counters of `tcpreset stats`.
-use super::Daemon;
+//! What the daemon reports and watches: one look at the interfaces every half second serves the
+//! reset interfaces its rules name (logged once per change) and tracking (captures start and
+//! stop as interfaces appear, come up, go down or gain an address); and the counters of
+//! `tcpreset stats` and `tcpreset show`.
+use super::{error, Daemon};
 use crate::health::Change;
+use crate::interfaces::Links;
 use crate::io::capture::CaptureStats;
-use crate::proto::{CapsView, CaptureView, ResetIfaceView, StatsView};
+use crate::proto::{
+    CapsView, CaptureView, ErrorKind, ResetIfaceView, ResetView, Response, RuleResets, RuleView,
+    ShowRequest, StatsView,
+};
+use crate::syntax;
 use crate::time::Instant;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// How often the reset interfaces the rules name are probed.
+/// How often the interfaces are looked at (a poll of `getifaddrs`, cheap at this rate).
 pub const RESET_IF_PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What a reset interface without a global IPv6 address means, and the fix.
 const V6_GONE: &str = "; it has no global IPv6 address, so RSTs to IPv6 hosts fail until one is added (Linux removes IPv6 addresses when a link goes down, unless net.ipv6.conf.IFACE.keep_addr_on_down=1)";
 
 impl Daemon {
-    /// Probes the reset interfaces the rules name and logs each change of their state: a
-    /// warning when one cannot carry RSTs, a line when it can again (the capture threads then
-    /// reopen their raw sockets).
-    pub fn watch_reset_interfaces(&self, now: Instant) {
+    /// Looks at the interfaces once: the reset interfaces' health, then tracking.
+    pub fn watch_interfaces(&self, now: Instant) {
+        match self.sensor.links() {
+            Ok(links) => {
+                self.observe_reset_interfaces(&links, now);
+                self.track_interfaces(&links);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot look at the interfaces"),
+        }
+    }
+
+    /// Compares the reset interfaces the rules name with `probe` and logs each change of their
+    /// state: a warning when one cannot carry RSTs, a line when it can again (the capture
+    /// threads then reopen their raw sockets).
+    pub(super) fn observe_reset_interfaces(&self, probe: &Links, now: Instant) {
         let names: BTreeSet<String> = self
             .lock()
             .table
@@ -29,13 +47,6 @@ impl Daemon {
             self.lock().health.retain(|_| false);
             return;
         }
-        let probe = match self.sensor.links() {
-            Ok(links) => links,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot probe the reset interfaces");
-                return;
-            }
-        };
         let mut registry = self.lock();
         registry.health.retain(|name| names.contains(name));
         for name in &names {
@@ -93,10 +104,12 @@ impl Daemon {
         let interfaces: Vec<CaptureView> = registry
             .captures
             .iter()
-            .map(|(iface, c)| {
-                let s = c.stats();
+            .map(|(iface, open)| {
+                let s = open.capture.stats();
                 CaptureView {
                     iface: iface.clone(),
+                    tracked: registry.tracked.contains(iface),
+                    since_unix: open.since.as_secs_f64(),
                     frames: load(&s.frames),
                     matched: load(&s.matched),
                     rsts_sent: load(&s.rsts_sent),
@@ -114,12 +127,14 @@ impl Daemon {
             registry
                 .captures
                 .values()
-                .map(|c| load(f(c.stats())))
+                .map(|o| load(f(o.capture.stats())))
                 .sum::<u64>()
         };
         StatsView {
             uptime_secs: now.saturating_since(self.started).as_secs_f64(),
             rules_active: registry.table.len(),
+            flows_tracked: self.flow_budget.used() as u64,
+            max_flows: self.flow_budget.max() as u64,
             rsts_sent: interfaces.iter().map(|i| i.rsts_sent).sum(),
             probes_sent: interfaces.iter().map(|i| i.probes_sent).sum(),
             connection_ends_reset: registry.table.iter().map(|r| r.stats.ends_reset()).sum(),
@@ -145,5 +160,49 @@ impl Daemon {
                 .collect(),
             interfaces,
         }
+    }
+
+    /// The connection ends each rule `show` selects has reset.
+    pub(super) fn show(&self, show: &ShowRequest, now: Instant) -> Response {
+        let host = match show.host.as_deref().map(syntax::host).transpose() {
+            Ok(h) => h,
+            Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
+        };
+        let registry = self.lock();
+        let rules: Vec<RuleResets> = registry
+            .table
+            .iter()
+            .filter(|r| show.engid.as_ref().is_none_or(|e| *e == r.key.engid))
+            .filter(|r| host.is_none_or(|h| h == r.key.host))
+            .map(|r| RuleResets {
+                rule: RuleView::of(r, now),
+                ends_reset: r.stats.ends_reset(),
+                resets: r
+                    .stats
+                    .resets()
+                    .into_iter()
+                    .map(|x| ResetView {
+                        at_unix: x.at.as_secs_f64(),
+                        end: endpoint(x.end),
+                        peer: endpoint(x.peer),
+                    })
+                    .collect(),
+            })
+            .collect();
+        if rules.is_empty() {
+            return error(
+                ErrorKind::NotFound,
+                "no live rule matches; see 'tcpreset list'",
+            );
+        }
+        Response::Shown { rules }
+    }
+}
+
+fn endpoint((ip, port): (std::net::IpAddr, u16)) -> String {
+    if ip.is_ipv6() {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
     }
 }

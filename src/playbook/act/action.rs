@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value as Json};
 use super::command::{check_script, shell_quote, AllowList, CheckedLine, Refusal, Target};
 use super::condition::{rows, Outcome, Row};
 use super::template::{Escape, Template};
+use crate::playbook::record::format::record_bindings;
 use crate::playbook::schedule::Mute;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,15 +286,12 @@ impl Action {
         let payload = &root["ctx"]["payload"];
         match &self.for_each {
             ForEach::Run => vec![Vec::new()],
+            // Each record's frame: its fields by native and canonical name, and `_source`.
             ForEach::Filtered => payload["filtered"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|hit| {
-                    let mut frame = hit["_source"].as_object().cloned().unwrap_or_default();
-                    frame.insert("_source".into(), hit["_source"].clone());
-                    vec![Json::Object(frame)]
-                })
+                .map(|hit| vec![record_bindings(&hit["_source"])])
                 .collect(),
             ForEach::Calc { chain, metric } => rows(&payload["aggregations"], chain, *metric)
                 .into_iter()

@@ -120,8 +120,9 @@ pub fn check_line(line: &str, allowed: &AllowList) -> Result<CheckedLine, Refusa
 /// A `tcpreset` line as the client itself parses it ([`cli::parse`], so the line a playbook runs
 /// and the one the client reads follow one grammar), then the playbook's policy: only the verbs
 /// that register or cancel rules, or list them (`add`, which may be left out, `list`, `cancel`,
-/// `flush`), no `--socket` (the line talks to the daemon of the host it runs on), and no engid or
-/// interface that starts with `-`.
+/// `flush`), no `--socket` (the line talks to the daemon of the host it runs on), and no
+/// interface that starts with `-` (an engid never does: [`crate::syntax::engid`]). An engid
+/// named like a verb needs the explicit `add`: without it the line is the verb's, and refused.
 pub fn check_tcpreset(args: &[String]) -> Result<(), String> {
     let invocation = cli::parse(args, None).map_err(|e| e.to_string())?;
     if invocation.socket.is_some() {
@@ -129,12 +130,10 @@ pub fn check_tcpreset(args: &[String]) -> Result<(), String> {
     }
     match &invocation.command {
         Command::Add(add) => {
-            not_an_option("ENGID", &add.engid)?;
             not_an_option("interface", &add.sniff_if)?;
             not_an_option("interface", &add.reset_if)
         }
-        Command::Cancel(key) => not_an_option("ENGID", &key.engid),
-        Command::List { .. } | Command::Flush => Ok(()),
+        Command::List { .. } | Command::Flush | Command::Cancel(_) => Ok(()),
         Command::Stats { .. } | Command::Show { .. } | Command::Help => Err(format!(
             "`{}` is not a command a playbook may run; use `tcpreset ENGID -i SNIFF_IF -o RESET_IF -h HOST [-p PORT] -d SECONDS`, or list, cancel or flush",
             args.join(" ")
@@ -377,14 +376,6 @@ mod tests {
                 "not a command a playbook may run",
             ),
             ("tcpreset help", "not a command a playbook may run"),
-            (
-                "tcpreset -i eth1 -o eth0 -h 10.0.0.1 -d 5 -- -e",
-                "ENGID `-e` must not start with -",
-            ),
-            (
-                "tcpreset cancel -h 10.0.0.1 -- -e",
-                "ENGID `-e` must not start with -",
-            ),
         ] {
             assert!(client(line).is_ok(), "the client accepts {line}");
             let e = check(line).unwrap_err();
@@ -402,10 +393,33 @@ mod tests {
             ),
             ("tcpreset e -i eth1 -o eth0 -h 10.0.0.1 -p 0 -d 5", "'0'"),
             ("tcpreset list extra", "extra"),
+            ("tcpreset -i eth1 -o eth0 -h 10.0.0.1 -d 5 -- -e", "'-e'"),
+            ("tcpreset e -i eth1 -o eth0 -h 224.0.0.1 -d 5", "multicast"),
+            ("tcpreset e -i eth1 -o eth0 -h :: -d 5", "unspecified"),
+            (
+                "tcpreset e -i lo -o eth0 -h 10.0.0.1 -d 5",
+                "'lo' is the loopback",
+            ),
+            ("tcpreset cancel -h 10.0.0.1 -- -e", "'-e'"),
         ] {
             let e = check(line).unwrap_err();
             assert_eq!(e.reason, client(line).unwrap_err().to_string());
             assert!(e.reason.contains(word), "{line}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn an_engid_named_like_a_verb_is_refused_unless_the_add_is_explicit() {
+        let check = |line: &str| check_line(line, &default_allow_list());
+        for verb in ["help", "list", "stats", "show", "cancel", "flush"] {
+            let implicit = format!("tcpreset {verb} -i eth1 -o eth0 -h 10.0.0.1 -d 60");
+            assert!(check(&implicit).is_err(), "{implicit} is the verb's line");
+            let explicit = format!("tcpreset add {verb} -i eth1 -o eth0 -h 10.0.0.1 -d 60");
+            assert!(
+                check(&explicit).is_ok(),
+                "{explicit}: {:?}",
+                check(&explicit)
+            );
         }
     }
 

@@ -3,6 +3,7 @@
 //! and substituted values apart, so each caller escapes values for its own output (HTML, JSON, or
 //! a command line whose values are checked word by word).
 
+use crate::playbook::record::json::paths::lookup_json;
 use serde_json::Value as Json;
 
 /// A parsed template.
@@ -349,10 +350,11 @@ pub fn lookup<'d>(name: &str, stack: &[&'d Json]) -> Option<&'d Json> {
             return Some(v);
         }
         if let Some(v) = map.get(first) {
-            return name
-                .split('.')
-                .skip(1)
-                .try_fold(v, |v, part| v.as_object()?.get(part));
+            // The rest as a record path: literal dotted keys (Zeek's `id.orig_h`), then nesting.
+            return match name.split_once('.') {
+                Some((_, rest)) => lookup_json(v, rest),
+                None => Some(v),
+            };
         }
     }
     None

@@ -44,7 +44,13 @@ impl LocalBackend {
         let mut reader = open_log(path)?;
         let file = u32::try_from(index).unwrap_or(u32::MAX);
         let name = path.display().to_string();
-        let plan = |format: Format| FieldPlan::new(format, spec.fields);
+        // `srcip.keyword` names the text field `srcip` in logs (the suffix is a cluster's).
+        let names: Vec<String> = spec
+            .fields
+            .iter()
+            .map(|f| f.strip_suffix(".keyword").unwrap_or(f).to_string())
+            .collect();
+        let plan = |format: Format| FieldPlan::new(format, &names);
         let threads = self.threads;
         match layout(&mut reader)? {
             None => Ok(Evaluator::new(*spec)),

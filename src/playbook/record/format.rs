@@ -8,7 +8,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use super::value::Val;
+use super::json::paths::lookup_json;
+use super::value::{val_to_json, Val};
 
 /// What the records of a log file describe, which decides the field mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +162,42 @@ pub fn suricata_state(tcp_state: &str, rst: bool) -> &'static str {
         "closed" => "Closed",
         _ => "Other",
     }
+}
+
+/// The canonical names a playbook may use for any format.
+pub const CANONICAL_NAMES: [&str; 9] = [
+    "srcip",
+    "dstip",
+    "srcport",
+    "dstport",
+    "timestamp",
+    "engid",
+    "event_name",
+    "proto",
+    "state",
+];
+
+/// A whole record as a template sees it: its own fields (native names), the canonical names it
+/// maps to (where the record has no field of that name itself), and `_source` (the record).
+pub fn record_bindings(source: &Json) -> Json {
+    let mut frame = source.as_object().cloned().unwrap_or_default();
+    let names: Vec<String> = CANONICAL_NAMES.iter().map(|n| n.to_string()).collect();
+    let plan = FieldPlan::new(detect_json_format(source), &names);
+    let slots: Vec<Option<Val<'_>>> = plan
+        .paths
+        .iter()
+        .map(|path| lookup_json(source, path).map(Val::from_json))
+        .collect();
+    for (field, name) in names.into_iter().enumerate() {
+        if frame.contains_key(&name) {
+            continue;
+        }
+        if let Some(value) = plan.get(field, &slots) {
+            frame.insert(name, val_to_json(value));
+        }
+    }
+    frame.insert("_source".into(), source.clone());
+    Json::Object(frame)
 }
 
 /// Guesses the format of a JSON record: EVE has `event_type`, Zeek has `id.orig_h` or `uid`.

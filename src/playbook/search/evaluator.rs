@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::calc::CalcState;
 use super::{SearchSpec, TIMESTAMP_FIELD};
-use crate::playbook::record::format::FieldPlan;
+use crate::playbook::record::format::{record_bindings, FieldPlan};
 use crate::playbook::record::time::parse_timestamp_micros;
 use crate::playbook::record::value::Val;
 
@@ -51,13 +51,11 @@ pub struct Payload {
 }
 
 impl Payload {
-    /// `ctx.payload` as the templates and conditions see it.
+    /// `ctx.payload` as the templates and conditions see it. Each of `filtered` holds the record
+    /// as `_source` and its fields by native and canonical name, so that
+    /// `{{#ctx.payload.filtered}}{{srcip}}{{/ctx.payload.filtered}}` reads them directly.
     pub fn to_json(&self) -> Json {
-        let filtered: Vec<Json> = self
-            .filtered
-            .iter()
-            .map(|s| json!({ "_source": s }))
-            .collect();
+        let filtered: Vec<Json> = self.filtered.iter().map(record_bindings).collect();
         json!({
             "hits": { "total": { "value": self.total_hits } },
             "filtered_total": filtered.len(),

@@ -6,7 +6,8 @@
 //!
 //! It is at least as strict as `serde_json`: whatever it accepts, `serde_json` accepts with the same
 //! slots. Anything it is not sure of (a malformed line, a top level that is not an object, an
-//! escaped key, nesting deeper than [`MAX_DEPTH`], a number that is not a plain integer where the
+//! escaped key, nesting deeper than [`MAX_DEPTH`], a lone escaped surrogate, a number that may
+//! be out of `f64`'s range, a number that is not a plain integer where the
 //! seeded visitor would parse it) is a [`Fallback`]: the caller then parses the line with
 //! `serde_json`, whose result (or error message) is authoritative. Values captured whole, escaped
 //! strings and non-integer numbers are read by `serde_json` from their own slice of the line, with
@@ -27,6 +28,10 @@ use crate::playbook::record::value::Val;
 /// Deeper nesting falls back to `serde_json`, which counts its own limit of 128 on the values it
 /// visits (but not on those it skips): below this depth both agree.
 pub(super) const MAX_DEPTH: usize = 100;
+
+/// A number with at most this many digits before its point is within `f64`'s range (10^300 <
+/// 1.8 × 10^308) whatever its fraction.
+const MAX_INTEGER_DIGITS: usize = 300;
 
 /// The fast path cannot vouch for the line; parse it with `serde_json`.
 #[derive(Debug, PartialEq, Eq)]
@@ -164,17 +169,50 @@ impl<'de> Cursor<'de> {
         Ok(())
     }
 
-    /// The byte at `at` follows an escaping backslash. Checked as `serde_json` checks the
-    /// strings it skips: `\u` takes any four hex digits.
+    /// The byte at `at` follows an escaping backslash. `\u` takes four hex digits, and a
+    /// surrogate only as half of a pair (as `serde_json::Value` reads it).
     #[cold]
     fn check_escape(&self, at: usize) -> Step {
         match self.bytes.get(at) {
             Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(()),
-            Some(b'u') => match self.bytes.get(at + 1..at + 5) {
-                Some(hex) if hex.iter().all(u8::is_ascii_hexdigit) => Ok(()),
-                _ => Err(Fallback),
+            Some(b'u') => match self.hex4(at + 1).ok_or(Fallback)? {
+                0xD800..=0xDBFF => match (self.bytes.get(at + 5..at + 7), self.hex4(at + 7)) {
+                    (Some(b"\\u"), Some(0xDC00..=0xDFFF)) => Ok(()),
+                    _ => Err(Fallback),
+                },
+                0xDC00..=0xDFFF => self.after_high_surrogate(at),
+                _ => Ok(()),
             },
             _ => Err(Fallback),
+        }
+    }
+
+    /// The four hex digits at `at` as a UTF-16 unit.
+    fn hex4(&self, at: usize) -> Option<u16> {
+        let hex = self.bytes.get(at..at + 4)?;
+        if !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    }
+
+    /// The low surrogate escaped at `at` (its `u`) directly follows an escaped high surrogate:
+    /// `\uD8xx` before it, whose backslash escapes (an odd run of backslashes ends there).
+    fn after_high_surrogate(&self, at: usize) -> Step {
+        let Some(start) = at.checked_sub(7) else {
+            return Err(Fallback);
+        };
+        let high =
+            self.bytes[start + 1] == b'u' && matches!(self.hex4(start + 2), Some(0xD800..=0xDBFF));
+        let run = self.bytes[..=start]
+            .iter()
+            .rev()
+            .take_while(|b| **b == b'\\')
+            .count();
+        if high && run % 2 == 1 {
+            Ok(())
+        } else {
+            Err(Fallback)
         }
     }
 
@@ -228,7 +266,9 @@ impl<'de> Cursor<'de> {
     }
 
     /// At a number: moves past it, checking its syntax. Returns the start of its digits when it
-    /// is a plain integer (no fraction or exponent).
+    /// is a plain integer (no fraction or exponent). A number that may be out of `f64`'s range
+    /// (more than [`MAX_INTEGER_DIGITS`] digits before the point, exponent included) is left
+    /// to `serde_json`, which refuses one that is.
     #[inline(always)]
     fn number(&mut self) -> Step<Option<usize>> {
         if self.peek() == b'-' {
@@ -240,6 +280,10 @@ impl<'de> Cursor<'de> {
             b'1'..=b'9' => self.digits(),
             _ => return Err(Fallback),
         }
+        let digits_before_point = self.pos - start;
+        if digits_before_point > MAX_INTEGER_DIGITS {
+            return Err(Fallback);
+        }
         let mut plain = true;
         if self.peek() == b'.' {
             self.pos += 1;
@@ -248,10 +292,29 @@ impl<'de> Cursor<'de> {
         }
         if matches!(self.peek(), b'e' | b'E') {
             self.pos += 1;
-            if matches!(self.peek(), b'+' | b'-') {
-                self.pos += 1;
-            }
+            let negative = match self.peek() {
+                b'+' => {
+                    self.pos += 1;
+                    false
+                }
+                b'-' => {
+                    self.pos += 1;
+                    true
+                }
+                _ => false,
+            };
+            let digits = self.pos;
             self.some_digits()?;
+            let exponent = &self.bytes[digits..self.pos];
+            let magnitude = exponent
+                .iter()
+                .take(4)
+                .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
+            if exponent.len() > 3
+                || (!negative && digits_before_point + magnitude > MAX_INTEGER_DIGITS)
+            {
+                return Err(Fallback);
+            }
             plain = false;
         }
         Ok(plain.then_some(start))

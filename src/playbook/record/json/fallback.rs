@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
@@ -52,14 +52,14 @@ impl<'de> Visitor<'de> for MapSeed<'_, '_, 'de> {
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element::<Unused>()?.is_some() {}
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key_seed(StrSeed)? {
             match self.node.find(&key) {
                 None => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Unused>()?;
                 }
                 Some(child) if child.slot.is_some() => {
                     let value = map.next_value_seed(ValSeed)?;
@@ -77,6 +77,53 @@ impl<'de> Visitor<'de> for MapSeed<'_, '_, 'de> {
             }
         }
         Ok(())
+    }
+}
+
+/// A value the playbook does not use, read as strictly as `serde_json::Value` reads it (numbers
+/// in range, escapes that make characters, nesting within its limit) and then dropped:
+/// `IgnoredAny` would skip what `Value` refuses, and a record kept whole for `filtered` must
+/// parse as a `Value` (issue 10, item 14).
+struct Unused;
+
+impl<'de> Deserialize<'de> for Unused {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Unused, D::Error> {
+        d.deserialize_any(UnusedVisitor)
+    }
+}
+
+struct UnusedVisitor;
+
+impl<'de> Visitor<'de> for UnusedVisitor {
+    type Value = Unused;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Unused, E> {
+        Ok(Unused)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Unused, E> {
+        Ok(Unused)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Unused, E> {
+        Ok(Unused)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Unused, E> {
+        Ok(Unused)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Unused, E> {
+        Ok(Unused)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Unused, E> {
+        Ok(Unused)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unused, A::Error> {
+        while seq.next_element::<Unused>()?.is_some() {}
+        Ok(Unused)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unused, A::Error> {
+        while map.next_entry::<Unused, Unused>()?.is_some() {}
+        Ok(Unused)
     }
 }
 

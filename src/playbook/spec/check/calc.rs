@@ -29,8 +29,10 @@ impl Checker {
             return None;
         };
         let field = self.field(field_name, line);
+        // A bucket binds the field's name: `srcip.keyword` binds `srcip`.
+        let field_name = field_name.strip_prefix("_source.").unwrap_or(field_name);
         let field_name = field_name
-            .strip_prefix("_source.")
+            .strip_suffix(".keyword")
             .unwrap_or(field_name)
             .to_string();
         match c.kind.as_str() {

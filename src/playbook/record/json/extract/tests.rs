@@ -274,9 +274,10 @@ fn generated_records_read_as_serde_json_reads_them() {
             Ok(())
         })
         .unwrap();
-    // Most generated records are read by the fast path itself (the rest have escaped keys, or
-    // fractions and escapes where the visitor would check them).
-    assert!(fast.get() > 2000, "{} of 3000", fast.get());
+    // Most generated records are read by the fast path itself (the rest have escaped keys,
+    // fractions and escapes where the visitor would check them, or numbers near `f64`'s limits,
+    // which the generator makes far more often than logs hold them: about 1900 of 3000).
+    assert!(fast.get() > 1800, "{} of 3000", fast.get());
 }
 
 proptest! {
@@ -404,7 +405,7 @@ fn accepts(line: &str, paths: &[&str]) -> bool {
 
 #[test]
 fn usual_records_take_the_fast_path() {
-    let eve = r#"{"timestamp":"2025-06-01T00:00:01.5+0000","flow_id":1234567890123,"src_ip":"10.0.0.1","dest_port":443,"event_type":"alert","alert":{"action":"allowed","signature_id":2000001,"signature":"ET \"x\" \u00e9","severity":2,"metadata":{"tags":["a","b"]}},"flow":{"alerted":false,"rate":-1.5e3}}"#;
+    let eve = r#"{"timestamp":"2025-06-01T00:00:01.5+0000","flow_id":1234567890123,"src_ip":"10.0.0.1","dest_port":443,"event_type":"alert","alert":{"action":"allowed","signature_id":2000001,"signature":"ET \"x\" \u00e9","severity":2,"metadata":{"tags":["a","b"]}},"flow":{"alerted":false,"rate":-1.5}}"#;
     let paths = [
         "timestamp",
         "src_ip",
@@ -420,7 +421,42 @@ fn usual_records_take_the_fast_path() {
         " { \"a\" : { } , \"a\" : {\"b\" : 1 } } \r",
         &["a.b"]
     ));
-    assert!(accepts(r#"{"x":1e400,"y":"\ud800"}"#, &["a"]));
+}
+
+#[test]
+fn unused_values_serde_json_cannot_hold_make_the_record_malformed() {
+    // Kept whole for `filtered`, a record must parse as a `serde_json::Value` (issue 10, item 14):
+    // out of range numbers, lone surrogates and nesting past 128 in fields nobody asked for.
+    let deep = format!("{{\"a\":1,\"z\":{}1{}}}", "[".repeat(129), "]".repeat(129));
+    for line in [
+        r#"{"a":1,"x":1e400}"#,
+        r#"{"a":1,"x":[-1e400]}"#,
+        r#"{"a":1,"y":"\ud800"}"#,
+        r#"{"a":1,"y":{"k":"\udc00x"}}"#,
+        deep.as_str(),
+    ] {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_err(),
+            "{line}"
+        );
+        let (paths, tree) = tree_of(&["a"]);
+        let mut slots: Slots = vec![None; paths.len()];
+        assert!(parse_json_line(line, &tree, &mut slots).is_err(), "{line}");
+        check(line, &paths, &tree).unwrap();
+    }
+    // What serde_json holds stays a record, through the fallback.
+    assert!(accepts(r#"{"a":1,"x":-1.5E-3,"y":"\ud83d\ude00"}"#, &["a"]));
+    assert!(accepts(r#"{"a":1,"x":"\\\ud83d\ude00"}"#, &["a"]));
+    for line in [r#"{"a":1,"x":1e300}"#, r#"{"a":1,"x":"\\ud83d\ude00"}"#] {
+        assert!(!accepts(line, &["a"]), "{line}: not on the fast path");
+        let (paths, tree) = tree_of(&["a"]);
+        let mut slots: Slots = vec![None; paths.len()];
+        assert_eq!(
+            parse_json_line(line, &tree, &mut slots).is_ok(),
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "{line}"
+        );
+    }
 }
 
 #[test]
