@@ -171,6 +171,22 @@ pub struct StatsView {
     #[serde(default)]
     pub reset_interfaces: Vec<ResetIfaceView>,
     pub caps: CapsView,
+    /// Whether the rules are saved.
+    #[serde(default)]
+    pub persistence: PersistenceView,
+}
+
+/// Saving the rules across restarts: a change that cannot be saved is refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersistenceView {
+    /// The rules file, if the daemon saves its rules.
+    pub state_file: Option<String>,
+    pub saves: u64,
+    pub failures: u64,
+    /// The error of the last save, while saving fails.
+    pub error: Option<String>,
+    /// Since when saving fails, seconds since the Unix epoch.
+    pub failing_since_unix: Option<f64>,
 }
 
 /// One reset interface: whether RSTs can go out of it, since when, and how many could not.
@@ -261,6 +277,9 @@ pub struct RuleView {
     pub expires_unix: f64,
     pub segments_matched: u64,
     pub rsts_sent: u64,
+    /// Why the rule is not applied although it lives: its host became protected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<String>,
 }
 
 impl RuleView {
@@ -275,6 +294,7 @@ impl RuleView {
             expires_unix: rule.expires.as_secs_f64(),
             segments_matched: rule.stats.segments_matched(),
             rsts_sent: rule.stats.rsts_sent(),
+            suspended: None,
         }
     }
 }

@@ -333,10 +333,19 @@ impl<S: BuildHasher> RuleTable<S> {
 
     /// The snapshot a capture thread on `sniff_if` needs; `None` takes every rule (replay).
     pub fn matcher(&self, sniff_if: Option<&str>) -> Matcher {
+        self.matcher_without(sniff_if, |_| false)
+    }
+
+    /// [`RuleTable::matcher`] leaving out the rules `suspended` picks.
+    pub fn matcher_without(
+        &self,
+        sniff_if: Option<&str>,
+        suspended: impl Fn(&Rule) -> bool,
+    ) -> Matcher {
         Matcher::new(
             self.rules
                 .iter()
-                .filter(|r| sniff_if.is_none_or(|s| s == r.sniff_if)),
+                .filter(|r| sniff_if.is_none_or(|s| s == r.sniff_if) && !suspended(r)),
         )
     }
 }

@@ -360,3 +360,34 @@ async fn shutdown_answers_the_request_in_flight_and_closes_idle_connections() {
         "idle connection closed"
     );
 }
+
+#[tokio::test]
+async fn rules_of_a_host_protected_by_a_reload_are_suspended_and_listed_so() {
+    let server = Server::start("", FakeSensor::lab()).await;
+    let mut c = server.connect().await;
+    ask(&mut c, &add("10.77.0.1", 600)).await;
+    ask(&mut c, &add("10.77.0.2", 600)).await;
+    let mut config = server.config.clone();
+    config.protected = vec!["10.77.0.0/31".parse().unwrap()];
+    server.daemon.reload(&config);
+    // Its capture no longer applies the rule; the peers of a protected host are spared too.
+    assert_eq!(server.sensor.rule_hosts("eth1"), ["10.77.0.2"]);
+    let Response::Rules { rules } = ask(&mut c, &line(r#""op":"list""#)).await else {
+        panic!("no list")
+    };
+    let suspended = |host: &str| {
+        rules
+            .iter()
+            .find(|r| r.host == host)
+            .and_then(|r| r.suspended.clone())
+    };
+    let why = suspended("10.77.0.1").expect("suspended");
+    assert!(why.contains("10.77.0.0/31"), "{why}");
+    assert_eq!(suspended("10.77.0.2"), None);
+    // No longer protected: it applies again.
+    server.daemon.reload(&server.config);
+    let mut hosts = server.sensor.rule_hosts("eth1");
+    hosts.sort();
+    assert_eq!(hosts, ["10.77.0.1", "10.77.0.2"]);
+    server.stop(c).await;
+}

@@ -41,8 +41,8 @@ fn interface_checks_and_exit_codes() {
         ),
         (
             &["e1", "-i", "eth1", "-o", "lo", "-h", "fd77::1", "-d", "5"],
-            3,
-            "reset interface 'lo' has no global IPv6 address",
+            2,
+            "interface 'lo' is the loopback",
         ),
         (
             &["e1", "-i", "eth1", "-o", "eth0", "-h", "nothost", "-d", "5"],
@@ -154,7 +154,7 @@ fn the_daemon_checks_every_request_and_survives_garbage() {
         ),
         (
             r#"{"v":1,"op":"add","engid":"e","sniff_if":"eth1","reset_if":"lo","host":"fd77::1","seconds":"5"}"#,
-            "has no global IPv6 address",
+            "interface 'lo' is the loopback",
         ),
     ] {
         let answer = ask(line);

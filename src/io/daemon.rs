@@ -7,6 +7,7 @@
 //! [`Sensor`], never while the lock is held. Captures run on their own threads and only ever see
 //! immutable [`crate::rules::Matcher`] snapshots, so a request never stalls the packet path.
 mod captures;
+mod persist;
 mod report;
 
 use super::auth::Allowed;
@@ -21,13 +22,14 @@ use crate::health::HealthWatch;
 use crate::interfaces::{IfaceError, Links};
 use crate::proto::{ErrorKind, Request, Response, RuleView};
 use crate::rules::{Rule, RuleSpec, RuleTable};
-use crate::saved;
+use crate::saved::Change;
 use crate::time::{Clock, Instant};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::Notify;
 
+pub use persist::StateError;
 pub use report::RESET_IF_PROBE_EVERY;
 
 /// The configuration as the daemon applies it (names resolved, own addresses added).
@@ -106,6 +108,16 @@ pub struct Daemon {
     started: Instant,
     rules_file: Option<RulesFile>,
     tracked_file: Option<TrackedFile>,
+    durability: Mutex<persist::Durability>,
+}
+
+/// Why the daemon did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("starting the tracked captures")]
+    Capture(#[from] super::capture::CaptureError),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
@@ -124,7 +136,7 @@ impl Daemon {
         sensor: Arc<dyn Sensor>,
         clock: Arc<dyn Clock>,
         rules_file: Option<RulesFile>,
-    ) -> Result<Arc<Self>, super::capture::CaptureError> {
+    ) -> Result<Arc<Self>, StartError> {
         let now = clock.now();
         let tracked_file = rules_file
             .as_ref()
@@ -142,6 +154,7 @@ impl Daemon {
             started: now,
             rules_file,
             tracked_file,
+            durability: Mutex::default(),
         });
         tracing::info!(
             max_flows = config.max_flows,
@@ -163,7 +176,7 @@ impl Daemon {
             Ok(links) => daemon.track_interfaces(&links),
             Err(e) => tracing::error!(error = %e, "cannot list the interfaces to track"),
         }
-        daemon.restore(now);
+        daemon.restore(now)?;
         Ok(daemon)
     }
 
@@ -201,7 +214,20 @@ impl Daemon {
     /// Applies a new configuration (SIGHUP); rules and captures are kept.
     pub fn reload(&self, config: &Config) {
         let settings = Settings::resolve(config, self.sensor.links());
+        let before = self.settings().protected;
+        let after = Arc::clone(&settings.protected);
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+        for rule in self.lock().table.iter() {
+            match (suspension(&before, rule), suspension(&after, rule)) {
+                (None, Some(why)) => {
+                    tracing::warn!(engid = %rule.key.engid, host = %rule.key.host, port = ?rule.key.port, "rule {why}");
+                }
+                (Some(_), None) => {
+                    audit(rule, "rule resumed: its host is no longer protected");
+                }
+                _ => {}
+            }
+        }
         self.egress
             .rate
             .lock()
@@ -214,8 +240,22 @@ impl Daemon {
         }
         let registry = self.lock();
         let rules = registry.table.len();
+        self.save_table(&registry.table, self.now());
         self.commit(registry);
         tracing::info!("configuration reloaded; {rules} rules kept");
+    }
+
+    /// A rule as listed: suspended while its host is protected.
+    fn view(&self, rule: &Rule, now: Instant) -> RuleView {
+        let protected = &self
+            .settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .protected;
+        RuleView {
+            suspended: suspension(protected, rule),
+            ..RuleView::of(rule, now)
+        }
     }
 
     /// Signalled whenever the next deadline may have moved.
@@ -252,7 +292,7 @@ impl Daemon {
                     .table
                     .iter()
                     .filter(|r| r.expires > now)
-                    .map(|r| RuleView::of(r, now))
+                    .map(|r| self.view(r, now))
                     .collect();
                 Response::Rules { rules }
             }
@@ -262,6 +302,12 @@ impl Daemon {
                     Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
                 };
                 let mut registry = self.lock();
+                if registry.table.get(&key).is_some() {
+                    let change = Change::Cancel(&key);
+                    if let Err(e) = self.save_change(&registry.table, change, now) {
+                        return error(ErrorKind::Unavailable, e);
+                    }
+                }
                 let Some(rule) = registry.table.cancel(&key) else {
                     let port = key.port.map(|p| format!(" port {p}")).unwrap_or_default();
                     return error(
@@ -280,6 +326,9 @@ impl Daemon {
             }
             Request::Flush => {
                 let mut registry = self.lock();
+                if let Err(e) = self.save_change(&registry.table, Change::Flush, now) {
+                    return error(ErrorKind::Unavailable, e);
+                }
                 let rules = registry.table.flush();
                 for rule in &rules {
                     audit(rule, "rule cancelled (flush)");
@@ -378,6 +427,11 @@ impl Daemon {
                 // Closed meanwhile by a request that left it no rule: open it again.
                 continue;
             }
+            let change = Change::Upsert { spec: &spec, now };
+            if let Err(e) = self.save_change(&registry.table, change, now) {
+                self.commit(registry);
+                return error(ErrorKind::Unavailable, e);
+            }
             let refreshed = admission == Admission::Refresh;
             let since = registry
                 .captures
@@ -416,62 +470,13 @@ impl Daemon {
             .then(|| since.as_secs_f64())
     }
 
-    /// After any change of the table: new snapshots for the captures (closing those no rule
-    /// needs, once the lock is released), the rules file, the expiry timer.
+    /// After any change of the table (saved before it was made): new snapshots for the
+    /// captures (closing those no rule needs, once the lock is released), the expiry timer.
     fn commit(&self, mut registry: MutexGuard<'_, Registry>) {
         let closed = self.sync_captures(&mut registry);
-        if let Some(file) = &self.rules_file {
-            if let Err(e) = file.save(&saved::to_json(&registry.table)) {
-                tracing::error!(path = %file.path().display(), error = %e, "cannot save the rules; they will not survive a restart");
-            }
-        }
         drop(registry);
         drop(closed);
         self.changed.notify_one();
-    }
-
-    fn restore(&self, now: Instant) {
-        let Some(file) = &self.rules_file else {
-            return;
-        };
-        let text = match file.read() {
-            Ok(Some(text)) => text,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(path = %file.path().display(), error = %e, "cannot read the saved rules");
-                return;
-            }
-        };
-        let (rules, expired) = match saved::from_json(&text, now) {
-            Ok(loaded) => loaded,
-            Err(e) => {
-                let aside = file.move_aside(now.as_micros() / 1_000_000);
-                tracing::error!(
-                    path = %file.path().display(), error = %e, moved_to = ?aside.ok(),
-                    "the saved rules are unreadable; moved aside, starting with none"
-                );
-                return;
-            }
-        };
-        for r in &rules {
-            if let Err(e) = self.ensure_capture(&r.spec.sniff_if) {
-                tracing::error!(error = %e, "restored rule cannot capture yet");
-            }
-        }
-        let mut registry = self.lock();
-        for r in rules {
-            let key = r.spec.key.clone();
-            registry.table.restore(r.spec, r.created, r.expires);
-            if let Some(rule) = registry.table.get(&key) {
-                audit(rule, "rule restored");
-            }
-        }
-        tracing::info!(
-            restored = registry.table.len(),
-            expired,
-            "saved rules loaded"
-        );
-        self.commit(registry);
     }
 
     /// Removes the rules whose deadline has come.
@@ -482,6 +487,7 @@ impl Daemon {
             audit(r, "rule expired");
         }
         if !expired.is_empty() {
+            self.save_table(&registry.table, now);
             self.commit(registry);
         }
         expired
@@ -490,6 +496,14 @@ impl Daemon {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.lock().table.next_deadline()
     }
+}
+
+/// Why `rule` is suspended under `protected`, if it is.
+fn suspension(protected: &[Cidr], rule: &Rule) -> Option<String> {
+    protected
+        .iter()
+        .find(|c| c.contains(rule.key.host))
+        .map(|net| format!("suspended: host {} is protected ({net}) since the configuration was reloaded; it is not reset until it is no longer protected or the rule is cancelled", rule.key.host))
 }
 
 /// One audit line per rule event, as structured fields.

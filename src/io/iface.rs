@@ -57,9 +57,8 @@ mod tests {
         let links = read().unwrap();
         let lo = links.get("lo").expect("lo exists");
         assert!(lo.loopback && lo.ifindex > 0, "{lo:?}");
-        if lo.up {
-            assert!(check_rule("lo", "lo", None).is_ok());
-        }
+        let err = check_rule("lo", "eth-none0", None).unwrap_err();
+        assert!(matches!(err, IfaceError::Loopback { .. }), "{err}");
         let err = check_rule("no-such-if0", "lo", None).unwrap_err();
         assert!(matches!(err, IfaceError::Unknown { .. }));
         assert!(err.to_string().contains("lo"), "{err}");

@@ -1,7 +1,8 @@
-//! Where the daemon's log goes, filtered by `RUST_LOG` (default `info`): `tracing` to stderr, as
-//! text, JSON lines, or Elastic Common Schema documents ([`crate::ecs`] decides their fields);
-//! or, for text under systemd (stderr is the journal), native journal entries in which every
-//! field of an event (`engid`, `host`, ...) is a journal field (`ENGID`, `HOST`, ...).
+//! Where the daemon's log goes: `tracing` filtered by `RUST_LOG` (default `info`), to the
+//! systemd journal in its native protocol when stderr is the journal and the format is text
+//! (every field of an event, such as `engid` or `host`, becomes a journal field: `ENGID`,
+//! `HOST`), else to stderr as text, JSON lines, or Elastic Common Schema documents
+//! ([`crate::ecs`] decides their fields).
 use crate::config::LogFormat;
 use crate::ecs;
 use serde_json::Value;
@@ -14,13 +15,13 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the global subscriber; call once, before anything logs. JSON and ECS lines, asked
-/// for by name, stay lines under systemd too (the journal stores each as its message).
+/// Installs the global subscriber; call once, before anything logs. JSON and ECS stay lines on
+/// stderr under systemd too (the journal then stores each line as text).
 pub fn init(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if format == LogFormat::Text && stderr_is_journal() {
-        // Without the journal's socket (journald stopped), text on stderr, which systemd reads.
+        // No socket (journald stopped): fall back to text on stderr, which systemd still reads.
         if let Ok(journal) = tracing_journald::layer() {
             let journal = journal.with_field_prefix(None);
             tracing_subscriber::registry()

@@ -1,7 +1,6 @@
 //! `tcpresetd` as a service: the configuration file read, raw sockets checked, the daemon started
 //! on this host, the control socket bound, readiness and watchdog pings for systemd, SIGHUP
 //! reloads, the metrics file, the reset interface watch, and a clean stop on SIGTERM or SIGINT.
-use super::capture::CaptureError;
 use super::control::{self, BindError};
 use super::daemon::{self, Daemon};
 use super::inject::{InjectError, Injector};
@@ -30,8 +29,8 @@ pub enum ServiceError {
     RawSockets(#[source] InjectError),
     #[error("starting the tokio runtime")]
     Runtime(#[source] std::io::Error),
-    #[error("starting the tracked captures")]
-    Capture(#[source] CaptureError),
+    #[error(transparent)]
+    Start(#[from] daemon::StartError),
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error("installing the {0} handler")]
@@ -68,8 +67,7 @@ pub fn run(args: &DaemonArgs, config: Config) -> Result<(), ServiceError> {
             Arc::new(HostSensor),
             Arc::new(WallClock),
             Some(rules_file),
-        )
-        .map_err(ServiceError::Capture)?;
+        )?;
         let listener = control::bind(&config.socket, &config.socket_group)?;
         tracing::info!(socket = %config.socket.display(), "tcpresetd ready");
         let status = format!("listening on {}", config.socket.display());

@@ -86,28 +86,46 @@ pub fn rules(rules: &[RuleView]) -> String {
             ]
         })
         .collect();
-    table(
+    let mut out = table(
         [
             "ENGID", "HOST", "PORT", "SNIFF", "RESET", "LEFT(s)", "MATCHED", "RSTS",
         ],
         &rows,
-    )
+    );
+    for r in rules {
+        if let Some(why) = &r.suspended {
+            out.push_str(&format!("\nrule {} host {} {why}", r.engid, r.host));
+        }
+    }
+    out
 }
 
 pub fn stats(s: &StatsView) -> String {
     let c = &s.caps;
     let mut out = format!(
         "uptime {:.0} s, {} rules active, {} RSTs sent, {} probes sent, {} connection ends reset\n\
-         caps hit: rate {} | per-connection budget {} | protected peers {} | refused: max_rules {}, max_seconds {}, protected {}, unauthorized {}, interface {}\n\n",
+         caps hit: rate {} | per-connection budget {} | protected peers {} | refused: max_rules {}, max_seconds {}, protected {}, unauthorized {}, interface {}\n",
         s.uptime_secs, s.rules_active, s.rsts_sent, s.probes_sent, s.connection_ends_reset,
         c.rate_limited, c.over_budget, c.protected_skipped, c.refused_max_rules,
         c.refused_max_seconds, c.refused_protected, c.refused_unauthorized,
         c.refused_interface
     );
     out.push_str(&format!(
-        "flows tracked {} of {} (max_flows, shared by every capture)\n\n",
+        "flows tracked {} of {} (max_flows, shared by every capture)\n",
         s.flows_tracked, s.max_flows
     ));
+    let p = &s.persistence;
+    match (&p.state_file, &p.error) {
+        (None, _) => out.push_str("rules saved: no (no state file)\n\n"),
+        (Some(file), None) => out.push_str(&format!(
+            "rules saved: ok ({file}; {} saves, {} failed)\n\n",
+            p.saves, p.failures
+        )),
+        (Some(file), Some(e)) => out.push_str(&format!(
+            "rules saved: FAILING since {} ({file}: {e}); changes are refused until it is writable\n\n",
+            p.failing_since_unix.map_or("?".into(), when)
+        )),
+    }
     let rows: Vec<[String; 10]> = s
         .interfaces
         .iter()

@@ -21,7 +21,8 @@ impl Daemon {
         }
     }
 
-    /// The snapshot of the rules a capture on `iface` applies.
+    /// The snapshot of the rules a capture on `iface` applies; a rule whose host is protected
+    /// (since a reload) is suspended.
     fn matcher(&self, table: &RuleTable, iface: &str) -> Arc<Matcher> {
         let protected = Arc::clone(
             &self
@@ -30,7 +31,12 @@ impl Daemon {
                 .unwrap_or_else(|p| p.into_inner())
                 .protected,
         );
-        Arc::new(table.matcher(Some(iface)).with_protected(protected))
+        let suspended = |r: &crate::rules::Rule| protected.iter().any(|c| c.contains(r.key.host));
+        Arc::new(
+            table
+                .matcher_without(Some(iface), suspended)
+                .with_protected(Arc::clone(&protected)),
+        )
     }
 
     /// Opens a capture on `iface` unless one runs (a capture whose thread ended, e.g. when its

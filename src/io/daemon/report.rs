@@ -7,8 +7,8 @@ use crate::health::Change;
 use crate::interfaces::Links;
 use crate::io::capture::CaptureStats;
 use crate::proto::{
-    CapsView, CaptureView, ErrorKind, ResetIfaceView, ResetView, Response, RuleResets, RuleView,
-    ShowRequest, StatsView,
+    CapsView, CaptureView, ErrorKind, ResetIfaceView, ResetView, Response, RuleResets, ShowRequest,
+    StatsView,
 };
 use crate::syntax;
 use crate::time::Instant;
@@ -148,6 +148,7 @@ impl Daemon {
                 refused_unauthorized: load(&self.refusals.unauthorized),
                 refused_interface: load(&self.refusals.interface),
             },
+            persistence: self.persistence(),
             reset_interfaces: registry
                 .health
                 .iter()
@@ -175,7 +176,7 @@ impl Daemon {
             .filter(|r| show.engid.as_ref().is_none_or(|e| *e == r.key.engid))
             .filter(|r| host.is_none_or(|h| h == r.key.host))
             .map(|r| RuleResets {
-                rule: RuleView::of(r, now),
+                rule: self.view(r, now),
                 ends_reset: r.stats.ends_reset(),
                 resets: r
                     .stats
