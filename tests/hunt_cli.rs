@@ -283,3 +283,100 @@ fn schedule_runs_each_playbook_and_a_broken_one_does_not_stop_the_others() {
         "{human}"
     );
 }
+
+#[test]
+fn a_dry_run_exits_as_the_run_would_when_every_line_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("refused.yaml");
+    std::fs::write(
+        &book,
+        format!("name: refused\nschedule: {{interval_minutes: 60}}\nsource: {{paths: ['{ROOT}/tests/data/hunt/alerts.eve.json']}}\nconditions:\n  - {{name: any, type: compare_value, operator: greater, value: 0}}\nactions:\n  - name: reset\n    trigger: any\n    run_script:\n      target: local\n      script: 'rm -rf /tmp/nothing'\n"),
+    )
+    .unwrap();
+    let book = book.to_str().unwrap();
+    let at = "2025-06-02T10:05:00Z";
+    let dry = hunt(&["run", "--dry-run", "--now", at, book]);
+    assert_eq!(dry.status.code(), Some(1), "{}", text(&dry.stdout));
+    assert!(
+        text(&dry.stdout).contains("REFUSED"),
+        "{}",
+        text(&dry.stdout)
+    );
+    let real = hunt(&["run", "--now", at, book]);
+    assert_eq!(
+        real.status.code(),
+        dry.status.code(),
+        "{}",
+        text(&real.stdout)
+    );
+}
+
+#[test]
+fn typos_empty_globs_caps_and_empty_substitutions_are_said_out_loud() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("typo.yaml");
+    let write = |query: &str| {
+        std::fs::write(
+            &book,
+            format!("name: typo\nschedule: {{interval_minutes: 60}}\nsource: {{paths: ['{ROOT}/tests/data/hunt/alerts.eve.json', 'rotated-*.json'], max_filtered: 2}}\nquery: {query}\nconditions:\n  - {{name: any, type: compare_value, operator: greater_or_equal, value: 0}}\nactions:\n  - name: reset\n    trigger: any\n    for_each: filtered\n    run_script:\n      target: local\n      script: 'tcpreset {{{{engid}}}} -i eth1 -o eth0 -h {{{{srcip}}}} -p {{{{dstportt}}}} -d 60'\n"),
+        )
+        .unwrap();
+    };
+    let at = "2025-06-02T10:05:00Z";
+    write("{field: srcipp, is: 203.0.113.7}");
+    let out = hunt(&["run", "--dry-run", "--now", at, book.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("note: `source.paths`: `rotated-*.json` matched no file"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("note: field `srcipp` is in none of the"),
+        "{stdout}"
+    );
+
+    write("{field: event_type, is: alert}");
+    let out = hunt(&[
+        "run",
+        "--dry-run",
+        "--payload",
+        "--now",
+        at,
+        book.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "every line is refused: {stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "`filtered` holds the first 2 of 6 matching records (source.max_filtered: 2)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-p  -d 60\": {{dstportt}} has no value in the action's context"),
+        "{stdout}"
+    );
+    let payload: Json = serde_json::from_str(&stdout[stdout.find("\n{").unwrap()..]).unwrap();
+    assert_eq!(payload["payload"]["hits"]["total"]["value"], 6);
+    assert_eq!(
+        payload["payload"]["filtered"][0]["srcip"], "203.0.113.5",
+        "{payload}"
+    );
+}
+
+#[test]
+fn now_without_an_offset_says_it_needs_z_or_an_offset() {
+    let out = hunt(&[
+        "run",
+        "--now",
+        "2025-06-02T10:05:00",
+        &shipped("failed-logins.yaml"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("end it with `Z` (UTC) or an offset"), "{err}");
+}

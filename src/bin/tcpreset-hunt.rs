@@ -39,6 +39,7 @@ fn run(args: HuntArgs) -> Result<bool> {
             dry_run,
             now,
             json,
+            payload,
             status_dir,
         } => {
             let playbook = match load(&file) {
@@ -59,12 +60,16 @@ fn run(args: HuntArgs) -> Result<bool> {
                     .with_context(|| format!("cannot write the status to {}", dir.display()))?;
             }
             if json {
-                print_out(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&status_json(&status))?
-                ))?;
+                let mut out = status_json(&status);
+                if payload {
+                    out["payload"] = status.payload.clone().unwrap_or_default();
+                }
+                print_out(&format!("{}\n", serde_json::to_string_pretty(&out)?))?;
             } else {
                 print_out(&status.summary())?;
+                if let (true, Some(p)) = (payload, &status.payload) {
+                    print_out(&format!("{}\n", serde_json::to_string_pretty(p)?))?;
+                }
             }
             Ok(status.is_ok())
         }

@@ -135,6 +135,23 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// How many lines or bodies were refused before anything ran.
+    pub fn refusals(&self) -> usize {
+        match self {
+            Plan::RunScript { refused, .. } | Plan::Webhook { refused, .. } => refused.len(),
+            Plan::CreateAlert { .. } => 0,
+        }
+    }
+
+    /// How many commands, requests or alert writes the plan would carry out.
+    pub fn steps(&self) -> usize {
+        match self {
+            Plan::RunScript { lines, .. } => lines.len(),
+            Plan::Webhook { bodies, .. } => bodies.len(),
+            Plan::CreateAlert { alerts, .. } => usize::from(!alerts.is_empty()),
+        }
+    }
+
     /// What a dry run prints for the plan; `dir` is where alert files are relative to.
     pub fn describe(&self, dir: &Path) -> Vec<String> {
         let mut out = Vec::new();

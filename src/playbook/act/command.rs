@@ -63,10 +63,25 @@ pub fn check_script(pieces: &[Piece], allowed: &AllowList) -> Vec<Result<Checked
                     lines.push((part.to_string(), None));
                 }
             }
-            Piece::Value { text, name, .. } => {
+            Piece::Value {
+                text,
+                name,
+                missing,
+                ..
+            } => {
                 let (line, taint) = lines.last_mut().expect("never empty");
                 if taint.is_none() {
-                    if let Some(bad) = text.chars().find(|c| c.is_whitespace() || c.is_control()) {
+                    if let Some(missing) = missing {
+                        let place = match &missing.section {
+                            Some(section) => format!("in section {{{{#{section}}}}}"),
+                            None => "in the action's context (ctx, and the record or result of for_each)".into(),
+                        };
+                        *taint = Some(format!("{{{{{name}}}}} has no value {place}; name a field that is bound there (tcpreset-hunt run --dry-run --payload shows what is)"));
+                    } else if text.is_empty() {
+                        *taint = Some(format!("{{{{{name}}}}} is empty; a value must be one word"));
+                    } else if let Some(bad) =
+                        text.chars().find(|c| c.is_whitespace() || c.is_control())
+                    {
                         *taint = Some(format!("the value of {{{{{name}}}}} ({text:?}) contains {bad:?}; values must be single words"));
                     }
                 }

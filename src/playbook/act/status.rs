@@ -24,6 +24,10 @@ pub struct Status {
     pub error: Option<String>,
     pub conditions: Vec<ConditionStatus>,
     pub actions: Vec<ActionStatus>,
+    /// `ctx.payload` as the conditions and templates saw it, and the request sent to a cluster;
+    /// shown by `run --payload`, never stored.
+    #[serde(skip)]
+    pub payload: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -37,6 +41,10 @@ pub struct SearchStatus {
     pub without_timestamp: u64,
     pub outside_window: u64,
     pub examples: Vec<String>,
+    /// What the user should know of the search: a glob that matched no file, a field no record
+    /// had, `filtered` cut at `source.max_filtered`.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +120,9 @@ impl Status {
             out += &format!("  hits: {} (records read {}, malformed {}, without timestamp {}, outside window {})\n", s.hits, s.records, s.malformed, s.without_timestamp, s.outside_window);
             for e in &s.examples {
                 out += &format!("    malformed: {e}\n");
+            }
+            for n in &s.notes {
+                out += &format!("  note: {n}\n");
             }
         }
         for c in &self.conditions {

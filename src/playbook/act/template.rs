@@ -56,7 +56,16 @@ pub enum Piece {
         text: String,
         raw: bool,
         name: String,
+        /// Where the name was looked up when it has no value (it renders empty): the innermost
+        /// section, or `None` at the top, where the action's own context is.
+        missing: Option<Missing>,
     },
+}
+
+/// A variable that resolved to nothing, and the section it was looked up in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    pub section: Option<String>,
 }
 
 /// How substituted values are escaped when the output is a plain string.
@@ -85,7 +94,7 @@ impl Template {
     pub fn render(&self, stack: &[&Json]) -> Vec<Piece> {
         let mut out = Vec::new();
         let mut stack = stack.to_vec();
-        render_nodes(&self.nodes, &mut stack, &mut out);
+        render_nodes(&self.nodes, &mut stack, &mut out, &mut Vec::new());
         out
     }
 
@@ -275,18 +284,27 @@ impl Parser<'_> {
     }
 }
 
-fn render_nodes(nodes: &[Node], stack: &mut Vec<&Json>, out: &mut Vec<Piece>) {
+/// Renders `nodes`; `sections` names the sections entered, innermost last.
+fn render_nodes<'n>(
+    nodes: &'n [Node],
+    stack: &mut Vec<&Json>,
+    out: &mut Vec<Piece>,
+    sections: &mut Vec<&'n str>,
+) {
     for node in nodes {
         match node {
             Node::Text(t) => out.push(Piece::Text(t.clone())),
             Node::Var { name, raw } => {
-                if let Some(text) = lookup(name, stack).and_then(interpolate) {
-                    out.push(Piece::Value {
-                        text,
-                        raw: *raw,
-                        name: name.clone(),
-                    });
-                }
+                let text = lookup(name, stack).and_then(interpolate);
+                let missing = text.is_none().then(|| Missing {
+                    section: sections.last().map(|s| s.to_string()),
+                });
+                out.push(Piece::Value {
+                    text: text.unwrap_or_default(),
+                    raw: *raw,
+                    name: name.clone(),
+                    missing,
+                });
             }
             Node::Section {
                 name,
@@ -295,26 +313,28 @@ fn render_nodes(nodes: &[Node], stack: &mut Vec<&Json>, out: &mut Vec<Piece>) {
             } => {
                 let value = lookup(name, stack);
                 let truthy = value.is_some_and(is_truthy);
+                sections.push(name);
                 match (inverted, value) {
                     (true, _) => {
                         if !truthy {
-                            render_nodes(children, stack, out);
+                            render_nodes(children, stack, out, sections);
                         }
                     }
                     (false, Some(Json::Array(items))) => {
                         for item in items {
                             stack.push(item);
-                            render_nodes(children, stack, out);
+                            render_nodes(children, stack, out, sections);
                             stack.pop();
                         }
                     }
                     (false, Some(v)) if truthy => {
                         stack.push(v);
-                        render_nodes(children, stack, out);
+                        render_nodes(children, stack, out, sections);
                         stack.pop();
                     }
                     (false, _) => {}
                 }
+                sections.pop();
             }
         }
     }

@@ -14,9 +14,14 @@ use crate::playbook::search::backend::BackendError;
 const BUFFER: usize = 64 << 10;
 
 /// The files named by `paths` (relative ones against `base_dir`), globs expanded in sorted
-/// order. A named file that does not exist is an error; a glob that matches nothing is not.
-pub fn resolve(base_dir: &Path, paths: &[String]) -> Result<Vec<PathBuf>, BackendError> {
+/// order, and the globs that matched no file. A named file that does not exist is an error; a
+/// glob that matches nothing is not (logs rotate), but it is reported.
+pub fn resolve(
+    base_dir: &Path,
+    paths: &[String],
+) -> Result<(Vec<PathBuf>, Vec<String>), BackendError> {
     let mut files = Vec::new();
+    let mut empty_globs = Vec::new();
     for p in paths {
         let full = base_dir.join(p);
         let text = full.to_string_lossy().to_string();
@@ -30,6 +35,9 @@ pub fn resolve(base_dir: &Path, paths: &[String]) -> Result<Vec<PathBuf>, Backen
                 .filter(|f| f.is_file())
                 .collect();
             found.sort();
+            if found.is_empty() {
+                empty_globs.push(p.clone());
+            }
             files.extend(found);
         } else if full.is_file() {
             files.push(full);
@@ -40,7 +48,7 @@ pub fn resolve(base_dir: &Path, paths: &[String]) -> Result<Vec<PathBuf>, Backen
             });
         }
     }
-    Ok(files)
+    Ok((files, empty_globs))
 }
 
 /// Why `path`, which is not a regular file, cannot be read as a log.

@@ -105,7 +105,7 @@ impl LocalBackend {
 
 impl Backend for LocalBackend {
     fn search(&self, spec: &SearchSpec<'_>) -> Result<SearchOutput, BackendError> {
-        let files = resolve(&self.base_dir, &self.paths)?;
+        let (files, empty_globs) = resolve(&self.base_dir, &self.paths)?;
         let mut total = Evaluator::new(*spec);
         for (index, path) in files.iter().enumerate() {
             let found = self
@@ -118,6 +118,11 @@ impl Backend for LocalBackend {
             payload,
             stats,
             sources: files.iter().map(|f| f.display().to_string()).collect(),
+            notes: empty_globs
+                .iter()
+                .map(|g| format!("`source.paths`: `{g}` matched no file"))
+                .collect(),
+            request: None,
         })
     }
 }

@@ -10,12 +10,12 @@ use serde_json::json;
 use super::exec;
 use super::load::load_watchlists;
 use super::local::LocalBackend;
-use crate::playbook::act::action::{ActionKind, Plan, RunContext};
+use crate::playbook::act::action::{ActionKind, ForEach, Plan, RunContext};
 use crate::playbook::act::command::Refusal;
 use crate::playbook::act::status::{
     ActionOutcome, ActionStatus, ConditionStatus, SearchStatus, Status,
 };
-use crate::playbook::search::backend::Backend;
+use crate::playbook::search::backend::{Backend, SearchOutput};
 use crate::playbook::search::{SearchSpec, Window};
 use crate::playbook::spec::Playbook;
 
@@ -98,6 +98,7 @@ pub fn run_playbook(
         without_timestamp: stats.without_timestamp,
         outside_window: stats.outside_window,
         examples: stats.examples.clone(),
+        notes: search_notes(playbook, &output),
     });
     let root = json!({ "ctx": {
         "payload": output.payload.to_json(),
@@ -105,6 +106,11 @@ pub fn run_playbook(
         "trigger": { "scheduled_time": scheduled.to_rfc3339_opts(SecondsFormat::Millis, true), "triggered_time": now.to_rfc3339_opts(SecondsFormat::Millis, true) },
         "metadata": { "name": playbook.name },
     }});
+    status.payload = Some(json!({
+        "payload": root["ctx"]["payload"],
+        "request": output.request,
+    }));
+    let capped = filtered_cap_note(playbook, &output);
     let outcomes: Vec<_> = playbook
         .conditions
         .iter()
@@ -154,13 +160,54 @@ pub fn run_playbook(
         }
         let plan = action.plan(run, outcome);
         let (outcome, output) = if options.dry_run {
-            (ActionOutcome::DryRun, plan.describe(&dir))
+            // Refusals count as in a real run, so a dry run exits as the run would.
+            let outcome = match plan.refusals() {
+                0 => ActionOutcome::DryRun,
+                _ if plan.steps() == 0 => ActionOutcome::Failed,
+                _ => ActionOutcome::Partial,
+            };
+            (outcome, plan.describe(&dir))
         } else {
             carry_out(&plan, &action.kind, &dir, now, lookback)
         };
+        let mut output = output;
+        if let (ForEach::Filtered, Some(note)) = (&action.for_each, &capped) {
+            output.insert(0, format!("note: {note}"));
+        }
         status.actions.push(record(outcome, output));
     }
     status
+}
+
+/// What the user should know of the search: its backend's notes, fields that no record of the
+/// window had (likely misspelt), and `filtered` cut at `source.max_filtered`.
+fn search_notes(playbook: &Playbook, output: &SearchOutput) -> Vec<String> {
+    let mut notes = output.notes.clone();
+    let s = &output.stats;
+    let examined = s
+        .records
+        .saturating_sub(s.without_timestamp + s.outside_window + s.prefiltered);
+    if examined > 0 {
+        for (field, name) in playbook.fields.iter().enumerate().take(64).skip(1) {
+            if s.fields_seen & (1 << field) == 0 {
+                notes.push(format!("field `{name}` is in none of the {examined} records of the window; check its name (0 hits may come from it)"));
+            }
+        }
+    }
+    notes.extend(filtered_cap_note(playbook, output));
+    notes
+}
+
+/// Said when `filtered` holds fewer records than matched.
+fn filtered_cap_note(playbook: &Playbook, output: &SearchOutput) -> Option<String> {
+    let kept = output.payload.filtered.len() as u64;
+    let hits = output.payload.total_hits;
+    (playbook.source.max_filtered > 0 && hits > kept).then(|| {
+        format!(
+            "`filtered` holds the first {kept} of {hits} matching records (source.max_filtered: {}); raise it to act on more",
+            playbook.source.max_filtered
+        )
+    })
 }
 
 /// Carries a plan out and reports each step.

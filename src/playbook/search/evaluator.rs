@@ -25,6 +25,9 @@ pub struct ReadStats {
     pub prefiltered: u64,
     /// The first few malformed records: `file:line: why`.
     pub examples: Vec<String>,
+    /// Bit `f` is set once a record of the window had field `f` (fields past 63 count as
+    /// seen): a field no record has is likely misspelt.
+    pub fields_seen: u64,
 }
 
 impl ReadStats {
@@ -36,6 +39,7 @@ impl ReadStats {
         self.without_timestamp += other.without_timestamp;
         self.outside_window += other.outside_window;
         self.prefiltered += other.prefiltered;
+        self.fields_seen |= other.fields_seen;
         let room = Self::MAX_EXAMPLES.saturating_sub(self.examples.len());
         self.examples.extend(other.examples.into_iter().take(room));
     }
@@ -139,6 +143,20 @@ impl<'p> Evaluator<'p> {
         if timestamp < window.from_micros || timestamp >= window.to_micros {
             self.stats.outside_window += 1;
             return;
+        }
+        let fields = plan.accessors.len().min(64);
+        let all = if fields == 64 {
+            u64::MAX
+        } else {
+            (1 << fields) - 1
+        };
+        if self.stats.fields_seen & all != all {
+            // Until every field has been seen once: a few records at the start of most runs.
+            for field in 0..fields {
+                if self.stats.fields_seen & (1 << field) == 0 && get(field).is_some() {
+                    self.stats.fields_seen |= 1 << field;
+                }
+            }
         }
         if let Some(query) = self.spec.query {
             if !query.matches(&get, self.spec.watchlists) {

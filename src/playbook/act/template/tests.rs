@@ -258,8 +258,31 @@ fn values_and_text_stay_apart_and_json_escaping_is_safe() {
             Piece::Value {
                 text: "b c".into(),
                 raw: false,
-                name: "x".into()
+                name: "x".into(),
+                missing: None,
             }
+        ]
+    );
+    let pieces = Template::parse("{{#a}}{{nope}}{{/a}} {{gone}}")
+        .unwrap()
+        .render(&[&json!({"a": [{"k": 1}]})]);
+    let missing: Vec<_> = pieces
+        .iter()
+        .filter_map(|p| match p {
+            Piece::Value { name, missing, .. } => Some((name.as_str(), missing.clone())),
+            Piece::Text(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        missing,
+        [
+            (
+                "nope",
+                Some(Missing {
+                    section: Some("a".into())
+                })
+            ),
+            ("gone", Some(Missing { section: None })),
         ]
     );
     assert_eq!(

@@ -18,6 +18,10 @@ pub struct SearchOutput {
     pub stats: ReadStats,
     /// What was searched: files read, or the index queried.
     pub sources: Vec<String>,
+    /// What the user should know about how the search went, e.g. a glob that matched no file.
+    pub notes: Vec<String>,
+    /// The request sent to a cluster, as it was sent.
+    pub request: Option<serde_json::Value>,
 }
 
 /// Runs searches.

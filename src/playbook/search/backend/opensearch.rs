@@ -46,8 +46,14 @@ impl<T: Fn(&str, &Json) -> Result<Json, String>> Backend for OpenSearchBackend<T
         let payload = payload_from_response(spec, &response)?;
         Ok(SearchOutput {
             payload,
-            stats: ReadStats::default(),
+            // The cluster does not say which fields its documents carry.
+            stats: ReadStats {
+                fields_seen: u64::MAX,
+                ..ReadStats::default()
+            },
             sources: vec![self.index.clone()],
+            notes: Vec::new(),
+            request: Some(request),
         })
     }
 }
