@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of tcpreset: formatting, lints, unit, replay and live namespace tests, packaging.
+# Runs every test of tcpreset: formatting, lints, unit, replay and live namespace tests, packaging,
+# and the unit under a real systemd.
 # Installs what is missing first (Debian packages; needs root, as the live tests do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +15,5 @@ echo "== cargo test (unit, replay, live)"
 cargo test --locked --all-targets -- --test-threads="${TEST_THREADS:-4}"
 echo "== packaging: install.sh, systemd units, .deb (release build)"
 scripts/test-packaging.sh
+echo "== the unit under a real systemd: a minimal Debian booted in the lab's sensor namespace"
+scripts/test-systemd.sh
