@@ -6,7 +6,7 @@
 use crate::config::Track;
 use crate::health::{IfaceState, LinkFacts};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// What is wrong with an interface, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +32,12 @@ pub enum IfaceError {
     },
     #[error("{role} interface '{name}' is a loopback interface: it neither sees the monitored traffic nor reaches the hosts; pass the monitoring port to -i and the interface toward the hosts to -o")]
     Loopback { role: Role, name: String },
+    #[error("HOST {host} is the broadcast address of {subnet} on {iface}, not one host; pass the address of the host to isolate")]
+    Broadcast {
+        host: IpAddr,
+        subnet: String,
+        iface: String,
+    },
     #[error("could not list interfaces (getifaddrs: {0})")]
     List(nix::Error),
 }
@@ -107,17 +113,45 @@ impl Link {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Links {
     by_name: BTreeMap<String, Link>,
+    /// The broadcast address of each connected IPv4 subnet, with the subnet and its interface.
+    broadcasts: BTreeMap<Ipv4Addr, (String, String)>,
 }
 
 impl FromIterator<(String, Link)> for Links {
     fn from_iter<I: IntoIterator<Item = (String, Link)>>(links: I) -> Self {
         Links {
             by_name: links.into_iter().collect(),
+            broadcasts: BTreeMap::new(),
         }
     }
 }
 
 impl Links {
+    /// Notes that `iface` has `addr`/`prefix`, so the subnet's broadcast address is no host.
+    pub fn with_v4_subnet(mut self, iface: &str, addr: Ipv4Addr, prefix: u8) -> Self {
+        if let Some(b) = subnet_broadcast(addr, prefix) {
+            let net = Ipv4Addr::from(u32::from(b) & !(u32::MAX >> prefix));
+            let names = (format!("{net}/{prefix}"), iface.to_owned());
+            self.broadcasts.insert(b, names);
+        }
+        self
+    }
+
+    /// Refuses the broadcast address of a subnet the sensor is connected to.
+    pub fn check_host(&self, host: IpAddr) -> Result<(), IfaceError> {
+        let IpAddr::V4(v4) = host else {
+            return Ok(());
+        };
+        match self.broadcasts.get(&v4) {
+            Some((subnet, iface)) => Err(IfaceError::Broadcast {
+                host,
+                subnet: subnet.clone(),
+                iface: iface.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     pub fn get(&self, name: &str) -> Option<&Link> {
         self.by_name.get(name)
     }
@@ -185,11 +219,20 @@ impl Links {
     ) -> Result<(), IfaceError> {
         self.check(Role::Sniff, sniff_if)?;
         self.check(Role::Reset, reset_if)?;
+        if let Some(host) = host {
+            self.check_host(host)?;
+        }
         match (host, self.get(reset_if)) {
             (Some(host), Some(link)) => check_family(reset_if, &link.addrs, host),
             _ => Ok(()),
         }
     }
+}
+
+/// The broadcast address of the IPv4 subnet `addr`/`prefix`; none for /31 and /32, whose
+/// addresses are all hosts (RFC 3021).
+pub fn subnet_broadcast(addr: Ipv4Addr, prefix: u8) -> Option<Ipv4Addr> {
+    (prefix <= 30).then(|| Ipv4Addr::from(u32::from(addr) | (u32::MAX >> prefix)))
 }
 
 /// The interfaces to capture now without a rule: those `track` names (every possible sniff
@@ -348,6 +391,24 @@ mod tests {
                 }
             );
         }
+        let links = links.with_v4_subnet("eth0", "10.77.0.254".parse().unwrap(), 24);
+        let err = links
+            .check_rule("eth1", "eth0", Some(ip("10.77.0.255")))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "HOST 10.77.0.255 is the broadcast address of 10.77.0.0/24 on eth0, not one host; \
+             pass the address of the host to isolate"
+        );
+        assert_eq!(
+            links.check_rule("eth1", "eth0", Some(ip("10.77.0.127"))),
+            Ok(())
+        );
+        assert_eq!(subnet_broadcast("10.0.0.1".parse().unwrap(), 31), None);
+        assert_eq!(
+            subnet_broadcast("10.0.0.1".parse().unwrap(), 0),
+            Some(Ipv4Addr::BROADCAST)
+        );
         assert_eq!(
             links.check_rule("eth1", "eth0", None),
             Ok(()),

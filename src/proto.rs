@@ -224,6 +224,9 @@ pub struct CaptureView {
     pub pcap_received: u64,
     pub pcap_dropped: u64,
     pub pcap_if_dropped: u64,
+    /// Times the capture loop panicked and was restarted.
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 /// How often each safety rail bit.

@@ -84,12 +84,17 @@ pub fn parse_rules(json: impl AsRef<[u8]>) -> Result<Vec<TimedRule>, RulesError>
 /// Checks one rule of the file.
 fn timed_rule(index: usize, l: RuleLine<'_>) -> Result<TimedRule, RulesError> {
     let bad = |message: String| RulesError::Rule { index, message };
-    if !(l.start.is_finite() && l.start >= 0.0) {
-        return Err(bad(format!(
-            "start {} is not a number of seconds >= 0",
-            l.start
-        )));
-    }
+    // 100 years after the first packet: later than any capture ends.
+    const MAX_START: f64 = 3_155_760_000.0;
+    let start = match Duration::try_from_secs_f64(l.start) {
+        Ok(start) if l.start <= MAX_START => start,
+        _ => {
+            return Err(bad(format!(
+                "start {:?} is not a number of seconds in 0..={MAX_START} after the first packet",
+                l.start
+            )))
+        }
+    };
     let key = RuleKey {
         engid: syntax::engid(&l.engid).map_err(|e| bad(e.to_string()))?,
         host: syntax::host(&l.host).map_err(|e| bad(e.to_string()))?,
@@ -100,7 +105,7 @@ fn timed_rule(index: usize, l: RuleLine<'_>) -> Result<TimedRule, RulesError> {
     };
     let duration = syntax::seconds_value(l.seconds).map_err(|e| bad(e.to_string()))?;
     Ok(TimedRule {
-        start: Duration::from_secs_f64(l.start),
+        start,
         key,
         duration,
     })
@@ -255,6 +260,18 @@ mod tests {
             (
                 r#"[{"engid":"e","host":"10.0.0.1","seconds":5,"start":-1}]"#,
                 "start -1",
+            ),
+            (
+                r#"[{"engid":"e","host":"10.0.0.1","seconds":5,"start":1e300}]"#,
+                "rule 0: start 1e300 is not a number of seconds in 0..=3155760000",
+            ),
+            (
+                r#"[{"engid":"e","host":"10.0.0.1","seconds":5,"start":-0.5}]"#,
+                "start -0.5",
+            ),
+            (
+                r#"[{"engid":"e","host":"10.0.0.1","seconds":5,"start":1e400}]"#,
+                "not a JSON array",
             ),
             (
                 r#"[{"engid":"e","host":"10.0.0.1","seconds":5,"port":0}]"#,

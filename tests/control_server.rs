@@ -234,6 +234,10 @@ async fn interfaces_are_checked_by_the_daemon_and_capture_failures_reported() {
             rule("eth1", "eth1", "10.77.0.1"),
             "reset interface 'eth1' has no IP address",
         ),
+        (
+            rule("eth1", "eth0", "10.77.0.255"),
+            "HOST 10.77.0.255 is the broadcast address of 10.77.0.0/24 on eth0",
+        ),
         (rule("eth1", "eth0", "2001:db8::1"), ""),
     ] {
         let answer = ask(&mut c, &request).await;
@@ -252,7 +256,7 @@ async fn interfaces_are_checked_by_the_daemon_and_capture_failures_reported() {
         "{message}"
     );
     let stats = stats(&mut c).await;
-    assert_eq!((stats.caps.refused_interface, stats.rules_active), (3, 1));
+    assert_eq!((stats.caps.refused_interface, stats.rules_active), (4, 1));
     server.stop(c).await;
 }
 

@@ -367,3 +367,16 @@ fn typos_empty_globs_caps_and_empty_substitutions_are_said_out_loud() {
         "{payload}"
     );
 }
+
+#[test]
+fn now_without_an_offset_says_it_needs_z_or_an_offset() {
+    let out = hunt(&[
+        "run",
+        "--now",
+        "2025-06-02T10:05:00",
+        &shipped("failed-logins.yaml"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("end it with `Z` (UTC) or an offset"), "{err}");
+}

@@ -37,7 +37,7 @@ pub enum HuntCommand {
         #[arg(long)]
         dry_run: bool,
         /// Run as if the time were this (RFC 3339); the lookback window ends here.
-        #[arg(long, value_name = "TIME")]
+        #[arg(long, value_name = "TIME", value_parser = parse_now)]
         now: Option<DateTime<Utc>>,
         /// Print the status as JSON.
         #[arg(long)]
@@ -71,4 +71,13 @@ pub enum HuntCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--now`: an RFC 3339 time, its offset included.
+fn parse_now(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            format!("`{text}` is not an RFC 3339 time with its offset; end it with `Z` (UTC) or an offset, such as 2025-06-02T10:05:00Z or 2025-06-02T12:05:00+02:00")
+        })
 }

@@ -8,6 +8,8 @@
 //! over blocks on a timer). Its received/dropped counters are the kernel's `PACKET_STATISTICS`
 //! (`tp_packets`, every frame the filter passed; `tp_drops`, those the full ring lost), which
 //! the thread reads every second into 64-bit totals for `tcpreset stats`.
+mod supervise;
+
 use super::inject::Injector;
 use crate::filter;
 use crate::flows::FlowTable;
@@ -136,6 +138,8 @@ pub struct CaptureStats {
     pub pcap_received: AtomicU64,
     pub pcap_dropped: AtomicU64,
     pub pcap_if_dropped: AtomicU64,
+    /// Times the capture loop panicked and was entered again.
+    pub restarts: AtomicU64,
 }
 
 /// libpcap's counters (received, dropped, if_dropped) summed into 64 bits: `pcap_stats` gives
@@ -246,7 +250,11 @@ pub fn start(
                     egress: &egress,
                     iface: &name,
                 };
-                run(cap, pipeline, Updates { rx, wakeup }, sinks, &name)
+                let (mut cap, mut pipeline) = (cap, pipeline);
+                let updates = Updates { rx, wakeup };
+                supervise::supervise(&name, &stats.restarts, || {
+                    run(&mut cap, &mut pipeline, &updates, sinks, &name)
+                })
             })
             .map_err(|e| CaptureError::new("thread spawn", iface, e))?
     };
@@ -274,9 +282,9 @@ struct Sinks<'a> {
 }
 
 fn run(
-    mut cap: Capture<Active>,
-    mut pipeline: Pipeline,
-    updates: Updates,
+    cap: &mut Capture<Active>,
+    pipeline: &mut Pipeline,
+    updates: &Updates,
     sinks: Sinks<'_>,
     iface: &str,
 ) {
@@ -284,7 +292,7 @@ fn run(
     tracing::info!(iface, "capture started");
     let mut installed = String::new();
     let tracks = pipeline.tracks_flows();
-    prefilter(&mut cap, pipeline.matcher(), tracks, &mut installed, iface);
+    prefilter(cap, pipeline.matcher(), tracks, &mut installed, iface);
     let mut injector = Injector::new();
     let mut out: Vec<Outgoing> = Vec::with_capacity(64);
     let mut last_stats = Instant::now();
@@ -301,7 +309,7 @@ fn run(
             match updates.rx.try_recv() {
                 Ok(m) => {
                     // The filter first: the answers to the probes must get through.
-                    prefilter(&mut cap, &m, tracks, &mut installed, iface);
+                    prefilter(cap, &m, tracks, &mut installed, iface);
                     pipeline.set_matcher(m, Instant::now(), &mut out);
                     inject(&mut injector, &mut out, sinks);
                 }
@@ -356,7 +364,7 @@ fn run(
             let wait = pipeline
                 .next_deadline()
                 .map_or(IDLE_WAKEUP, |d| d.saturating_since(now).min(IDLE_WAKEUP));
-            wait_readable(&cap, &updates.wakeup, wait);
+            wait_readable(cap, &updates.wakeup, wait);
         }
     }
 }

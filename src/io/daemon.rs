@@ -9,6 +9,7 @@
 mod captures;
 mod persist;
 mod report;
+mod suspend;
 
 use super::auth::Allowed;
 use super::capture::Egress;
@@ -218,17 +219,7 @@ impl Daemon {
         let before = self.settings().protected;
         let after = Arc::clone(&settings.protected);
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
-        for rule in self.lock().table.iter() {
-            match (suspension(&before, rule), suspension(&after, rule)) {
-                (None, Some(why)) => {
-                    tracing::warn!(engid = %rule.key.engid, host = %rule.key.host, port = ?rule.key.port, "rule {why}");
-                }
-                (Some(_), None) => {
-                    audit(rule, "rule resumed: its host is no longer protected");
-                }
-                _ => {}
-            }
-        }
+        self.log_suspensions(&before, &after);
         self.egress
             .rate
             .lock()
@@ -244,19 +235,6 @@ impl Daemon {
         self.save_table(&registry.table, self.now());
         self.commit(registry);
         tracing::info!("configuration reloaded; {rules} rules kept");
-    }
-
-    /// A rule as listed: suspended while its host is protected.
-    fn view(&self, rule: &Rule, now: Instant) -> RuleView {
-        let protected = &self
-            .settings
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .protected;
-        RuleView {
-            suspended: suspension(protected, rule),
-            ..RuleView::of(rule, now)
-        }
     }
 
     /// Signalled whenever the next deadline may have moved.
@@ -497,14 +475,6 @@ impl Daemon {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.lock().table.next_deadline()
     }
-}
-
-/// Why `rule` is suspended under `protected`, if it is.
-fn suspension(protected: &[Cidr], rule: &Rule) -> Option<String> {
-    protected
-        .iter()
-        .find(|c| c.contains(rule.key.host))
-        .map(|net| format!("suspended: host {} is protected ({net}) since the configuration was reloaded; it is not reset until it is no longer protected or the rule is cancelled", rule.key.host))
 }
 
 /// One audit line per rule event, as structured fields.

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 /// Every interface now. An interface that vanishes between the two calls is left out.
 pub fn read() -> Result<Links, IfaceError> {
     let mut flags: BTreeMap<String, (InterfaceFlags, Vec<IpAddr>)> = BTreeMap::new();
+    let mut subnets = Vec::new();
     for ifa in getifaddrs().map_err(IfaceError::List)? {
         let (f, addrs) = flags
             .entry(ifa.interface_name.clone())
@@ -18,13 +19,18 @@ pub fn read() -> Result<Links, IfaceError> {
         if let Some(addr) = ifa.address {
             if let Some(v4) = addr.as_sockaddr_in() {
                 addrs.push(IpAddr::V4(v4.ip()));
+                let mask = ifa.netmask.as_ref().and_then(|m| m.as_sockaddr_in());
+                if let Some(mask) = mask {
+                    let prefix = u32::from(mask.ip()).leading_ones() as u8;
+                    subnets.push((ifa.interface_name.clone(), v4.ip(), prefix));
+                }
             } else if let Some(v6) = addr.as_sockaddr_in6() {
                 addrs.push(IpAddr::V6(v6.ip()));
             }
         }
     }
     let indices = nix::net::if_::if_nameindex().map_err(IfaceError::List)?;
-    Ok(indices
+    let links: Links = indices
         .iter()
         .filter_map(|i| {
             let name = i.name().to_str().ok()?;
@@ -42,7 +48,12 @@ pub fn read() -> Result<Links, IfaceError> {
             };
             Some((name.to_owned(), link))
         })
-        .collect())
+        .collect();
+    Ok(subnets
+        .into_iter()
+        .fold(links, |links, (name, addr, prefix)| {
+            links.with_v4_subnet(&name, addr, prefix)
+        }))
 }
 
 /// The client's check of a rule's interfaces (and, given the host, of its family) as they are now.

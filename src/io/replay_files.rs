@@ -37,6 +37,36 @@ pub enum ReplayError {
     },
     #[error("writing {path}")]
     Write { path: String, source: pcap::Error },
+    #[error("--inject-to {output} is the same file as {input} ({what}): writing it would destroy it; pass another output file")]
+    SameFile {
+        output: String,
+        what: &'static str,
+        input: String,
+    },
+}
+
+/// Refuses an output that is one of the inputs (the same file by device and inode, whatever
+/// the path says: a link, `./`, a symlink).
+fn check_output(input: &Path, rules: &Path, output: &Path) -> Result<(), ReplayError> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(out) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    for (path, what) in [
+        (input, "the capture --replay reads"),
+        (rules, "the --rules file"),
+    ] {
+        let same =
+            std::fs::metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == (out.dev(), out.ino()));
+        if same {
+            return Err(ReplayError::SameFile {
+                output: output.display().to_string(),
+                what,
+                input: path.display().to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Totals of a replay.
@@ -54,6 +84,7 @@ pub fn run(
     output: &Path,
     flows: Option<FlowTable>,
 ) -> Result<Summary, ReplayError> {
+    check_output(input, rules, output)?;
     let name = |p: &Path| p.display().to_string();
     let text = Contents::of(rules).map_err(|source| ReplayError::ReadRules {
         path: name(rules),
@@ -145,4 +176,34 @@ pub fn run(
         counters: replayer.counters(),
         rsts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_that_is_an_input_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.pcap");
+        let rules = dir.path().join("rules.json");
+        std::fs::write(&input, b"not even a capture").unwrap();
+        std::fs::write(&rules, b"[]").unwrap();
+        let linked = dir.path().join("linked.pcap");
+        std::fs::hard_link(&input, &linked).unwrap();
+        for (output, names) in [
+            (
+                dir.path().join(".").join("in.pcap"),
+                "the capture --replay reads",
+            ),
+            (linked, "the capture --replay reads"),
+            (rules.clone(), "the --rules file"),
+        ] {
+            let e = run(&input, &rules, &output, None).unwrap_err();
+            assert!(matches!(e, ReplayError::SameFile { .. }), "{e}");
+            assert!(e.to_string().contains(names), "{e}");
+        }
+        assert_eq!(std::fs::read(&input).unwrap(), b"not even a capture");
+        assert_eq!(std::fs::read(&rules).unwrap(), b"[]");
+    }
 }

@@ -60,7 +60,7 @@ fn link(ifindex: u32, up: bool, addrs: &[&str]) -> Link {
 }
 
 impl FakeSensor {
-    /// The lab's sensor: `lo`; `eth0` resets (10.77.0.254, fd77::fe); `eth1` and `eth3` sniff
+    /// The lab's sensor: `lo`; `eth0` resets (10.77.0.254/24, fd77::fe); `eth1` and `eth3` sniff
     /// (no address); `eth2` is down.
     pub fn lab() -> Arc<FakeSensor> {
         Self::with_links(
@@ -76,7 +76,8 @@ impl FakeSensor {
             ]
             .into_iter()
             .map(|(n, l)| (n.to_owned(), l))
-            .collect(),
+            .collect::<Links>()
+            .with_v4_subnet("eth0", "10.77.0.254".parse().unwrap(), 24),
         )
     }
 

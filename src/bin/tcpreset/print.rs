@@ -126,7 +126,7 @@ pub fn stats(s: &StatsView) -> String {
             p.failing_since_unix.map_or("?".into(), when)
         )),
     }
-    let rows: Vec<[String; 10]> = s
+    let rows: Vec<[String; 11]> = s
         .interfaces
         .iter()
         .map(|i| {
@@ -146,6 +146,7 @@ pub fn stats(s: &StatsView) -> String {
                 i.rsts_sent.to_string(),
                 i.flows.to_string(),
                 i.inject_errors.to_string(),
+                i.restarts.to_string(),
             ]
         })
         .collect();
@@ -161,6 +162,7 @@ pub fn stats(s: &StatsView) -> String {
             "RSTS",
             "FLOWS",
             "INJECT_ERR",
+            "RESTARTS",
         ],
         &rows,
     ));

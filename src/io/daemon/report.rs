@@ -120,6 +120,7 @@ impl Daemon {
                     pcap_received: load(&s.pcap_received),
                     pcap_dropped: load(&s.pcap_dropped),
                     pcap_if_dropped: load(&s.pcap_if_dropped),
+                    restarts: load(&s.restarts),
                 }
             })
             .collect();

@@ -12,19 +12,12 @@ mod calc;
 mod condition;
 mod query;
 mod schedule;
+mod yaml_error;
 
 /// Parses and checks playbook YAML.
 pub fn parse_playbook(text: &str) -> Result<Playbook, Vec<Problem>> {
-    let raw: RawPlaybook = serde_saphyr::from_str(text).map_err(|e| {
-        let line = e.location().map_or(0, |l| l.line());
-        let message = e
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or("invalid YAML")
-            .to_string();
-        vec![Problem { line, message }]
-    })?;
+    let raw: RawPlaybook =
+        serde_saphyr::from_str(text).map_err(|e| vec![yaml_error::problem(&e, text)])?;
     let mut v = Checker {
         problems: Vec::new(),
         fields: vec!["timestamp".to_string()],
