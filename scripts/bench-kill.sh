@@ -97,14 +97,16 @@ print(json.dumps({"tool": tool, "mode": mode, "killed": r["killed_both"], "ms": 
 PY
 }
 
-port=20000
+port=20000 started=1
 for mode in $modes; do
-    if ((as_unit)); then stop_daemon; start_daemon; fi
+    if ((as_unit)); then stop_daemon; start_daemon; started=1; fi
     for i in $(seq "$trials"); do
         for tool in $tools; do
             port=$((port + 1))
-            first=$((i == 1)) trial "$tool" "$mode" "$port"
+            # The first trial after the daemon started (each mode's with --as-unit).
+            first=$started trial "$tool" "$mode" "$port"
         done
+        started=0
     done
     echo "  $mode: $trials trials done" >&2
 done

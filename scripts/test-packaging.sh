@@ -5,8 +5,10 @@
 # the same modes and bytes), then dpkg -i of the .deb here: users,
 # systemd-analyze verify of the installed unit, the installed daemon run as its unit runs it
 # (user tcpresetd, only CAP_NET_RAW and CAP_NET_ADMIN) in a network namespace of its own, its
-# READY=1 and watchdog pings on a NOTIFY_SOCKET, socket rights by group membership, its strace held against the unit's sandbox (system calls, address
-# families, W^X, writes only in its runtime and state directories), and dpkg -r / -P.
+# READY=1 and watchdog pings on a NOTIFY_SOCKET (traced too), socket rights by group membership, its strace held against the unit's sandbox (system calls, address
+# families, W^X, writes only in its runtime and state directories: what a sandbox that answers
+# EPERM would hide), and dpkg -r / -P. The unit itself, under a real systemd, is proven by
+# scripts/test-systemd.sh.
 # Removes what it installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -217,7 +219,11 @@ ip -n "$netns" link set lo up
 ip -n "$netns" link add sniff0 type veth peer name tap0
 ip -n "$netns" link set sniff0 up
 ip -n "$netns" link set tap0 up
-ip -n "$netns" addr add 192.0.2.254/24 dev lo
+# The reset interface: a veth with an address (the loopback is refused as one).
+ip -n "$netns" link add reset0 type veth peer name reset1
+ip -n "$netns" link set reset0 up
+ip -n "$netns" link set reset1 up
+ip -n "$netns" addr add 192.0.2.254/24 dev reset0
 caps=-all,+net_raw,+net_admin
 # systemd's side of Type=notify and WatchdogSec=: a datagram socket the daemon's user may write.
 (umask 0 && exec socat -u UNIX-RECV:"$tmp/notify.sock" - >"$tmp/notify.log") &
@@ -249,7 +255,7 @@ done
 [[ $(stat -c '%a %U %G' "$run/tcpresetd.sock") == "660 tcpresetd tcpreset" ]] ||
     fail "socket is $(stat -c '%a %U %G' "$run/tcpresetd.sock"), not 660 tcpresetd tcpreset"
 client() { ip netns exec "$netns" /usr/bin/tcpreset --socket "$run/tcpresetd.sock" "$@"; }
-client ids-pkg -i sniff0 -o lo -h 198.51.100.7 -d 60 >/dev/null ||
+client ids-pkg -i sniff0 -o reset0 -h 198.51.100.7 -d 60 >/dev/null ||
     fail "root could not add a rule (libpcap capture as tcpresetd?): $(cat "$tmp/daemon.log")"
 grep -q 'ids-pkg' <(client list) || fail "the rule is not listed"
 [[ -s $state/rules.json ]] || fail "the daemon did not save the rule in its StateDirectory"

@@ -68,6 +68,9 @@ pub struct Link {
     pub running: bool,
     /// `IFF_LOOPBACK`.
     pub loopback: bool,
+    /// A port of a bridge or a bond (it has a master device): a container's or a VM's veth, a
+    /// bond member, not a SPAN/TAP port of its own.
+    pub enslaved: bool,
     pub addrs: Vec<IpAddr>,
 }
 
@@ -81,11 +84,13 @@ impl Link {
         })
     }
 
-    /// Whether it looks like a SPAN/TAP port: up, not loopback, and no address of its own that
-    /// traffic could be routed to (no IPv4 address, no global IPv6 one; link-local does not count).
+    /// Whether it looks like a SPAN/TAP port: up, not loopback, not a bridge or bond port, and
+    /// no address of its own that traffic could be routed to (no IPv4 address, no global IPv6
+    /// one; link-local does not count).
     pub fn could_be_sniff_port(&self) -> bool {
         self.up
             && !self.loopback
+            && !self.enslaved
             && !self.addrs.iter().any(|a| match a {
                 IpAddr::V4(_) => true,
                 IpAddr::V6(v6) => crate::net::is_global_v6(v6),
@@ -287,6 +292,7 @@ mod tests {
             up: true,
             running: true,
             loopback: false,
+            enslaved: false,
             addrs: addrs.iter().map(|a| ip(a)).collect(),
         };
         [
@@ -431,6 +437,14 @@ mod tests {
             "a unique local address is an address of its own"
         );
         assert!(port(&links, "eth1"));
+        assert!(
+            !Link {
+                enslaved: true,
+                ..links.get("eth1").unwrap().clone()
+            }
+            .could_be_sniff_port(),
+            "a bridge port"
+        );
         // A list names them; down or missing ones wait; remembered ones join.
         let list = Track::List(vec!["eth0".into(), "eth3".into(), "gone".into()]);
         assert_eq!(names(&tracked(&list, &none, &links)), "eth0");

@@ -92,6 +92,32 @@ async fn auto_tracks_the_sniff_ports_from_start_and_follows_them() {
 }
 
 #[tokio::test]
+async fn a_sniff_port_that_cannot_be_captured_is_tried_again_only_once_it_changes() {
+    let sensor = FakeSensor::lab();
+    sensor.fail_open("eth3");
+    let server = Server::start("track = \"auto\"\n", sensor.clone()).await;
+    assert_eq!(sensor.opened(), ["eth1"]);
+    server.daemon.watch_interfaces(server.daemon.now());
+    server.daemon.watch_interfaces(server.daemon.now());
+    assert_eq!(sensor.tried(), ["eth1", "eth3"], "not every half second");
+    sensor.set_link(
+        "eth3",
+        Some(Link {
+            ifindex: 11,
+            ..sensor.link("eth3")
+        }),
+    );
+    server.daemon.watch_interfaces(server.daemon.now());
+    assert_eq!(
+        sensor.tried(),
+        ["eth1", "eth3", "eth3"],
+        "recreated: tried again"
+    );
+    let c = server.connect().await;
+    server.stop(c).await;
+}
+
+#[tokio::test]
 async fn an_interface_a_rule_named_stays_tracked_and_comes_back_after_a_restart() {
     let config = "track = [\"eth3\"]\n";
     let server = Server::start(config, FakeSensor::lab()).await;

@@ -8,11 +8,9 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use tcpreset::playbook::act::status::{ActionOutcome, Status};
 use tcpreset::playbook::io::load::load;
-use tcpreset::playbook::io::local::LocalBackend;
+mod search;
+
 use tcpreset::playbook::io::run::{run_playbook, RunOptions};
-use tcpreset::playbook::search::backend::Backend;
-use tcpreset::playbook::search::{SearchSpec, Window};
-use tcpreset::playbook::spec::check::parse_playbook;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -105,26 +103,8 @@ fn zeek_records_read_through_source_with_their_dotted_keys() {
 #[test]
 fn a_keyword_suffix_names_the_text_field_in_local_logs() {
     let text = "name: kw\nschedule: {interval_minutes: 60}\nsource: {paths: [x]}\ncalculations:\n  - {name: by_src, type: top, field: srcip.keyword, size: 10}\n";
-    let pb = parse_playbook(text).unwrap();
-    let spec = SearchSpec {
-        fields: &pb.fields,
-        query: pb.query.as_ref(),
-        calcs: &pb.calcs,
-        watchlists: &[],
-        window: Window {
-            from_micros: 0,
-            to_micros: i64::MAX,
-        },
-        max_filtered: 0,
-    };
-    let out = LocalBackend {
-        base_dir: format!("{ROOT}/tests/data/hunt").into(),
-        paths: vec!["alerts.eve.json".into()],
-        format: None,
-        threads: 1,
-    }
-    .search(&spec)
-    .unwrap();
+    let dir = format!("{ROOT}/tests/data/hunt");
+    let out = search::search(text, Path::new(&dir), &["alerts.eve.json"], 1, 0).unwrap();
     let buckets = &out.payload.aggregations["by_src"]["buckets"];
     assert_eq!(buckets.as_array().map(Vec::len), Some(5), "{buckets}");
     assert!(buckets.to_string().contains("203.0.113.7"), "{buckets}");

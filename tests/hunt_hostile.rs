@@ -4,9 +4,9 @@
 
 use std::io::Write;
 
-use tcpreset::playbook::io::local::LocalBackend;
-use tcpreset::playbook::search::backend::{Backend, BackendError};
-use tcpreset::playbook::search::{SearchSpec, Window};
+mod search;
+
+use tcpreset::playbook::search::backend::{BackendError, SearchOutput};
 use tcpreset::playbook::spec::check::parse_playbook;
 
 /// A playbook with `schedule_extra` under `schedule:` and `field` in its query.
@@ -82,29 +82,8 @@ fn a_glob_with_more_than_one_double_star_is_refused_at_check() {
     assert!(problems(&playbook("", "event_name", "/var/log/**/*.json")).is_empty());
 }
 
-fn search(
-    dir: &std::path::Path,
-    path: &str,
-) -> Result<tcpreset::playbook::search::backend::SearchOutput, BackendError> {
-    let pb = parse_playbook(&playbook("", "event_name", path)).unwrap();
-    let spec = SearchSpec {
-        fields: &pb.fields,
-        query: pb.query.as_ref(),
-        calcs: &pb.calcs,
-        watchlists: &[],
-        window: Window {
-            from_micros: 0,
-            to_micros: i64::MAX,
-        },
-        max_filtered: 5,
-    };
-    LocalBackend {
-        base_dir: dir.into(),
-        paths: vec![path.into()],
-        format: None,
-        threads: 2,
-    }
-    .search(&spec)
+fn search(dir: &std::path::Path, path: &str) -> Result<SearchOutput, BackendError> {
+    search::search(&playbook("", "event_name", path), dir, &[path], 2, 5)
 }
 
 #[test]

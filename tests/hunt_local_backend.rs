@@ -4,10 +4,9 @@
 
 use std::io::Write;
 
-use tcpreset::playbook::io::local::LocalBackend;
-use tcpreset::playbook::search::backend::{Backend, SearchOutput};
-use tcpreset::playbook::search::{SearchSpec, Window};
-use tcpreset::playbook::spec::check::parse_playbook;
+mod search;
+
+use tcpreset::playbook::search::backend::SearchOutput;
 
 const PLAYBOOK: &str = "name: t\nschedule: {interval_minutes: 5}\nsource: {paths: [x]}\nquery:\n  all:\n    - {field: event_type, is: alert}\n    - {field: alert.severity, less_or_equal: 2}\ncalculations:\n  - name: e\n    type: top\n    field: engid\n    subgroups:\n      - {name: s, type: top, field: srcip, size: 3}\n";
 
@@ -19,26 +18,7 @@ fn search(dir: &std::path::Path, file: &str, threads: usize) -> SearchOutput {
 }
 
 fn search_with(playbook: &str, dir: &std::path::Path, file: &str, threads: usize) -> SearchOutput {
-    let pb = parse_playbook(playbook).unwrap();
-    let spec = SearchSpec {
-        fields: &pb.fields,
-        query: pb.query.as_ref(),
-        calcs: &pb.calcs,
-        watchlists: &[],
-        window: Window {
-            from_micros: 0,
-            to_micros: i64::MAX,
-        },
-        max_filtered: 5,
-    };
-    LocalBackend {
-        base_dir: dir.into(),
-        paths: vec![file.into()],
-        format: None,
-        threads,
-    }
-    .search(&spec)
-    .unwrap()
+    search::search(playbook, dir, &[file], threads, 5).unwrap()
 }
 
 #[test]

@@ -74,8 +74,9 @@ struct Registry {
     tracked: BTreeSet<String>,
     /// Every sniff interface a rule has named (kept in the tracked interfaces file).
     remembered: BTreeSet<String>,
-    /// Tracked interfaces whose capture failed to open (logged once until it opens).
-    open_failed: BTreeSet<String>,
+    /// Tracked interfaces whose capture failed to open, as they were then: logged once, and
+    /// tried again only once they change (come up again, are recreated, get another address).
+    open_failed: BTreeMap<String, crate::interfaces::Link>,
 }
 
 /// A running capture and since when it runs.

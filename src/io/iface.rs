@@ -40,6 +40,10 @@ pub fn read() -> Result<Links, IfaceError> {
                 up: f.contains(InterfaceFlags::IFF_UP),
                 running: f.contains(InterfaceFlags::IFF_RUNNING),
                 loopback: f.contains(InterfaceFlags::IFF_LOOPBACK),
+                enslaved: std::path::Path::new("/sys/class/net")
+                    .join(name)
+                    .join("master")
+                    .exists(),
                 addrs,
             };
             Some((name.to_owned(), link))

@@ -58,7 +58,13 @@ pub fn render(s: &StatsView) -> String {
             .collect()
     };
     type PerIface = fn(&crate::proto::CaptureView) -> u64;
-    let iface_metrics: [(&str, &str, &str, PerIface); 5] = [
+    let iface_metrics: [(&str, &str, &str, PerIface); 6] = [
+        (
+            "capture_tracked",
+            "gauge",
+            "1 if the interface is captured without a rule (tracked), 0 if only for rules.",
+            |i| u64::from(i.tracked),
+        ),
         (
             "capture_received_total",
             "counter",
@@ -170,6 +176,7 @@ mod tests {
         assert!(text.contains("tcpreset_rules_active 2\n"));
         assert!(text.contains("tcpreset_rsts_sent_total 7\n"));
         assert!(text.contains("tcpreset_capture_dropped_total{iface=\"eth1\"} 3\n"));
+        assert!(text.contains("tcpreset_capture_tracked{iface=\"eth1\"} 0\n"));
         assert!(text.contains("tcpreset_caps_hit_total{cap=\"rate_limited\"} 5\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();

@@ -27,6 +27,8 @@ use tokio::task::JoinHandle;
 /// What the fake captures saw: which opened and closed, and each one's latest rules.
 #[derive(Default)]
 struct Record {
+    /// Every open asked for, successful or not.
+    tried: Vec<String>,
     opened: Vec<String>,
     closed: Vec<String>,
     matchers: BTreeMap<String, Arc<Matcher>>,
@@ -52,6 +54,7 @@ fn link(ifindex: u32, up: bool, addrs: &[&str]) -> Link {
         up,
         running: up,
         loopback: ifindex == 1,
+        enslaved: false,
         addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
     }
 }
@@ -135,6 +138,10 @@ impl FakeSensor {
         told.await.unwrap();
     }
 
+    pub fn tried(&self) -> Vec<String> {
+        self.record.lock().unwrap().tried.clone()
+    }
+
     pub fn opened(&self) -> Vec<String> {
         self.record.lock().unwrap().opened.clone()
     }
@@ -175,6 +182,7 @@ impl Sensor for FakeSensor {
             let _ = hold.entered.take().unwrap().send(());
             hold.release.recv().unwrap();
         }
+        self.record.lock().unwrap().tried.push(iface.to_owned());
         if self.failing.lock().unwrap().contains(iface) {
             return Err(CaptureError::new("pcap_activate", iface, "No such device"));
         }

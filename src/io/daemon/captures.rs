@@ -125,7 +125,11 @@ impl Daemon {
                         .is_none_or(|o| !o.capture.is_running())
                 })
                 .collect();
-            registry.open_failed.retain(|n| to_open.contains(n));
+            registry.open_failed.retain(|n, _| to_open.contains(n));
+            let to_open: Vec<String> = to_open
+                .into_iter()
+                .filter(|n| registry.open_failed.get(n) != links.get(n))
+                .collect();
             (to_open, self.sync_captures(&mut registry))
         };
         drop(closed);
@@ -135,9 +139,9 @@ impl Daemon {
                     self.lock().open_failed.remove(&name);
                 }
                 Err(e) => {
-                    if self.lock().open_failed.insert(name.clone()) {
-                        tracing::error!(error = %e, iface = %name, "cannot capture {name}; retrying while it is up");
-                    }
+                    let link = links.get(&name).cloned().unwrap_or_default();
+                    self.lock().open_failed.insert(name.clone(), link);
+                    tracing::error!(error = %e, iface = %name, "cannot capture {name}; trying again once it changes (comes up again, is recreated)");
                 }
             }
         }
