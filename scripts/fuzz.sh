@@ -23,12 +23,12 @@ fi
 cargo fuzz build -s none -O
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
-    log="artifacts/$t/last-run.log"
+    mkdir -p logs; log="logs/$t.log"
     echo "== fuzz $t for ${seconds}s"
     if ! cargo fuzz run -s none -O "$t" "corpus/$t" "seeds/$t" -- \
         -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
         tail -n 40 "$log" >&2
-        echo "fuzz target $t failed: see fuzz/$log and the crash input in fuzz/artifacts/$t/" >&2
+        echo "fuzz target $t failed: see fuzz/$log and the input in fuzz/artifacts/$t/" >&2
         exit 1
     fi
     grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$log" | tr '\n' ' '
