@@ -5,7 +5,10 @@ use serde_json::{json, Value as Json};
 use tcpreset::playbook::io::load::load;
 use tcpreset::playbook::io::local::LocalBackend;
 use tcpreset::playbook::record::format::Format;
-use tcpreset::playbook::search::backend::opensearch::{search_request, OpenSearchBackend};
+use tcpreset::playbook::search::backend::mapping::Mapping;
+use tcpreset::playbook::search::backend::opensearch::{
+    search_request, Cluster, Index, OpenSearchBackend,
+};
 use tcpreset::playbook::search::backend::Backend;
 use tcpreset::playbook::search::{SearchSpec, Window};
 
@@ -43,6 +46,30 @@ fn canned_response() -> Json {
     })
 }
 
+fn index(format: Format, mapping: &Mapping) -> Index<'_> {
+    Index {
+        format,
+        mapping,
+        time_field: None,
+    }
+}
+
+/// A cluster that maps nothing and answers the canned response.
+struct Canned;
+
+impl Cluster for Canned {
+    fn mapping(&self, index: &str) -> Result<Json, String> {
+        assert_eq!(index, "suricata-*");
+        Ok(json!({}))
+    }
+
+    fn search(&self, index: &str, body: &Json) -> Result<Json, String> {
+        assert_eq!(index, "suricata-*");
+        assert!(body.get("aggs").is_some());
+        Ok(canned_response())
+    }
+}
+
 #[test]
 fn request_and_response_give_the_in_process_payload() {
     let playbook = load(std::path::Path::new(&format!(
@@ -58,7 +85,7 @@ fn request_and_response_give_the_in_process_payload() {
         max_filtered: 100,
     };
 
-    let request = search_request(&spec, Format::Suricata).unwrap();
+    let request = search_request(&spec, &index(Format::Suricata, &Mapping::default())).unwrap();
     assert_eq!(request["size"], 100);
     assert_eq!(request["track_total_hits"], true);
     assert_eq!(request["sort"], json!([{"timestamp": "asc"}]));
@@ -79,11 +106,8 @@ fn request_and_response_give_the_in_process_payload() {
     let opensearch = OpenSearchBackend {
         index: "suricata-*".into(),
         format: Format::Suricata,
-        transport: |index: &str, body: &Json| {
-            assert_eq!(index, "suricata-*");
-            assert!(body.get("aggs").is_some());
-            Ok(canned_response())
-        },
+        time_field: None,
+        cluster: Canned,
     };
     let remote = opensearch.search(&spec).unwrap();
     let local = LocalBackend {
@@ -113,12 +137,12 @@ fn derived_states_become_native_terms() {
         window: window(),
         max_filtered: 0,
     };
-    let zeek = search_request(&spec, Format::Zeek).unwrap();
+    let zeek = search_request(&spec, &index(Format::Zeek, &Mapping::default())).unwrap();
     assert_eq!(
         zeek["query"]["bool"]["filter"][1],
         json!({"terms": {"conn_state": ["S0", "RSTOS0", "SH"]}})
     );
-    let eve = search_request(&spec, Format::Suricata).unwrap();
+    let eve = search_request(&spec, &index(Format::Suricata, &Mapping::default())).unwrap();
     assert_eq!(
         eve["query"]["bool"]["filter"][1]["bool"]["should"],
         json!([{"term": {"tcp.state": "syn_sent"}}, {"term": {"tcp.state": "syn_recv"}}])

@@ -5,11 +5,15 @@
 //! - [`load`]: reading a playbook file and its watchlists.
 //! - [`run`]: one run of a playbook: search, conditions, actions (or their dry run).
 //! - [`exec`]: running command lines (locally or over `ssh`), posting webhooks, writing alerts.
+//! - [`http`]: the HTTP(S) client of webhooks and the cluster backend (`ureq` with rustls).
+//! - [`cluster`]: the OpenSearch backend's edge: credentials, `_mapping`, one `_search`.
 //! - [`scheduler`]: the schedule loop over a directory of playbooks.
 //! - [`status_store`]: the status files the scheduler writes and `status` reads.
 
+pub mod cluster;
 pub mod exec;
 pub mod files;
+pub mod http;
 pub mod load;
 pub mod local;
 pub mod pipeline;

@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::json;
 
+use super::cluster;
 use super::exec;
 use super::load::load_watchlists;
-use super::local::LocalBackend;
 use crate::playbook::act::action::{ActionKind, ForEach, Plan, RunContext};
 use crate::playbook::act::command::Refusal;
 use crate::playbook::act::status::{
     ActionOutcome, ActionStatus, ConditionStatus, SearchStatus, Status,
 };
-use crate::playbook::search::backend::{Backend, SearchOutput};
+use crate::playbook::search::backend::SearchOutput;
 use crate::playbook::search::{SearchSpec, Window};
 use crate::playbook::spec::Playbook;
 
@@ -74,13 +74,7 @@ pub fn run_playbook(
         window,
         max_filtered: playbook.source.max_filtered,
     };
-    let backend = LocalBackend {
-        base_dir: dir.clone(),
-        paths: playbook.source.paths.clone(),
-        format: playbook.source.format,
-        threads: options.threads,
-    };
-    let output = match backend.search(&spec) {
+    let output = match cluster::search(&playbook.source, &dir, options.threads, &spec) {
         Ok(o) => o,
         Err(e) => {
             status.error = Some(e.to_string());

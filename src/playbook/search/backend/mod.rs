@@ -4,6 +4,8 @@
 //! OpenSearch/Elasticsearch cluster ([`opensearch`], which translates the same search into a
 //! `_search` request and its response back into a payload).
 
+pub mod dsl;
+pub mod mapping;
 pub mod opensearch;
 
 use serde::Serialize;
