@@ -60,6 +60,7 @@ pub enum HttpError {
 pub enum Method {
     Get,
     Post,
+    Put,
 }
 
 impl HttpClient {
@@ -97,8 +98,11 @@ impl HttpClient {
                 }
                 req.call()
             }
-            Method::Post => {
-                let mut req = self.agent.post(url);
+            Method::Post | Method::Put => {
+                let mut req = match method {
+                    Method::Put => self.agent.put(url),
+                    _ => self.agent.post(url),
+                };
                 if !headers
                     .iter()
                     .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
