@@ -22,3 +22,8 @@ if ! command -v cargo >/dev/null; then
     echo "cargo is not installed: install a Rust toolchain (https://rustup.rs) and retry" >&2
     exit 1
 fi
+# tests/hunt_cluster.rs: an in-memory OpenSearch-compatible server (the osmem-server binary).
+if ! python3 -c 'import osmem_server' 2>/dev/null && ! command -v osmem-server >/dev/null; then
+    echo "== installing osmem-server (pip)"
+    pip install --quiet osmem-server 2>/dev/null || pip install --quiet --break-system-packages osmem-server
+fi

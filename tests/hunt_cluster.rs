@@ -38,7 +38,10 @@ fn osmem_binary() -> PathBuf {
         }
     }
     let out = Command::new("python3")
-        .args(["-c", "import osmem_server; print(osmem_server.resolve_binary())"])
+        .args([
+            "-c",
+            "import osmem_server; print(osmem_server.resolve_binary())",
+        ])
         .output()
         .expect("python3 runs");
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -132,7 +135,12 @@ fn create_and_load(os: &Osmem, index: &str, time: Json, docs: &[Json]) {
             {"fractions": {"match_mapping_type": "double", "mapping": {"type": "double"}}}],
         "properties": time}});
     let reply = c
-        .send(Method::Put, &format!("{}/{index}", os.url), &[], Some(&mapping.to_string()))
+        .send(
+            Method::Put,
+            &format!("{}/{index}", os.url),
+            &[],
+            Some(&mapping.to_string()),
+        )
         .unwrap();
     assert!(reply.is_success(), "{}", reply.body);
     for chunk in docs.chunks(2000) {
@@ -149,7 +157,12 @@ fn create_and_load(os: &Osmem, index: &str, time: Json, docs: &[Json]) {
             )
             .unwrap();
         let answer: Json = serde_json::from_str(&reply.body).unwrap();
-        assert_eq!(answer["errors"], false, "{}", &reply.body[..reply.body.len().min(2000)]);
+        assert_eq!(
+            answer["errors"],
+            false,
+            "{}",
+            &reply.body[..reply.body.len().min(2000)]
+        );
     }
 }
 
@@ -164,7 +177,12 @@ fn loaded() -> (Osmem, Vec<PathBuf>, Vec<PathBuf>) {
     let z = records(&zeek, Format::Zeek);
     let s = records(&suricata, Format::Suricata);
     assert!(z.len() > 1000 && s.len() > 1000, "{} {}", z.len(), s.len());
-    create_and_load(&os, "zeek", json!({"ts": {"type": "date", "format": "epoch_second"}}), &z);
+    create_and_load(
+        &os,
+        "zeek",
+        json!({"ts": {"type": "date", "format": "epoch_second"}}),
+        &z,
+    );
     create_and_load(&os, "suricata", json!({"timestamp": {"type": "date"}}), &s);
     (os, zeek, suricata)
 }
@@ -209,25 +227,28 @@ fn run(dir: &Path, name: &str, text: &str) -> Status {
 }
 
 /// Runs `text` over the files and over the index; returns both statuses.
-fn both(
-    os: &Osmem,
-    dir: &Path,
-    text: &str,
-    files: &[PathBuf],
-    format: &str,
-) -> (Status, Status) {
-    let paths: Vec<String> = files.iter().map(|f| format!("\"{}\"", f.display())).collect();
+fn both(os: &Osmem, dir: &Path, text: &str, files: &[PathBuf], format: &str) -> (Status, Status) {
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| format!("\"{}\"", f.display()))
+        .collect();
     let local = run(
         dir,
         "local.yaml",
-        &with_source(text, &format!("{{paths: [{}], format: {format}}}", paths.join(", "))),
+        &with_source(
+            text,
+            &format!("{{paths: [{}], format: {format}}}", paths.join(", ")),
+        ),
     );
     let cluster = run(
         dir,
         "cluster.yaml",
         &with_source(
             text,
-            &format!("{{format: {format}, opensearch: {{url: \"{}\", index: {format}}}}}", os.url),
+            &format!(
+                "{{format: {format}, opensearch: {{url: \"{}\", index: {format}}}}}",
+                os.url
+            ),
         ),
     );
     (local, cluster)
@@ -242,13 +263,20 @@ fn assert_same(label: &str, local: &Status, cluster: &Status) {
         for key in ["hits", "filtered_total", "aggregations"] {
             assert_eq!(l[key], c[key], "{label}: {key} differs");
         }
-        let (lf, cf) = (l["filtered"].as_array().unwrap(), c["filtered"].as_array().unwrap());
+        let (lf, cf) = (
+            l["filtered"].as_array().unwrap(),
+            c["filtered"].as_array().unwrap(),
+        );
         for (i, (a, b)) in lf.iter().zip(cf).enumerate() {
             assert_eq!(a, b, "{label}: filtered[{i}] differs");
         }
     }
     let json = |s: &Status| serde_json::to_value((&s.conditions, &s.actions)).unwrap();
-    assert_eq!(json(local), json(cluster), "{label}: conditions or actions differ");
+    assert_eq!(
+        json(local),
+        json(cluster),
+        "{label}: conditions or actions differ"
+    );
     let request = cluster.payload.as_ref().unwrap()["request"].clone();
     assert!(request["query"].is_object(), "{label}: no request recorded");
 }
@@ -294,13 +322,151 @@ fn every_playbook_gives_the_same_payload_and_actions_on_both_engines() {
             compared += 1;
         }
     }
-    for (format, tests, files) in [("zeek", ZEEK_TESTS, &zeek), ("suricata", SURICATA_TESTS, &suricata)] {
+    for (format, tests, files) in [
+        ("zeek", ZEEK_TESTS, &zeek),
+        ("suricata", SURICATA_TESTS, &suricata),
+    ] {
         for (name, body) in tests {
             let (local, cluster) = both(&os, dir.path(), &test_playbook(name, body), files, format);
-            assert!(local.search.as_ref().unwrap().hits > 0, "{name}: the test matches nothing");
+            assert!(
+                local.search.as_ref().unwrap().hits > 0,
+                "{name}: the test matches nothing"
+            );
             assert_same(name, &local, &cluster);
             compared += 1;
         }
     }
     assert_eq!(compared, 5 + ZEEK_TESTS.len() + SURICATA_TESTS.len());
+}
+
+/// One HTTP answer to the first request on a free port, as a 401 from a cluster would come.
+fn answer_once(response: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 8192];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(response.as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn refused_translations_and_cluster_errors_are_one_line_each() {
+    let (os, zeek, _) = loaded();
+    let dir = tempfile::tempdir().unwrap();
+    let error = |body: &str, source: String| {
+        let text = with_source(&test_playbook("refused", body), &source);
+        let status = run(dir.path(), "refused.yaml", &text);
+        assert!(
+            status.actions.iter().all(|a| a.output.is_empty()),
+            "acted: {status:?}"
+        );
+        status
+            .error
+            .unwrap_or_else(|| panic!("no error for {body}"))
+    };
+    let cluster = |index: &str| {
+        format!(
+            "{{format: zeek, opensearch: {{url: \"{}\", index: {index}}}}}",
+            os.url
+        )
+    };
+    let refusals = [
+        (
+            "query: {field: history, greater: 0}",
+            "`greater` on `history`, mapped as `keyword`",
+        ),
+        (
+            "query: {field: dstport, contains: \"80\"}",
+            "`contains` on `id.resp_p`, mapped as `double`",
+        ),
+        (
+            "query: {field: tunnel_parents, exists: true}",
+            "`exists` on Zeek's set `tunnel_parents`",
+        ),
+        (
+            "calculations: [{name: t, type: top, field: ts, size: 3}]",
+            "grouping by `ts`, mapped as `date`",
+        ),
+        (
+            "calculations: [{name: s, type: metric, field: history, operation: sum}]",
+            "`sum` of `history`, mapped as `keyword`",
+        ),
+    ];
+    for (body, expected) in refusals {
+        let e = error(body, cluster("zeek"));
+        assert!(
+            e.starts_with("cannot translate the search for OpenSearch: ") && e.contains(expected),
+            "{body}: {e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+        // The local engine runs the same search.
+        let paths: Vec<String> = zeek
+            .iter()
+            .map(|f| format!("\"{}\"", f.display()))
+            .collect();
+        let text = with_source(
+            &test_playbook("local", body),
+            &format!("{{paths: [{}], format: zeek}}", paths.join(", ")),
+        );
+        assert_eq!(run(dir.path(), "local.yaml", &text).error, None, "{body}");
+    }
+    let body = "query: {field: proto, is: tcp}";
+    let e = error(body, cluster("no-such-index"));
+    assert!(e.contains("the index does not exist (HTTP 404"), "{e}");
+    let unauthorized = answer_once("HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+    std::fs::write(dir.path().join("os.pw"), "s3cret-pw\n").unwrap();
+    let e = error(body, format!("{{format: zeek, opensearch: {{url: \"{unauthorized}\", index: zeek, auth: {{basic: {{user: hunt, password_file: os.pw}}}}}}}}"));
+    assert!(e.contains("refused the credentials (HTTP 401"), "{e}");
+    assert!(!e.contains("s3cret"), "{e}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let e = error(
+        body,
+        format!("{{format: zeek, opensearch: {{url: \"{refused_url}\", index: zeek}}}}"),
+    );
+    assert!(e.contains("refused the connection"), "{e}");
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let e = error(
+        body,
+        format!(
+            "{{format: zeek, opensearch: {{url: \"http://{}\", index: zeek, timeout: 1s}}}}",
+            silent.local_addr().unwrap()
+        ),
+    );
+    assert!(e.contains("no answer within 1 s (timeout)"), "{e}");
+    // A query the server rejects (a time field that is not a date is caught before sending;
+    // here the server's own 400): the `regexp` on a double field.
+    let reply = client()
+        .send(
+            Method::Post,
+            &format!("{}/zeek/_search", os.url),
+            &[],
+            Some(r#"{"query":{"wildcard":{"id.resp_p":{"value":"*8*"}}}}"#),
+        )
+        .unwrap();
+    assert_eq!(reply.status, 400);
+    let line = tcpreset::playbook::io::cluster::cluster_error(&reply);
+    assert!(
+        line.starts_with("the cluster refused the query (HTTP 400 Bad Request, "),
+        "{line}"
+    );
+    // Zeek's `ts` must be a date.
+    create_and_load(
+        &os,
+        "zeek-ts-double",
+        json!({"ts": {"type": "double"}}),
+        &[json!({"ts": 1.5, "proto": "tcp"})],
+    );
+    let e = error(body, cluster("zeek-ts-double"));
+    assert!(
+        e.contains("the time field `ts` is mapped as `double`") && e.contains("epoch_second"),
+        "{e}"
+    );
 }
