@@ -127,13 +127,27 @@ fn records(files: &[PathBuf], format: Format) -> Vec<Json> {
 /// Strings as `keyword`, numbers as `double` (a dynamic `float` rounds Zeek's durations), the
 /// time field as a `date`.
 fn create_and_load(os: &Osmem, index: &str, time: Json, docs: &[Json]) {
+    create_and_load_as(os, index, time, docs, true)
+}
+
+/// As [`create_and_load`], or with strings mapped the way a cluster's dynamic mapping does it
+/// (`text` with a `keyword` subfield) when `keyword` is false.
+fn create_and_load_as(os: &Osmem, index: &str, time: Json, docs: &[Json], keyword: bool) {
     let c = client();
-    let mapping = json!({"mappings": {
+    let strings = if keyword {
+        json!([{"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword"}}}])
+    } else {
+        json!([])
+    };
+    let mut mapping = json!({"mappings": {
         "dynamic_templates": [
-            {"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword"}}},
             {"integers": {"match_mapping_type": "long", "mapping": {"type": "double"}}},
             {"fractions": {"match_mapping_type": "double", "mapping": {"type": "double"}}}],
         "properties": time}});
+    let templates = mapping["mappings"]["dynamic_templates"]
+        .as_array_mut()
+        .unwrap();
+    templates.splice(0..0, strings.as_array().unwrap().iter().cloned());
     let reply = c
         .send(
             Method::Put,
@@ -166,8 +180,17 @@ fn create_and_load(os: &Osmem, index: &str, time: Json, docs: &[Json]) {
     }
 }
 
-/// The server with `zeek` and `suricata` indices holding the shared logs.
-fn loaded() -> (Osmem, Vec<PathBuf>, Vec<PathBuf>) {
+type Loaded = (Osmem, Vec<PathBuf>, Vec<PathBuf>);
+
+/// The server with `zeek`, `suricata` and `suricata_text` indices holding the shared logs,
+/// started once for every test of this file (it exits with the test process, as its stdin
+/// closes).
+fn loaded() -> &'static Loaded {
+    static SERVER: std::sync::OnceLock<Loaded> = std::sync::OnceLock::new();
+    SERVER.get_or_init(load)
+}
+
+fn load() -> Loaded {
     let os = start();
     let zeek: Vec<PathBuf> = shared("zeek")
         .into_iter()
@@ -184,6 +207,8 @@ fn loaded() -> (Osmem, Vec<PathBuf>, Vec<PathBuf>) {
         &z,
     );
     create_and_load(&os, "suricata", json!({"timestamp": {"type": "date"}}), &s);
+    let time = json!({"timestamp": {"type": "date"}});
+    create_and_load_as(&os, "suricata_text", time, &s, false);
     (os, zeek, suricata)
 }
 
@@ -227,7 +252,14 @@ fn run(dir: &Path, name: &str, text: &str) -> Status {
 }
 
 /// Runs `text` over the files and over the index; returns both statuses.
-fn both(os: &Osmem, dir: &Path, text: &str, files: &[PathBuf], format: &str) -> (Status, Status) {
+fn both(
+    os: &Osmem,
+    dir: &Path,
+    text: &str,
+    files: &[PathBuf],
+    format: &str,
+    index: &str,
+) -> (Status, Status) {
     let paths: Vec<String> = files
         .iter()
         .map(|f| format!("\"{}\"", f.display()))
@@ -246,7 +278,7 @@ fn both(os: &Osmem, dir: &Path, text: &str, files: &[PathBuf], format: &str) -> 
         &with_source(
             text,
             &format!(
-                "{{format: {format}, opensearch: {{url: \"{}\", index: {format}}}}}",
+                "{{format: {format}, opensearch: {{url: \"{}\", index: {index}}}}}",
                 os.url
             ),
         ),
@@ -306,37 +338,51 @@ fn every_playbook_gives_the_same_payload_and_actions_on_both_engines() {
         dir.path().join("port-thresholds.csv"),
     )
     .unwrap();
+    // `suricata_text`: strings as `text` with a `.keyword` subfield, as dynamic mapping does.
     let shipped: &[(&str, &[&str])] = &[
-        ("half-opened-sessions.yaml", &["zeek", "suricata"]),
+        (
+            "half-opened-sessions.yaml",
+            &["zeek", "suricata", "suricata_text"],
+        ),
         ("internal-to-external-scan.yaml", &["zeek"]),
         ("port-usage-threshold.yaml", &["zeek"]),
-        ("reset-after-high-severity-alerts.yaml", &["suricata"]),
+        (
+            "reset-after-high-severity-alerts.yaml",
+            &["suricata", "suricata_text"],
+        ),
     ];
     let mut compared = 0;
     for (file, formats) in shipped {
         let text = std::fs::read_to_string(format!("{ROOT}/playbooks/{file}")).unwrap();
-        for format in *formats {
-            let files = if *format == "zeek" { &zeek } else { &suricata };
-            let (local, cluster) = both(&os, dir.path(), &text, files, format);
-            assert_same(&format!("{file} on {format}"), &local, &cluster);
+        for index in *formats {
+            let (files, format) = if *index == "zeek" {
+                (&zeek, "zeek")
+            } else {
+                (&suricata, "suricata")
+            };
+            let (local, cluster) = both(&os, dir.path(), &text, files, format, index);
+            assert_same(&format!("{file} on {index}"), &local, &cluster);
             compared += 1;
         }
     }
-    for (format, tests, files) in [
-        ("zeek", ZEEK_TESTS, &zeek),
-        ("suricata", SURICATA_TESTS, &suricata),
-    ] {
+    let runs = [
+        ("zeek", "zeek", ZEEK_TESTS, &zeek),
+        ("suricata", "suricata", SURICATA_TESTS, &suricata),
+        ("suricata", "suricata_text", SURICATA_TESTS, &suricata),
+    ];
+    for (format, index, tests, files) in runs {
         for (name, body) in tests {
-            let (local, cluster) = both(&os, dir.path(), &test_playbook(name, body), files, format);
+            let text = test_playbook(name, body);
+            let (local, cluster) = both(&os, dir.path(), &text, files, format, index);
             assert!(
                 local.search.as_ref().unwrap().hits > 0,
                 "{name}: the test matches nothing"
             );
-            assert_same(name, &local, &cluster);
+            assert_same(&format!("{name} on {index}"), &local, &cluster);
             compared += 1;
         }
     }
-    assert_eq!(compared, 5 + ZEEK_TESTS.len() + SURICATA_TESTS.len());
+    assert_eq!(compared, 7 + ZEEK_TESTS.len() + 2 * SURICATA_TESTS.len());
 }
 
 /// One HTTP answer to the first request on a free port, as a 401 from a cluster would come.
