@@ -360,7 +360,7 @@ fn every_playbook_gives_the_same_payload_and_actions_on_both_engines() {
             } else {
                 (&suricata, "suricata")
             };
-            let (local, cluster) = both(&os, dir.path(), &text, files, format, index);
+            let (local, cluster) = both(os, dir.path(), &text, files, format, index);
             assert_same(&format!("{file} on {index}"), &local, &cluster);
             compared += 1;
         }
@@ -373,7 +373,7 @@ fn every_playbook_gives_the_same_payload_and_actions_on_both_engines() {
     for (format, index, tests, files) in runs {
         for (name, body) in tests {
             let text = test_playbook(name, body);
-            let (local, cluster) = both(&os, dir.path(), &text, files, format, index);
+            let (local, cluster) = both(os, dir.path(), &text, files, format, index);
             assert!(
                 local.search.as_ref().unwrap().hits > 0,
                 "{name}: the test matches nothing"
@@ -505,7 +505,7 @@ fn refused_translations_and_cluster_errors_are_one_line_each() {
     );
     // Zeek's `ts` must be a date.
     create_and_load(
-        &os,
+        os,
         "zeek-ts-double",
         json!({"ts": {"type": "double"}}),
         &[json!({"ts": 1.5, "proto": "tcp"})],
