@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(libpcap-dev tcpdump iproute2 ethtool dsniff socat openssh-server openssh-client tcpreplay
     systemd man-db bsdextrautils strace    # scripts/check-units.sh, test-packaging.sh
-    debootstrap systemd-container binutils) # scripts/test-systemd.sh; strip for cargo xtask stage
+    debootstrap systemd-container binutils # scripts/test-systemd.sh; strip for cargo xtask stage
+    openssl python3-pip)                   # tests/hunt_https.rs (a CA and a TLS server); osmem-server
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -135,6 +135,12 @@ impl HttpClient {
         match e {
             ureq::Error::Timeout(_) => HttpError::Timeout(self.timeout.as_secs().max(1)),
             ureq::Error::HostNotFound => HttpError::HostNotFound(url),
+            ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+                HttpError::Tls {
+                    url,
+                    reason: io.get_ref().map(|e| e.to_string()).unwrap_or_default(),
+                }
+            }
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
                 HttpError::Refused(url)
             }
