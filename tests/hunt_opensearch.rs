@@ -7,7 +7,7 @@ use tcpreset::playbook::io::local::LocalBackend;
 use tcpreset::playbook::record::format::Format;
 use tcpreset::playbook::search::backend::mapping::Mapping;
 use tcpreset::playbook::search::backend::opensearch::{
-    search_request, Cluster, Index, OpenSearchBackend,
+    payload_from_response, search_request, Cluster, Index, OpenSearchBackend,
 };
 use tcpreset::playbook::search::backend::Backend;
 use tcpreset::playbook::search::{SearchSpec, Window};
@@ -147,4 +147,50 @@ fn derived_states_become_native_terms() {
         eve["query"]["bool"]["filter"][1]["bool"]["should"],
         json!([{"term": {"tcp.state": "syn_sent"}}, {"term": {"tcp.state": "syn_recv"}}])
     );
+}
+
+#[test]
+fn a_timed_out_or_partly_failed_search_is_an_error_not_a_payload() {
+    let text = "name: s\nschedule: {interval_minutes: 30}\nsource: {paths: [x]}\nquery: {field: srcip, is: 192.0.2.1}\n";
+    let playbook = tcpreset::playbook::spec::check::parse_playbook(text).unwrap();
+    let spec = SearchSpec {
+        fields: &playbook.fields,
+        query: playbook.query.as_ref(),
+        calcs: &[],
+        watchlists: &[],
+        window: window(),
+        max_filtered: 10,
+    };
+    let mapping = Mapping::default();
+    let index = index(Format::Suricata, &mapping);
+    let ok = json!({"timed_out": false, "_shards": {"total": 2, "failed": 0}, "hits": {"total": {"value": 0}, "hits": []}});
+    assert_eq!(
+        payload_from_response(&spec, &index, &ok)
+            .unwrap()
+            .total_hits,
+        0
+    );
+    let mut timed_out = ok.clone();
+    timed_out["timed_out"] = json!(true);
+    let e = payload_from_response(&spec, &index, &timed_out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("timed out") && e.contains("nothing was acted on"),
+        "{e}"
+    );
+    let mut failed = ok.clone();
+    failed["_shards"] =
+        json!({"total": 2, "failed": 1, "failures": [{"reason": {"reason": "disk gone"}}]});
+    let e = payload_from_response(&spec, &index, &failed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("1 shard(s) of the index failed (disk gone)"),
+        "{e}"
+    );
+    let e = payload_from_response(&spec, &index, &json!({"ok": true}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no hits.total"), "{e}");
 }
