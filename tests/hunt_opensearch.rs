@@ -194,3 +194,39 @@ fn a_timed_out_or_partly_failed_search_is_an_error_not_a_payload() {
         .to_string();
     assert!(e.contains("no hits.total"), "{e}");
 }
+
+#[test]
+fn ip_fields_take_cidr_terms_and_group_through_their_keyword_subfield_or_are_refused() {
+    let text = "name: s\nschedule: {interval_minutes: 30}\nsource: {paths: [x]}\nquery: {all: [{field: srcip, within: [10.0.0.0/8]}, {field: dstip, within: [fc00::/7]}]}\ncalculations: [{name: src, type: top, field: srcip, size: 5}]\n";
+    let playbook = tcpreset::playbook::spec::check::parse_playbook(text).unwrap();
+    let spec = SearchSpec {
+        fields: &playbook.fields,
+        query: playbook.query.as_ref(),
+        calcs: &playbook.calcs,
+        watchlists: &[],
+        window: window(),
+        max_filtered: 0,
+    };
+    let typed = |src: Json| {
+        Mapping::from_response(&json!({"suricata": {"mappings": {"properties": {
+            "timestamp": {"type": "date"}, "src_ip": src, "dest_ip": {"type": "keyword"}}}}}))
+    };
+    let mapping = typed(json!({"type": "ip", "fields": {"keyword": {"type": "keyword"}}}));
+    let request = search_request(&spec, &index(Format::Suricata, &mapping)).unwrap();
+    assert_eq!(
+        request["query"]["bool"]["filter"][1]["bool"]["filter"],
+        json!([
+            {"bool": {"should": [{"term": {"src_ip": "10.0.0.0/8"}}], "minimum_should_match": 1}},
+            {"bool": {"should": [{"regexp": {"dest_ip": {"value": "f[cd][0-9a-f][0-9a-f]:[0-9a-f:.]*"}}}], "minimum_should_match": 1}}
+        ])
+    );
+    assert_eq!(request["aggs"]["src"]["terms"]["field"], "src_ip.keyword");
+    let mapping = typed(json!({"type": "ip"}));
+    let e = search_request(&spec, &index(Format::Suricata, &mapping))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("grouping by `src_ip`, mapped as `ip`") && e.contains("IPv6 compressed"),
+        "{e}"
+    );
+}
