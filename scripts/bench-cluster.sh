@@ -60,7 +60,7 @@ def flush():
 with open(path) as f:
     for line in f:
         chunk.append(line)
-        if len(chunk) == 20000:
+        if len(chunk) == 5000:
             flush()
 if chunk:
     flush()

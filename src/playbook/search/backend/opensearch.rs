@@ -261,11 +261,7 @@ fn test_dsl(
         _ if case_insensitive => any(values.into_iter().map(term).collect()),
         _ => json!({ "terms": { f: values } }),
     };
-    let words = match ty.kind {
-        Kind::Keyword | Kind::Text => true,
-        Kind::Unmapped => false,
-        _ => false,
-    };
+    let words = matches!(ty.kind, Kind::Keyword | Kind::Text);
     let op_name = |t: &Test| match t {
         Test::Compare(CmpOp::Greater, _) => "greater",
         Test::Compare(CmpOp::GreaterOrEqual, _) => "greater_or_equal",
