@@ -25,8 +25,8 @@ fn a_state_directory_that_cannot_save_refuses_changes_and_the_next_start() {
     };
     assert!(add(&lab, "kept").status.success());
     let state = scratch(&lab, "state");
-    std::fs::remove_file(state.join("rules.json")).unwrap();
-    std::fs::create_dir(state.join("rules.json")).unwrap();
+    std::fs::remove_file(state.join("rules.journal")).unwrap();
+    std::fs::create_dir(state.join("rules.journal")).unwrap();
     let out = add(&lab, "lost");
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let message = stderr(&out);
