@@ -10,9 +10,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 
-use super::command::{check_script, shell_quote, AllowList, CheckedLine, Refusal, Target};
+use super::command::{check_script, AllowList, CheckedLine, Refusal};
 use super::condition::{rows, Outcome, Row};
-use super::template::{Escape, Template};
+use super::fleet::{Sensors, Target};
+use super::template::{lookup, Escape, Template};
 use crate::playbook::record::format::record_bindings;
 use crate::playbook::schedule::Mute;
 
@@ -42,7 +43,10 @@ pub enum ActionKind {
         target: Target,
         script: Template,
         commands: AllowList,
+        /// Per line (a whole run's lines locally), per sensor over SSH.
         timeout: Duration,
+        /// The record or result field that names the one sensor a line goes to.
+        route_by: Option<String>,
     },
     Webhook {
         url: HttpUrl,
@@ -162,19 +166,24 @@ impl Plan {
                 refused,
             } => {
                 for line in lines {
-                    out.push(match target {
-                        Target::Local => format!(
-                            "would run locally: {} {}",
-                            line.program,
-                            line.args.join(" ")
-                        ),
-                        Target::Ssh(ssh) => format!(
-                            "would run over ssh: ssh {}",
-                            ssh.ssh_args(line)
-                                .iter()
-                                .map(|a| shell_quote(a))
-                                .collect::<Vec<_>>()
-                                .join(" ")
+                    let words = format!("{} {}", line.program, line.args.join(" "));
+                    out.push(match (target, &line.sensor) {
+                        (Target::Local, _) => format!("would run locally: {words}"),
+                        (Target::Ssh(_), Some(sensor)) => {
+                            format!("would run over ssh on sensor {sensor}: {words}")
+                        }
+                        (Target::Ssh(ssh), None) => format!(
+                            "would run over ssh on {}: {words}",
+                            match &ssh.sensors {
+                                Sensors::Listed(s) => s
+                                    .iter()
+                                    .map(|s| s.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                Sensors::Inventory { file, .. } => {
+                                    format!("every sensor of {file}")
+                                }
+                            }
                         ),
                     });
                 }
@@ -218,15 +227,25 @@ impl Action {
                 target,
                 script,
                 commands,
+                route_by,
                 ..
             } => {
                 let (mut lines, mut refused) = (Vec::new(), Vec::new());
                 for frames in &contexts {
                     let full: Vec<&Json> = std::iter::once(run.root).chain(frames).collect();
+                    let sensor = route_by.as_deref().map(|field| route(field, &full));
                     for checked in check_script(&script.render(&full), commands) {
-                        match checked {
-                            Ok(line) => lines.push(line),
-                            Err(refusal) => refused.push(refusal),
+                        match (checked, &sensor) {
+                            (Err(refusal), _) => refused.push(refusal),
+                            (Ok(line), None) => lines.push(line),
+                            (Ok(line), Some(Ok(name))) => lines.push(CheckedLine {
+                                sensor: Some(name.clone()),
+                                ..line
+                            }),
+                            (Ok(line), Some(Err(reason))) => refused.push(Refusal {
+                                line: line.line,
+                                reason: reason.clone(),
+                            }),
                         }
                     }
                 }
@@ -319,6 +338,18 @@ impl Action {
     }
 }
 
+/// The sensor a result names in `field` (`route_by`): a string or a number, never absent.
+fn route(field: &str, frames: &[&Json]) -> Result<String, String> {
+    match lookup(field, frames) {
+        Some(Json::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Json::Number(n)) => Ok(n.to_string()),
+        other => Err(format!(
+            "`route_by: {field}` has no sensor name here (found {}); the line goes to no sensor",
+            other.map_or("nothing".to_string(), Json::to_string)
+        )),
+    }
+}
+
 /// One result as a flat record: the field bindings of each bucket (outer first; `doc_count` of
 /// the innermost), or a record's `_source`, plus any watchlist row.
 fn flatten(frames: &Row) -> Json {
@@ -388,6 +419,7 @@ mod tests {
             script,
             commands: default_allow_list(),
             timeout: Duration::from_secs(5),
+            route_by: None,
         };
         let r = root();
         let Plan::RunScript { lines, refused, .. } = action(
