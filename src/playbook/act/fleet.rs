@@ -255,25 +255,26 @@ pub struct Job {
 }
 
 impl Job {
-    /// What a dry run prints for the job.
-    pub fn describe(&self) -> Vec<String> {
+    /// What a dry run prints for the job: the `ssh` command of each line.
+    pub fn describe(
+        &self,
+        target: &SshTarget,
+        control: Option<&Path>,
+        timeout: Duration,
+    ) -> Vec<String> {
+        let sensor = format!("sensor {} ({})", self.sensor.name, self.sensor.address());
         if self.lines.is_empty() {
-            return vec![format!(
-                "sensor {} ({}): no line for this sensor",
-                self.sensor.name,
-                self.sensor.address()
-            )];
+            return vec![format!("{sensor}: no line for this sensor")];
         }
         self.lines
             .iter()
             .map(|l| {
-                format!(
-                    "would run over ssh on sensor {} ({}): {} {}",
-                    self.sensor.name,
-                    self.sensor.address(),
-                    l.program,
-                    l.args.join(" ")
-                )
+                let argv: Vec<String> = target
+                    .ssh_args(&self.sensor, l, control, timeout)
+                    .iter()
+                    .map(|a| shell_quote(a))
+                    .collect();
+                format!("would run over ssh on {sensor}: ssh {}", argv.join(" "))
             })
             .collect()
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -55,13 +56,15 @@ impl Finished {
 /// The most of each output stream kept; the rest is read and dropped.
 const OUTPUT_CAP: u64 = 16 * 1024;
 
-/// Runs `command` without a shell, its stdin empty, for at most `timeout` (then it is killed).
-/// The outputs are read while it runs, so a chatty command cannot fill a pipe and hang.
+/// Runs `command` without a shell, its stdin empty, for at most `timeout` (then it is killed with
+/// its whole process group, so no child it started holds its output open). The outputs are read
+/// while it runs, so a chatty command cannot fill a pipe and hang.
 pub fn run_command(mut command: Command, timeout: Duration) -> std::io::Result<Finished> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = command.spawn()?;
     let readers = [
         child.stdout.take().map(|s| read_capped(Box::new(s))),
@@ -73,6 +76,8 @@ pub fn run_command(mut command: Command, timeout: Duration) -> std::io::Result<F
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
             Ok(None) if started.elapsed() >= timeout => {
+                let group = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(format!(

@@ -251,7 +251,11 @@ fn over_ssh(
     let refusals = refused.len() + unrouted.len();
     let steps: usize = jobs.iter().map(|j| j.lines.len()).sum();
     if dry_run {
-        out.extend(jobs.iter().flat_map(|j| j.describe()));
+        let control = ssh::control_path(target).map(|(_, dir)| dir);
+        out.extend(
+            jobs.iter()
+                .flat_map(|j| j.describe(target, control.as_deref(), timeout)),
+        );
         let outcome = match (refusals, steps) {
             (0, _) => ActionOutcome::DryRun,
             (_, 0) => ActionOutcome::Failed,

@@ -32,24 +32,34 @@ pub fn sensors(dir: &Path, target: &SshTarget) -> Result<Vec<Sensor>, String> {
 }
 
 /// The private directory of OpenSSH's control sockets for `target`, made if need be; `None`
-/// when `persist` is zero. Connections made with other keys, known hosts or in another network
-/// namespace (the same address is another host there) never share a socket.
+/// when `persist` is zero.
 pub fn control_dir(target: &SshTarget) -> Result<Option<PathBuf>, String> {
-    if target.persist.is_zero() {
+    let Some((base, dir)) = control_path(target) else {
         return Ok(None);
+    };
+    let uid = nix::unistd::geteuid().as_raw();
+    private_dir(&base, uid)?;
+    private_dir(&dir, uid)?;
+    Ok(Some(dir))
+}
+
+/// Where [`control_dir`] is, and its parent, made or not: under `$XDG_RUNTIME_DIR`, else
+/// `/tmp/tcpreset-hunt-ssh-UID`, one directory per key, known hosts file and network namespace
+/// (the same address is another host in another namespace), so those never share a connection.
+pub fn control_path(target: &SshTarget) -> Option<(PathBuf, PathBuf)> {
+    if target.persist.is_zero() {
+        return None;
     }
     let uid = nix::unistd::geteuid().as_raw();
     let base = match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(run) if !run.is_empty() => PathBuf::from(run).join("tcpreset-hunt-ssh"),
         _ => PathBuf::from(format!("/tmp/tcpreset-hunt-ssh-{uid}")),
     };
-    private_dir(&base, uid)?;
     let netns = std::fs::read_link("/proc/self/ns/net").unwrap_or_default();
     let mut hasher = std::hash::DefaultHasher::new();
     (netns, &target.identity_file, &target.known_hosts_file).hash(&mut hasher);
     let dir = base.join(format!("{:016x}", hasher.finish()));
-    private_dir(&dir, uid)?;
-    Ok(Some(dir))
+    Some((base, dir))
 }
 
 /// Makes `dir` (mode 0700) or checks that it is a directory only `uid` can enter.
