@@ -277,3 +277,68 @@ fn a_target_is_checked_before_any_run() {
         assert!(err.contains(error), "{target}: {err}");
     }
 }
+
+/// The README's example of "Many sensors over SSH", verbatim: the action, the calculation and
+/// the inventory, dry-run over the alerts of `setup`.
+#[test]
+fn the_readme_example_routes_as_documented() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path());
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("### Many sensors over SSH").unwrap()..];
+    let blocks: Vec<&str> = section
+        .split("```yaml\n")
+        .skip(1)
+        .take(2)
+        .map(|b| &b[..b.find("```").unwrap()])
+        .collect();
+    let calc = section
+        .split_once("with the calculation `")
+        .and_then(|(_, rest)| rest.split_once("` (Suricata"))
+        .unwrap()
+        .0
+        .replace('\n', " ");
+    std::fs::write(tmp.path().join("sensors.yaml"), blocks[1]).unwrap();
+    let pb = tmp.path().join("readme.yaml");
+    std::fs::write(
+        &pb,
+        format!(
+            "name: readme\nschedule: {{interval_minutes: 5}}\nsource: {{paths: [eve.json]}}\n\
+             query: {{field: event_type, is: alert}}\ncalculations: [{calc}]\n\
+             conditions: [{{name: any, type: compare_value, operator: greater, value: 0}}]\n{}",
+            blocks[0]
+        ),
+    )
+    .unwrap();
+    let (action, _) = run(tmp.path(), pb.to_str().unwrap(), true);
+    let out: Vec<&str> = action["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let on = |sensor: &str| -> Vec<String> {
+        out.iter()
+            .filter(|l| l.starts_with(&format!("would run over ssh on sensor {sensor} ")))
+            .map(|l| l.rsplit(" -- ").next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        on("sensor-a"),
+        ["10.99.0.2 'tcpreset high-severity -i eth1 -o eth0 -h 10.0.0.1 -d 180'"],
+        "{out:#?}"
+    );
+    assert_eq!(
+        on("sensor-b"),
+        ["10.99.1.2 'tcpreset high-severity -i eth1 -o eth0 -h 10.0.0.2 -d 180'"]
+    );
+    assert!(
+        out.contains(&"sensor sensor-c ([fd00::7]:22): no line for this sensor"),
+        "{out:#?}"
+    );
+    assert!(out
+        .iter()
+        .any(|l| l.contains("routed to sensor `sensor-x`")));
+    assert_eq!(action["outcome"], "partial");
+}
