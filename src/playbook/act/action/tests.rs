@@ -1,4 +1,5 @@
 //! Planning actions: Run Script lines and their routes, webhook bodies, alerts, URLs.
+
 use serde_json::json;
 
 use super::*;
