@@ -124,7 +124,7 @@ run_once() { # run_once PLAYBOOK -> "seconds lines handshakes"
   local before after start end lines
   before=$(handshakes)
   start=$(date +%s.%N)
-  XDG_RUNTIME_DIR=$DIR ip netns exec "$MGT" "$HUNT" run "$DIR/$1.yaml" --json >"$DIR/out.json" || {
+  ip netns exec "$MGT" "$HUNT" run "$DIR/$1.yaml" --json >"$DIR/out.json" || {
     echo "run failed:" >&2; cat "$DIR/out.json" >&2; exit 1; }
   end=$(date +%s.%N)
   lines=$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["actions"][0]; print(sum(sum(1 for l in h["output"] if "-> ok" in l) for h in a["hosts"]))' "$DIR/out.json")

@@ -180,7 +180,7 @@ fn every_sensor_in_parallel_each_within_its_timeout_and_each_reported() {
     );
     // Connections are shared through a private directory under XDG_RUNTIME_DIR.
     let control = lines[0].rsplit('|').next().unwrap();
-    let dir = tmp.path().join("tcpreset-hunt-ssh");
+    let dir = tmp.path().join("tcpreset-ssh");
     assert!(control.starts_with(dir.to_str().unwrap()), "{control}");
     assert!(control.ends_with("/%C"), "{control}");
     use std::os::unix::fs::PermissionsExt;

@@ -251,7 +251,15 @@ fn over_ssh(
     let refusals = refused.len() + unrouted.len();
     let steps: usize = jobs.iter().map(|j| j.lines.len()).sum();
     if dry_run {
-        let control = ssh::control_path(target).map(|(_, dir)| dir);
+        let control = match ssh::control_path(target) {
+            Ok(c) => c.map(|(_, dir)| dir),
+            Err(e) => {
+                out.push(format!(
+                    "note: every line would make its own SSH connection: {e}"
+                ));
+                None
+            }
+        };
         out.extend(
             jobs.iter()
                 .flat_map(|j| j.describe(target, control.as_deref(), timeout)),

@@ -31,10 +31,14 @@ pub fn sensors(dir: &Path, target: &SshTarget) -> Result<Vec<Sensor>, String> {
     }
 }
 
+/// The longest control directory: OpenSSH binds `DIR/%C` (40 characters) plus a 17-character
+/// temporary suffix, and a Unix socket's path has at most 107 bytes.
+const MAX_CONTROL_DIR: usize = 107 - 1 - 40 - 17;
+
 /// The private directory of OpenSSH's control sockets for `target`, made if need be; `None`
 /// when `persist` is zero.
 pub fn control_dir(target: &SshTarget) -> Result<Option<PathBuf>, String> {
-    let Some((base, dir)) = control_path(target) else {
+    let Some((base, dir)) = control_path(target)? else {
         return Ok(None);
     };
     let uid = nix::unistd::geteuid().as_raw();
@@ -43,23 +47,34 @@ pub fn control_dir(target: &SshTarget) -> Result<Option<PathBuf>, String> {
     Ok(Some(dir))
 }
 
-/// Where [`control_dir`] is, and its parent, made or not: under `$XDG_RUNTIME_DIR`, else
-/// `/tmp/tcpreset-hunt-ssh-UID`, one directory per key, known hosts file and network namespace
-/// (the same address is another host in another namespace), so those never share a connection.
-pub fn control_path(target: &SshTarget) -> Option<(PathBuf, PathBuf)> {
+/// Where [`control_dir`] is, and its parent, made or not: under `$XDG_RUNTIME_DIR`, else (or
+/// when that path is too long for a socket) `/tmp/tcpreset-ssh-UID`, one directory per key,
+/// known hosts file and network namespace (the same address is another host in another
+/// namespace), so those never share a connection.
+pub fn control_path(target: &SshTarget) -> Result<Option<(PathBuf, PathBuf)>, String> {
     if target.persist.is_zero() {
-        return None;
+        return Ok(None);
     }
     let uid = nix::unistd::geteuid().as_raw();
-    let base = match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(run) if !run.is_empty() => PathBuf::from(run).join("tcpreset-hunt-ssh"),
-        _ => PathBuf::from(format!("/tmp/tcpreset-hunt-ssh-{uid}")),
-    };
     let netns = std::fs::read_link("/proc/self/ns/net").unwrap_or_default();
     let mut hasher = std::hash::DefaultHasher::new();
     (netns, &target.identity_file, &target.known_hosts_file).hash(&mut hasher);
-    let dir = base.join(format!("{:016x}", hasher.finish()));
-    Some((base, dir))
+    let leaf = format!("{:012x}", hasher.finish() >> 16);
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|r| !r.is_empty())
+        .map(|r| PathBuf::from(r).join("tcpreset-ssh"));
+    let bases = runtime
+        .into_iter()
+        .chain([PathBuf::from(format!("/tmp/tcpreset-ssh-{uid}"))]);
+    for base in bases {
+        let dir = base.join(&leaf);
+        if dir.as_os_str().len() <= MAX_CONTROL_DIR {
+            return Ok(Some((base, dir)));
+        }
+    }
+    Err(format!(
+        "no control directory path is short enough for a Unix socket ({MAX_CONTROL_DIR} bytes); set XDG_RUNTIME_DIR to a short path"
+    ))
 }
 
 /// Makes `dir` (mode 0700) or checks that it is a directory only `uid` can enter.
@@ -230,5 +245,21 @@ mod tests {
         let e = sensors(tmp.path(), &target("nope.yaml")).unwrap_err();
         assert!(e.contains("cannot read the inventory"), "{e}");
         assert_eq!(control_dir(&target("inv.yaml")), Ok(None));
+    }
+
+    #[test]
+    fn the_control_path_fits_a_unix_socket() {
+        let target = SshTarget {
+            sensors: Sensors::Listed(Vec::new()),
+            user: "u".into(),
+            identity_file: None,
+            known_hosts_file: None,
+            parallel: 1,
+            persist: Duration::from_secs(60),
+        };
+        let (_, dir) = control_path(&target).unwrap().unwrap();
+        // The longest name OpenSSH binds there: the %C hash and its temporary suffix.
+        let socket = dir.join(format!("{}.{}", "c".repeat(40), "t".repeat(16)));
+        assert!(socket.as_os_str().len() <= 107, "{}", socket.display());
     }
 }
