@@ -73,7 +73,7 @@ pub struct ActionStatus {
     pub kind: String,
     pub outcome: ActionOutcome,
     /// One entry per command, request or alert: what was done and what came back. Over SSH:
-    /// the refusals and one line per sensor, whose lines are in `hosts`.
+    /// the refusals and notes; each sensor's lines are in `hosts`.
     pub output: Vec<String>,
     /// A Run Script over SSH: what became of each sensor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -229,7 +229,7 @@ fn filtered_cap_note(playbook: &Playbook, output: &SearchOutput) -> Option<Strin
 
 /// A Run Script over SSH, carried out or (`dry_run`) described: the lines, each checked once,
 /// go to every sensor (or the one `route_by` names), the sensors in parallel; the output has the
-/// refusals and one line per sensor, and each sensor's own status.
+/// refusals and notes, each sensor its own status.
 fn over_ssh(
     target: &SshTarget,
     lines: &[CheckedLine],
@@ -279,19 +279,12 @@ fn over_ssh(
     });
     let hosts = ssh::run_jobs(target, &jobs, timeout, control.as_deref());
     let (mut failed, mut ran) = (refusals, 0);
-    for (h, job) in hosts.iter().zip(&jobs) {
-        out.push(format!(
-            "sensor {} ({}): {:?}, {} line(s) in {} ms",
-            h.sensor,
-            h.address,
-            h.outcome,
-            job.lines.len(),
-            h.elapsed_ms
-        ));
+    for h in &hosts {
         match h.outcome {
-            ActionOutcome::NotTriggered => {}
             ActionOutcome::Succeeded => ran += 1,
-            _ => failed += 1,
+            ActionOutcome::Partial => (ran, failed) = (ran + 1, failed + 1),
+            ActionOutcome::Failed => failed += 1,
+            _ => {}
         }
     }
     let outcome = match (failed, ran) {
