@@ -25,7 +25,7 @@ done
 host=$1 remote=$2
 echo "$host|$remote|$control" >> "$log"
 case $host in
-    10.9.0.3) sleep 30 ;;
+    10.9.0.3|10.9.0.6) sleep 30 ;;
     10.9.0.4) echo "ssh: connect to host $host port 22: Connection refused" >&2; exit 255 ;;
     *) echo "rule added on $host" ;;
 esac
@@ -124,12 +124,12 @@ fn every_sensor_in_parallel_each_within_its_timeout_and_each_reported() {
         tmp.path(),
         "broadcast.yaml",
         "by_src",
-        "{hosts: [10.9.0.1, \"10.9.0.2:2222\", 10.9.0.3, 10.9.0.4], user: tcpreset}",
+        "{hosts: [10.9.0.3, 10.9.0.1, \"10.9.0.2:2222\", 10.9.0.6, 10.9.0.4], user: tcpreset}",
         "",
     );
     let (action, took) = run(tmp.path(), &pb, false);
-    // The hanging sensor costs its own 2 s timeout, not the others' time nor 30 s.
-    assert!(took < Duration::from_millis(4500), "{took:?} {action:#}");
+    // The two hanging sensors cost their own 2 s timeout, at once, not 4 s, 30 s or the others'.
+    assert!(took < Duration::from_millis(3800), "{took:?} {action:#}");
     assert_eq!(action["outcome"], "partial", "{action:#}");
     // The hostile value is refused once, before any sensor got it.
     let output = action["output"].to_string();
@@ -186,6 +186,25 @@ fn every_sensor_in_parallel_each_within_its_timeout_and_each_reported() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn parallel_bounds_how_many_sensors_are_worked_on_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    setup(tmp.path());
+    let pb = playbook(
+        tmp.path(),
+        "one-at-a-time.yaml",
+        "by_src",
+        "{hosts: [10.9.0.3, 10.9.0.6], user: tcpreset, parallel: 1}",
+        "",
+    );
+    let (action, took) = run(tmp.path(), &pb, false);
+    assert!(
+        took >= Duration::from_secs(4),
+        "one after the other: {took:?} {action:#}"
+    );
+    assert_eq!(action["outcome"], "failed");
 }
 
 #[test]

@@ -208,7 +208,7 @@ fn one_playbook_resets_the_host_on_every_sensor_that_sees_it() {
     .unwrap();
     std::fs::write(
         dir.join("sensors.yaml"),
-        "sensor-a: 10.99.0.2\nsensor-b: 10.99.1.2\nsensor-c: 10.99.2.2\nsensor-d: 10.99.9.2\n",
+        "sensor-a: 10.99.0.2\nsensor-b: 10.99.1.2\nsensor-c: 10.99.2.2\nsensor-0: 10.99.9.2\n",
     )
     .unwrap();
     let status_dir = dir.join("status");
@@ -236,7 +236,7 @@ fn one_playbook_resets_the_host_on_every_sensor_that_sees_it() {
         );
         assert!(h["output"][0].as_str().unwrap().contains("-> ok"), "{h:#}");
     }
-    let dead = host(&action, "sensor-d");
+    let dead = host(&action, "sensor-0");
     assert_eq!(dead["outcome"], "failed", "{dead:#}");
     assert!(
         dead["output"][0].as_str().unwrap().contains("timed out"),
@@ -246,7 +246,7 @@ fn one_playbook_resets_the_host_on_every_sensor_that_sees_it() {
     for (lab, holder) in labs[..2].iter().zip([on_a, on_b]) {
         let report = holder.report();
         lab.assert_killed(&report, "the client's connection on its sensor: ");
-        // Killed while the dead sensor was still being waited for.
+        // Killed while the dead sensor (first in the inventory) was still being waited for.
         let ms = report["client"]["ms"].as_f64().unwrap();
         assert!(ms < (TIMEOUT_S * 1000) as f64, "{report:#}");
     }
@@ -264,7 +264,7 @@ fn one_playbook_resets_the_host_on_every_sensor_that_sees_it() {
     for line in [
         "sensor sensor-a (10.99.0.2:22): Succeeded",
         "sensor sensor-c (10.99.2.2:22): Succeeded",
-        "sensor sensor-d (10.99.9.2:22): Failed",
+        "sensor sensor-0 (10.99.9.2:22): Failed",
     ] {
         assert!(shown.contains(line), "{line} missing in {shown}");
     }
@@ -280,7 +280,7 @@ fn one_playbook_resets_the_host_on_every_sensor_that_sees_it() {
     assert!(hosts_with_rules(&labs[0], "fleet-2").is_empty());
     assert!(hosts_with_rules(&labs[2], "fleet-2").is_empty());
     assert_eq!(host(&action, "sensor-b")["outcome"], "succeeded");
-    assert_eq!(host(&action, "sensor-d")["outcome"], "not_triggered");
+    assert_eq!(host(&action, "sensor-0")["outcome"], "not_triggered");
     assert!(
         action["output"]
             .to_string()
