@@ -20,7 +20,9 @@
 # user wants a shell that starts fast for the same reason.
 #
 # Usage: scripts/bench-fleet.sh            (needs root: namespaces)
-# Env:   BENCH_RUNS (default 3), BENCH_MODES (default "routed broadcast"), NAME (default fl-bf),
+# Env:   BENCH_RUNS (default 3), BENCH_MODES (default "routed broadcast"), BENCH_TIMEOUT (the
+#        playbook's per-sensor timeout, default 900s; lines it cuts off show as fewer "lines"),
+#        NAME (default fl-bf),
 #        CARGO_TARGET_DIR (default ./target),
 #        HUNT_BIN (a tcpreset-hunt binary instead of building one)
 set -euo pipefail
@@ -28,6 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${BENCH_RUNS:-3}
 MODES=${BENCH_MODES:-routed broadcast}
+TIMEOUT=${BENCH_TIMEOUT:-900s}
 NAME=${NAME:-fl-bf}
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 SENSORS=10
@@ -124,7 +127,7 @@ actions:
     for_each: by_src
     run_script:
       target: {ssh: {inventory: sensors.yaml, user: root, identity_file: $DIR/id, known_hosts_file: $DIR/known_hosts, parallel: 10, persist: $2}}
-      timeout: 120s
+      timeout: ${TIMEOUT}
 $3      commands: {tcpreset: /bin/true}
       script: "tcpreset 2024897 -i eth1 -o eth0 -h {{srcip}} -d 60"
 EOF
@@ -138,8 +141,8 @@ run_once() { # run_once PLAYBOOK -> "seconds lines handshakes"
   local before after start end lines
   before=$(handshakes)
   start=$(date +%s.%N)
-  ip netns exec "$MGT" "$HUNT" run "$DIR/$1.yaml" --json >"$DIR/out.json" || {
-    echo "run failed:" >&2; cat "$DIR/out.json" >&2; exit 1; }
+  # A run that is not all ok still counts: its "lines" say how many ran.
+  ip netns exec "$MGT" "$HUNT" run "$DIR/$1.yaml" --json >"$DIR/out.json" || true
   end=$(date +%s.%N)
   lines=$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["actions"][0]; print(sum(sum(1 for l in h["output"] if "-> ok" in l) for h in a["hosts"]))' "$DIR/out.json")
   after=$(handshakes)
