@@ -34,6 +34,8 @@ TIMEOUT=${BENCH_TIMEOUT:-900s}
 NAME=${NAME:-fl-bf}
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
 SENSORS=10
+command -v bc >/dev/null || apt-get install -y bc >/dev/null
+command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || apt-get install -y openssh-server >/dev/null
 if [ -n "${HUNT_BIN:-}" ]; then
   HUNT=$HUNT_BIN
 else
