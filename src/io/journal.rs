@@ -24,6 +24,9 @@ pub struct Journal {
     path: PathBuf,
     state: Mutex<State>,
     synced: Condvar,
+    /// Tests: the next sync fails as a disk's would.
+    #[cfg(test)]
+    fail_sync: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -67,6 +70,8 @@ impl Journal {
                 failed: Vec::new(),
             }),
             synced: Condvar::new(),
+            #[cfg(test)]
+            fail_sync: Default::default(),
         }
     }
 
@@ -202,7 +207,7 @@ impl Journal {
             let file = s.file.clone();
             drop(s);
             let result = match file {
-                Some(file) => file.sync_data(),
+                Some(file) => self.sync(&file),
                 None => Err(io::Error::other("the journal is not open")),
             };
             s = self.lock();
@@ -222,6 +227,24 @@ impl Journal {
             }
             self.synced.notify_all();
         }
+    }
+}
+
+impl Journal {
+    #[cfg(not(test))]
+    fn sync(&self, file: &File) -> io::Result<()> {
+        file.sync_data()
+    }
+
+    #[cfg(test)]
+    fn sync(&self, file: &File) -> io::Result<()> {
+        if self
+            .fail_sync
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(io::Error::from_raw_os_error(libc::EIO));
+        }
+        file.sync_data()
     }
 }
 
@@ -271,6 +294,33 @@ mod tests {
         }
         let text = j.read().unwrap().unwrap();
         assert_eq!(text.lines().count(), 800);
+    }
+
+    #[test]
+    fn a_failed_sync_fails_every_line_it_covered_until_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::new(dir.path());
+        j.reset().unwrap();
+        let ok = j.append("ok\n").unwrap();
+        j.wait(ok).unwrap();
+        let a = j.append("a\n").unwrap();
+        let b = j.append("b\n").unwrap();
+        j.fail_sync.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(j.wait(a).is_err());
+        assert!(j.wait(b).is_err(), "b was written before the failed sync");
+        assert!(j.failed(a) && j.failed(b) && !j.failed(ok));
+        assert_eq!(j.durable(), ok);
+        let e = j.append("c\n").unwrap_err().to_string();
+        assert!(
+            e.contains("unusable") && e.contains("Input/output error"),
+            "{e}"
+        );
+        // A snapshot holds the table; the reset makes the journal usable, and the failed
+        // lines stay failed for whoever still waits on them.
+        j.reset().unwrap();
+        assert!(j.wait(b).is_err());
+        let d = j.append("d\n").unwrap();
+        j.wait(d).unwrap();
     }
 
     #[test]
