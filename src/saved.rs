@@ -277,25 +277,21 @@ mod tests {
         assert_eq!(rules[0].spec.duration, Duration::from_secs(490));
     }
 
-    /// The rules `load` gives, in a canonical form.
-    fn loaded(snapshot: Option<&str>, journal: &str, now: Instant) -> Vec<String> {
-        let mut rules: Vec<String> = load(snapshot, journal, now)
-            .unwrap()
-            .rules
-            .iter()
-            .map(|r| format!("{:?} {:?} {:?}", r.spec.key, r.created, r.expires))
-            .collect();
+    /// Rules as (key, created, expires), in a canonical form.
+    fn canonical<'a>(rules: impl Iterator<Item = (&'a RuleKey, Instant, Instant)>) -> Vec<String> {
+        let mut rules: Vec<String> = rules.map(|r| format!("{r:?}")).collect();
         rules.sort();
         rules
     }
 
+    /// The rules `load` gives.
+    fn loaded(snapshot: Option<&str>, journal: &str, now: Instant) -> Vec<String> {
+        let l = load(snapshot, journal, now).unwrap();
+        canonical(l.rules.iter().map(|r| (&r.spec.key, r.created, r.expires)))
+    }
+
     fn table_rules(t: &RuleTable) -> Vec<String> {
-        let mut rules: Vec<String> = t
-            .iter()
-            .map(|r| format!("{:?} {:?} {:?}", r.key, r.created, r.expires))
-            .collect();
-        rules.sort();
-        rules
+        canonical(t.iter().map(|r| (&r.key, r.created, r.expires)))
     }
 
     #[test]

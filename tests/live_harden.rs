@@ -45,22 +45,7 @@ fn a_state_directory_that_cannot_save_refuses_changes_and_the_next_start() {
         "only the acknowledged rule lives: {rules:?}"
     );
     lab.signal_daemon(Signal::SIGKILL);
-    let config = scratch(&lab, "tcpresetd.toml");
-    let start = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("sen"),
-            env!("CARGO_BIN_EXE_tcpresetd"),
-        ])
-        .arg("--socket")
-        .arg(&lab.socket)
-        .arg("--config")
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(&state)
-        .output()
-        .unwrap();
+    let start = lab.daemon_command(&[]).output().unwrap();
     assert!(
         !start.status.success(),
         "it started with an unusable state directory"
@@ -278,21 +263,7 @@ fn a_full_disk_refuses_changes_and_keeps_what_it_acknowledged() {
     assert_eq!(again.status.code(), Some(5), "{}", stderr(&again));
     assert_eq!(lab.rules().len(), acked.len());
     lab.signal_daemon(Signal::SIGKILL);
-    let start = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("sen"),
-            env!("CARGO_BIN_EXE_tcpresetd"),
-        ])
-        .arg("--socket")
-        .arg(&lab.socket)
-        .arg("--config")
-        .arg(scratch(&lab, "tcpresetd.toml"))
-        .arg("--state-dir")
-        .arg(&state)
-        .output()
-        .unwrap();
+    let start = lab.daemon_command(&[]).output().unwrap();
     assert!(
         !start.status.success(),
         "it started on a full state directory"
