@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(libpcap-dev tcpdump iproute2 ethtool dsniff socat openssh-server openssh-client tcpreplay
     systemd man-db bsdextrautils strace    # scripts/check-units.sh, test-packaging.sh
-    debootstrap systemd-container binutils) # scripts/test-systemd.sh; strip for cargo xtask stage
+    debootstrap systemd-container binutils # scripts/test-systemd.sh; strip for cargo xtask stage
+    openssl python3-pip)                   # tests/hunt_https.rs (a CA and a TLS server); osmem-server
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,4 +22,9 @@ fi
 if ! command -v cargo >/dev/null; then
     echo "cargo is not installed: install a Rust toolchain (https://rustup.rs) and retry" >&2
     exit 1
+fi
+# tests/hunt_cluster.rs: an in-memory OpenSearch-compatible server (the osmem-server binary).
+if ! python3 -c 'import osmem_server' 2>/dev/null && ! command -v osmem-server >/dev/null; then
+    echo "== installing osmem-server (pip)"
+    pip install --quiet osmem-server 2>/dev/null || pip install --quiet --break-system-packages osmem-server
 fi

@@ -5,7 +5,10 @@ use serde_json::{json, Value as Json};
 use tcpreset::playbook::io::load::load;
 use tcpreset::playbook::io::local::LocalBackend;
 use tcpreset::playbook::record::format::Format;
-use tcpreset::playbook::search::backend::opensearch::{search_request, OpenSearchBackend};
+use tcpreset::playbook::search::backend::mapping::Mapping;
+use tcpreset::playbook::search::backend::opensearch::{
+    payload_from_response, search_request, Cluster, Index, OpenSearchBackend,
+};
 use tcpreset::playbook::search::backend::Backend;
 use tcpreset::playbook::search::{SearchSpec, Window};
 
@@ -43,6 +46,30 @@ fn canned_response() -> Json {
     })
 }
 
+fn index(format: Format, mapping: &Mapping) -> Index<'_> {
+    Index {
+        format,
+        mapping,
+        time_field: None,
+    }
+}
+
+/// A cluster that maps nothing and answers the canned response.
+struct Canned;
+
+impl Cluster for Canned {
+    fn mapping(&self, index: &str) -> Result<Json, String> {
+        assert_eq!(index, "suricata-*");
+        Ok(json!({}))
+    }
+
+    fn search(&self, index: &str, body: &Json) -> Result<Json, String> {
+        assert_eq!(index, "suricata-*");
+        assert!(body.get("aggs").is_some());
+        Ok(canned_response())
+    }
+}
+
 #[test]
 fn request_and_response_give_the_in_process_payload() {
     let playbook = load(std::path::Path::new(&format!(
@@ -58,7 +85,7 @@ fn request_and_response_give_the_in_process_payload() {
         max_filtered: 100,
     };
 
-    let request = search_request(&spec, Format::Suricata).unwrap();
+    let request = search_request(&spec, &index(Format::Suricata, &Mapping::default())).unwrap();
     assert_eq!(request["size"], 100);
     assert_eq!(request["track_total_hits"], true);
     assert_eq!(request["sort"], json!([{"timestamp": "asc"}]));
@@ -79,11 +106,8 @@ fn request_and_response_give_the_in_process_payload() {
     let opensearch = OpenSearchBackend {
         index: "suricata-*".into(),
         format: Format::Suricata,
-        transport: |index: &str, body: &Json| {
-            assert_eq!(index, "suricata-*");
-            assert!(body.get("aggs").is_some());
-            Ok(canned_response())
-        },
+        time_field: None,
+        cluster: Canned,
     };
     let remote = opensearch.search(&spec).unwrap();
     let local = LocalBackend {
@@ -113,14 +137,96 @@ fn derived_states_become_native_terms() {
         window: window(),
         max_filtered: 0,
     };
-    let zeek = search_request(&spec, Format::Zeek).unwrap();
+    let zeek = search_request(&spec, &index(Format::Zeek, &Mapping::default())).unwrap();
     assert_eq!(
         zeek["query"]["bool"]["filter"][1],
         json!({"terms": {"conn_state": ["S0", "RSTOS0", "SH"]}})
     );
-    let eve = search_request(&spec, Format::Suricata).unwrap();
+    let eve = search_request(&spec, &index(Format::Suricata, &Mapping::default())).unwrap();
     assert_eq!(
         eve["query"]["bool"]["filter"][1]["bool"]["should"],
         json!([{"term": {"tcp.state": "syn_sent"}}, {"term": {"tcp.state": "syn_recv"}}])
+    );
+}
+
+#[test]
+fn a_timed_out_or_partly_failed_search_is_an_error_not_a_payload() {
+    let text = "name: s\nschedule: {interval_minutes: 30}\nsource: {paths: [x]}\nquery: {field: srcip, is: 192.0.2.1}\n";
+    let playbook = tcpreset::playbook::spec::check::parse_playbook(text).unwrap();
+    let spec = SearchSpec {
+        fields: &playbook.fields,
+        query: playbook.query.as_ref(),
+        calcs: &[],
+        watchlists: &[],
+        window: window(),
+        max_filtered: 10,
+    };
+    let mapping = Mapping::default();
+    let index = index(Format::Suricata, &mapping);
+    let ok = json!({"timed_out": false, "_shards": {"total": 2, "failed": 0}, "hits": {"total": {"value": 0}, "hits": []}});
+    assert_eq!(
+        payload_from_response(&spec, &index, &ok)
+            .unwrap()
+            .total_hits,
+        0
+    );
+    let mut timed_out = ok.clone();
+    timed_out["timed_out"] = json!(true);
+    let e = payload_from_response(&spec, &index, &timed_out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("timed out") && e.contains("nothing was acted on"),
+        "{e}"
+    );
+    let mut failed = ok.clone();
+    failed["_shards"] =
+        json!({"total": 2, "failed": 1, "failures": [{"reason": {"reason": "disk gone"}}]});
+    let e = payload_from_response(&spec, &index, &failed)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("1 shard(s) of the index failed (disk gone)"),
+        "{e}"
+    );
+    let e = payload_from_response(&spec, &index, &json!({"ok": true}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no hits.total"), "{e}");
+}
+
+#[test]
+fn ip_fields_take_cidr_terms_and_group_through_their_keyword_subfield_or_are_refused() {
+    let text = "name: s\nschedule: {interval_minutes: 30}\nsource: {paths: [x]}\nquery: {all: [{field: srcip, within: [10.0.0.0/8]}, {field: dstip, within: [fc00::/7]}]}\ncalculations: [{name: src, type: top, field: srcip, size: 5}]\n";
+    let playbook = tcpreset::playbook::spec::check::parse_playbook(text).unwrap();
+    let spec = SearchSpec {
+        fields: &playbook.fields,
+        query: playbook.query.as_ref(),
+        calcs: &playbook.calcs,
+        watchlists: &[],
+        window: window(),
+        max_filtered: 0,
+    };
+    let typed = |src: Json| {
+        Mapping::from_response(&json!({"suricata": {"mappings": {"properties": {
+            "timestamp": {"type": "date"}, "src_ip": src, "dest_ip": {"type": "keyword"}}}}}))
+    };
+    let mapping = typed(json!({"type": "ip", "fields": {"keyword": {"type": "keyword"}}}));
+    let request = search_request(&spec, &index(Format::Suricata, &mapping)).unwrap();
+    assert_eq!(
+        request["query"]["bool"]["filter"][1]["bool"]["filter"],
+        json!([
+            {"bool": {"should": [{"term": {"src_ip": "10.0.0.0/8"}}], "minimum_should_match": 1}},
+            {"bool": {"should": [{"regexp": {"dest_ip": {"value": "f[cd][0-9a-f][0-9a-f]:[0-9a-f:.]*"}}}], "minimum_should_match": 1}}
+        ])
+    );
+    assert_eq!(request["aggs"]["src"]["terms"]["field"], "src_ip.keyword");
+    let mapping = typed(json!({"type": "ip"}));
+    let e = search_request(&spec, &index(Format::Suricata, &mapping))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("grouping by `src_ip`, mapped as `ip`") && e.contains("IPv6 compressed"),
+        "{e}"
     );
 }

@@ -72,9 +72,11 @@ pub struct Dedup {
     pub fields: Vec<String>,
 }
 
-/// An `http://host[:port]/path` address.
+/// An `http://host[:port]/path` or `https://host[:port]/path` address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HttpUrl {
+    /// `https://`: TLS with certificate checks (the Mozilla roots).
+    pub https: bool,
     pub host: String,
     pub port: u16,
     pub path: String,
@@ -82,20 +84,20 @@ pub struct HttpUrl {
 
 impl HttpUrl {
     pub fn parse(text: &str) -> Result<HttpUrl, String> {
-        if text.starts_with("https://") {
-            return Err("https is not supported; send to an http:// receiver (for example a local TLS relay)".into());
-        }
-        let rest = text
-            .strip_prefix("http://")
-            .ok_or("the URL must start with http://")?;
+        let (https, rest) = match (text.strip_prefix("https://"), text.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return Err("the URL must start with http:// or https://".into()),
+        };
         let (authority, path) = rest
             .find('/')
             .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+        let bracketed = authority.starts_with('[') && authority.ends_with(']');
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            Some((h, p)) if !bracketed && (!h.contains(':') || h.ends_with(']')) => {
                 (h, p.parse().map_err(|_| format!("bad port `{p}`"))?)
             }
-            _ => (authority, 80),
+            _ => (authority, if https { 443 } else { 80 }),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c == '@') {
@@ -105,6 +107,7 @@ impl HttpUrl {
             return Err("the path must not contain spaces or control characters".into());
         }
         Ok(HttpUrl {
+            https,
             host: host.to_string(),
             port,
             path: path.to_string(),
@@ -114,7 +117,12 @@ impl HttpUrl {
 
 impl std::fmt::Display for HttpUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}:{}{}", self.host, self.port, self.path)
+        let scheme = if self.https { "https" } else { "http" };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}{}", self.host, self.port, self.path)
+        } else {
+            write!(f, "{scheme}://{}:{}{}", self.host, self.port, self.path)
+        }
     }
 }
 

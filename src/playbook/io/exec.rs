@@ -1,9 +1,8 @@
 //! Carrying out action plans (I/O edge): run a checked command line without a shell (locally, or
-//! the system `ssh` for [`super::ssh`]), POST a JSON body over HTTP/1.1, write alert files.
+//! the system `ssh` for [`super::ssh`]), POST a JSON body over HTTP(S), write alert files.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
@@ -15,6 +14,7 @@ use serde_json::Value as Json;
 use crate::playbook::act::action::{Dedup, HttpUrl};
 use crate::playbook::act::command::CheckedLine;
 use crate::playbook::act::dedup;
+use crate::playbook::io::http::{HttpClient, Method};
 
 /// Runs one checked line on this host and reports `(succeeded, what happened)`.
 pub fn run_local(line: &CheckedLine, timeout: Duration) -> (bool, String) {
@@ -115,52 +115,26 @@ fn read_capped(mut from: Box<dyn Read + Send>) -> std::thread::JoinHandle<String
     })
 }
 
-/// POSTs a JSON body; returns the status line of a 2xx response, or why it failed.
+/// POSTs a JSON body (over TLS with certificate checks for `https://`); returns the status
+/// line of a 2xx response, or why it failed.
 pub fn post_json(
     url: &HttpUrl,
     headers: &BTreeMap<String, String>,
     body: &str,
     timeout: Duration,
 ) -> Result<String, String> {
-    let addr = (url.host.as_str(), url.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
-        .next()
-        .ok_or("no address")?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(timeout))
+    let client = HttpClient::new(timeout, None).map_err(|e| e.to_string())?;
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let reply = client
+        .send(Method::Post, &url.to_string(), &headers, Some(body))
         .map_err(|e| e.to_string())?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    let host = if url.host.contains(':') {
-        format!("[{}]:{}", url.host, url.port)
+    if reply.is_success() {
+        Ok(reply.status_line())
     } else {
-        format!("{}:{}", url.host, url.port)
-    };
-    let mut request = format!("POST {} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", url.path, body.len());
-    for (k, v) in headers {
-        request += &format!("{k}: {v}\r\n");
-    }
-    request += "\r\n";
-    request += body;
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| format!("send failed: {e}"))?;
-    let mut response = Vec::new();
-    let _ = stream.take(64 * 1024).read_to_end(&mut response);
-    let text = String::from_utf8_lossy(&response);
-    let status_line = text.lines().next().unwrap_or("").to_string();
-    let code = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok());
-    match code {
-        Some(c) if (200..300).contains(&c) => Ok(status_line),
-        Some(_) => Err(format!("the receiver answered `{status_line}`")),
-        None => Err("no HTTP response".into()),
+        Err(format!("the receiver answered `{}`", reply.status_line()))
     }
 }
 

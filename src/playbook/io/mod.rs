@@ -8,11 +8,15 @@
 //!   alerts.
 //! - [`ssh`]: a Run Script's lines on its sensors: the inventory, the shared connections, the
 //!   sensors in parallel.
+//! - [`http`]: the HTTP(S) client of webhooks and the cluster backend (`ureq` with rustls).
+//! - [`cluster`]: the OpenSearch backend's edge: credentials, `_mapping`, one `_search`.
 //! - [`scheduler`]: the schedule loop over a directory of playbooks.
 //! - [`status_store`]: the status files the scheduler writes and `status` reads.
 
+pub mod cluster;
 pub mod exec;
 pub mod files;
+pub mod http;
 pub mod load;
 pub mod local;
 pub mod pipeline;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::json;
 
+use super::cluster;
 use super::load::load_watchlists;
-use super::local::LocalBackend;
 use super::{exec, ssh};
 use crate::playbook::act::action::{ActionKind, ForEach, Plan, RunContext};
 use crate::playbook::act::command::{CheckedLine, Refusal};
@@ -16,7 +16,7 @@ use crate::playbook::act::fleet::{dispatch, SshTarget, Target};
 use crate::playbook::act::status::{
     ActionOutcome, ActionStatus, ConditionStatus, HostStatus, SearchStatus, Status,
 };
-use crate::playbook::search::backend::{Backend, SearchOutput};
+use crate::playbook::search::backend::SearchOutput;
 use crate::playbook::search::{SearchSpec, Window};
 use crate::playbook::spec::Playbook;
 
@@ -75,13 +75,7 @@ pub fn run_playbook(
         window,
         max_filtered: playbook.source.max_filtered,
     };
-    let backend = LocalBackend {
-        base_dir: dir.clone(),
-        paths: playbook.source.paths.clone(),
-        format: playbook.source.format,
-        threads: options.threads,
-    };
-    let output = match backend.search(&spec) {
+    let output = match cluster::search(&playbook.source, &dir, options.threads, &spec) {
         Ok(o) => o,
         Err(e) => {
             status.error = Some(e.to_string());

@@ -36,6 +36,38 @@ pub struct Source {
     /// `None`: detected per file.
     pub format: Option<Format>,
     pub max_filtered: usize,
+    /// Search this cluster instead of `paths`.
+    pub opensearch: Option<OpenSearchSource>,
+}
+
+/// `source.opensearch`, checked. Secrets are named (a file or a variable), never held here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenSearchSource {
+    /// `http(s)://host[:port][/prefix]`, without a trailing `/` and without user information.
+    pub url: String,
+    pub index: String,
+    /// `None`: the format's own timestamp field (`timestamp`, Zeek's `ts`).
+    pub time_field: Option<String>,
+    pub auth: Auth,
+    /// Trust only the certificates of this PEM file (relative to the playbook file).
+    pub ca_file: Option<String>,
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Auth {
+    None,
+    Basic { user: String, password: Secret },
+    ApiKey(Secret),
+}
+
+/// Where a credential is read at run time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Secret {
+    /// A file (relative to the playbook file); its content, trimmed, is the secret.
+    File(String),
+    /// An environment variable of the runner.
+    Env(String),
 }
 
 /// A CSV watchlist to load: its name, file, and the column whose values are its keys.

@@ -91,9 +91,41 @@ pub struct RawMute {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSource {
+    #[serde(default)]
     pub paths: Vec<String>,
     pub format: Option<Format>,
     pub max_filtered: Option<usize>,
+    pub opensearch: Option<RawOpenSearch>,
+}
+
+/// `source.opensearch`: the cluster to search instead of `paths`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenSearch {
+    pub url: String,
+    pub index: String,
+    pub time_field: Option<String>,
+    pub auth: Option<RawAuth>,
+    pub ca_file: Option<String>,
+    pub timeout: Option<String>,
+}
+
+/// Exactly one of `basic`, `api_key_file`, `api_key_env`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub basic: Option<RawBasic>,
+    pub api_key_file: Option<String>,
+    pub api_key_env: Option<String>,
+}
+
+/// A user and exactly one of `password_file`, `password_env`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasic {
+    pub user: String,
+    pub password_file: Option<String>,
+    pub password_env: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -175,14 +175,15 @@ fn urls() {
     assert_eq!(
         HttpUrl::parse("http://10.0.0.5:8080/a?b=c").unwrap(),
         HttpUrl {
+            https: false,
             host: "10.0.0.5".into(),
             port: 8080,
             path: "/a?b=c".into()
         }
     );
     assert_eq!(HttpUrl::parse("http://example.org").unwrap().port, 80);
-    assert!(HttpUrl::parse("https://example.org")
-        .unwrap_err()
-        .contains("https is not supported"));
+    let tls = HttpUrl::parse("https://[2001:db8::1]/hook").unwrap();
+    assert_eq!((tls.https, tls.port), (true, 443));
+    assert_eq!(tls.to_string(), "https://[2001:db8::1]:443/hook");
     assert!(HttpUrl::parse("ftp://x").is_err());
 }

@@ -1,10 +1,14 @@
 //! The search backend interface behind which query and calculations run, so a playbook gives the
 //! same `ctx.payload` whether its logs are files on the sensor
 //! ([`LocalBackend`](crate::playbook::io::local::LocalBackend), the I/O edge) or documents in an
-//! OpenSearch/Elasticsearch cluster ([`opensearch`], which translates the same search into a
-//! `_search` request and its response back into a payload).
+//! OpenSearch/Elasticsearch cluster: [`opensearch`] translates the search into one `_search`
+//! request shaped by the index's [`mapping`] (with pieces of [`dsl`]), [`response`] reads the
+//! answer back into a payload, and [`crate::playbook::io::cluster`] sends it.
 
+pub mod dsl;
+pub mod mapping;
 pub mod opensearch;
+pub mod response;
 
 use serde::Serialize;
 

@@ -12,6 +12,7 @@ mod calc;
 mod condition;
 mod query;
 mod schedule;
+mod source;
 mod yaml_error;
 
 /// Parses and checks playbook YAML.
@@ -114,8 +115,17 @@ impl Checker {
             paths: raw.source.value.paths.clone(),
             format: raw.source.value.format,
             max_filtered: raw.source.value.max_filtered.unwrap_or(100),
+            opensearch: raw.source.value.opensearch.as_ref().and_then(|o| {
+                source::opensearch(o, raw.source.value.format)
+                    .map_err(|e| self.err(source_line, format!("`source.opensearch`: {e}")))
+                    .ok()
+            }),
         };
-        if source.paths.is_empty() {
+        if raw.source.value.opensearch.is_some() {
+            if !source.paths.is_empty() {
+                self.err(source_line, "`source` has both `paths` and `opensearch`; a playbook searches files or a cluster, so keep one");
+            }
+        } else if source.paths.is_empty() {
             self.err(
                 source_line,
                 "`source.paths` is empty; list the log files or globs to read",
