@@ -97,7 +97,12 @@ fn check(files: &[PathBuf]) -> Result<bool> {
     let mut ok = true;
     for file in files {
         match load(file) {
-            Ok(p) => print_out(&format!("{}: ok ({})\n", file.display(), p.name))?,
+            Ok(p) => {
+                print_out(&format!("{}: ok ({})\n", file.display(), p.name))?;
+                for w in &p.warnings {
+                    eprintln!("{}:{}: warning: {}", file.display(), w.line, w.message);
+                }
+            }
             Err(e) => {
                 ok = false;
                 eprintln!("{e}");
