@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -222,7 +223,9 @@ impl Action {
             } => {
                 let (mut lines, mut refused) = (Vec::new(), Vec::new());
                 for frames in &contexts {
-                    let full: Vec<&Json> = std::iter::once(run.root).chain(frames).collect();
+                    let full: Vec<&Json> = std::iter::once(run.root)
+                        .chain(frames.iter().map(|f| &**f))
+                        .collect();
                     for checked in check_script(&script.render(&full), commands) {
                         match checked {
                             Ok(line) => lines.push(line),
@@ -239,7 +242,9 @@ impl Action {
             ActionKind::Webhook { url, body, .. } => {
                 let (mut bodies, mut refused) = (Vec::<String>::new(), Vec::new());
                 for frames in &contexts {
-                    let full: Vec<&Json> = std::iter::once(run.root).chain(frames).collect();
+                    let full: Vec<&Json> = std::iter::once(run.root)
+                        .chain(frames.iter().map(|f| &**f))
+                        .collect();
                     let text = body.render_string(&full, Escape::Json);
                     match serde_json::from_str::<Json>(&text) {
                         Ok(_) if bodies.contains(&text) => {}
@@ -308,7 +313,7 @@ impl Action {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|hit| vec![record_bindings(&hit["_source"])])
+                .map(|hit| vec![Arc::new(record_bindings(&hit["_source"]))])
                 .collect(),
             ForEach::Calc { chain, metric } => rows(&payload["aggregations"], chain, *metric)
                 .into_iter()
@@ -324,7 +329,9 @@ impl Action {
 fn flatten(frames: &Row) -> Json {
     let mut out = Map::new();
     for frame in frames {
-        let Json::Object(map) = frame else { continue };
+        let Json::Object(map) = &**frame else {
+            continue;
+        };
         if let Some(Json::Object(source)) = map.get("_source") {
             out.extend(source.clone());
             continue;
@@ -368,7 +375,7 @@ mod tests {
         Outcome {
             name: "c".into(),
             met: true,
-            matches: vec![vec![json!({"srcip": "10.0.0.9", "doc_count": 9})]],
+            matches: vec![vec![Arc::new(json!({"srcip": "10.0.0.9", "doc_count": 9}))]],
         }
     }
 
