@@ -230,6 +230,14 @@ impl<'de> Cursor<'de> {
         if b > b' ' {
             return b;
         }
+        // One space, as most writers put after `:` and `,`.
+        if b == b' ' {
+            let next = self.bytes.get(self.pos + 1).copied().unwrap_or(0);
+            if next > b' ' {
+                self.pos += 1;
+                return next;
+            }
+        }
         loop {
             match self.peek() {
                 b' ' | b'\t' | b'\r' => self.pos += 1,
