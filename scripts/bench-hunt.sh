@@ -18,7 +18,7 @@
 #        HUNT_BIN (a tcpreset-hunt binary to measure instead of building one, e.g. an older build),
 #        BENCH_CASES (default "compact spaced"; add gz, zeek), BENCH_THREADS (default "1 $(nproc)"),
 #        BENCH_RUNS (default 3), HUNT_BASE_BIN (another tcpreset-hunt, e.g. the build before a
-#        change: measured in the same rounds and shown as "base")
+#        change: measured in the same rounds and shown as "base"; both need `run --threads`)
 # Prints a Markdown table (best wall time of the rounds, its CPU time, highest peak RSS) and
 # whether both engines gave the same rows.
 set -euo pipefail
