@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -240,7 +241,9 @@ impl Action {
             } => {
                 let (mut lines, mut refused) = (Vec::new(), Vec::new());
                 for frames in &contexts {
-                    let full: Vec<&Json> = std::iter::once(run.root).chain(frames).collect();
+                    let full: Vec<&Json> = std::iter::once(run.root)
+                        .chain(frames.iter().map(|f| &**f))
+                        .collect();
                     let sensor = route_by.as_deref().map(|field| route(field, &full));
                     for checked in check_script(&script.render(&full), commands) {
                         match (checked, &sensor) {
@@ -266,7 +269,9 @@ impl Action {
             ActionKind::Webhook { url, body, .. } => {
                 let (mut bodies, mut refused) = (Vec::<String>::new(), Vec::new());
                 for frames in &contexts {
-                    let full: Vec<&Json> = std::iter::once(run.root).chain(frames).collect();
+                    let full: Vec<&Json> = std::iter::once(run.root)
+                        .chain(frames.iter().map(|f| &**f))
+                        .collect();
                     let text = body.render_string(&full, Escape::Json);
                     match serde_json::from_str::<Json>(&text) {
                         Ok(_) if bodies.contains(&text) => {}
@@ -335,7 +340,7 @@ impl Action {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|hit| vec![record_bindings(&hit["_source"])])
+                .map(|hit| vec![Arc::new(record_bindings(&hit["_source"]))])
                 .collect(),
             ForEach::Calc { chain, metric } => rows(&payload["aggregations"], chain, *metric)
                 .into_iter()
@@ -363,7 +368,9 @@ fn route(field: &str, frames: &[&Json]) -> Result<String, String> {
 fn flatten(frames: &Row) -> Json {
     let mut out = Map::new();
     for frame in frames {
-        let Json::Object(map) = frame else { continue };
+        let Json::Object(map) = &**frame else {
+            continue;
+        };
         if let Some(Json::Object(source)) = map.get("_source") {
             out.extend(source.clone());
             continue;

@@ -27,7 +27,7 @@ fn outcome() -> Outcome {
     Outcome {
         name: "c".into(),
         met: true,
-        matches: vec![vec![json!({"srcip": "10.0.0.9", "doc_count": 9})]],
+        matches: vec![vec![Arc::new(json!({"srcip": "10.0.0.9", "doc_count": 9}))]],
     }
 }
 

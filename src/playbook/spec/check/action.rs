@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+use super::names::check_action_names;
 use super::{duration, Checker};
 use crate::playbook::act::action::{Action, ActionKind, Dedup, ForEach, HttpUrl};
 use crate::playbook::act::command::{default_allow_list, KNOWN_COMMANDS};
@@ -182,13 +183,21 @@ impl Checker {
                 dedup,
             }
         };
-        Some(Action {
+        let action = Action {
             name: a.name.clone(),
             trigger: a.trigger.clone(),
             for_each,
             mute,
             kind,
-        })
+        };
+        for name in check_action_names(&action, calcs, conditions, self.format) {
+            if name.never {
+                self.err(line, name.message);
+            } else {
+                self.warn(line, name.message);
+            }
+        }
+        Some(action)
     }
 }
 
