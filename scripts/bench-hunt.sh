@@ -1,26 +1,30 @@
 #!/usr/bin/env bash
-# Benchmark: tcpreset-hunt vs DuckDB on the same generated sensor logs.
+# Benchmark: tcpreset-hunt against DuckDB at its best on the same generated Suricata EVE logs.
 #
-# Suricata EVE NDJSON, for each size: a nested Top (engid -> srcip) in a 24 h window, the 10
-# busiest signatures and in each the 100 busiest source addresses, with two query filters:
+# For each size, the same records in two shapes:
+#   compact: as Suricata writes them (no spaces, Suricata's key order)
+#   spaced:  as other tools write them (a space after `:` and `,`, keys in reverse order)
+# and on each a nested Top (engid -> srcip) in a 24 h window, the 10 busiest signatures and in
+# each the 100 busiest source addresses, with two query filters:
 #   A: event_type is alert and alert.severity <= 2  (tcpreset-hunt can prefilter lines on "alert")
 #   B: alert.severity <= 2                          (no text to prefilter on: every line is parsed)
-# For the first size only, two more inputs:
-#   gz: the same EVE file gzip-compressed, query A
-#   Z:  a Zeek conn.log in TSV with as many records: half-opened connections (state HalfOpened,
-#       i.e. conn_state S0, SH or RSTOS0), the 10 busiest sources and in each the 100 busiest
-#       destination ports
+# at one thread (tcpreset-hunt --threads 1, DuckDB SET threads=1) and at all cores. DuckDB reads
+# with read_json(..., columns={...}): told the exact columns and types, its fastest form.
+# Optional cases (BENCH_CASES): gz (the compact file gzip-compressed, query A, all cores) and zeek
+# (a Zeek conn.log in TSV: half-opened connections, top sources -> destination ports).
 #
-# Usage: scripts/bench-hunt.sh [RECORDS...]      (default: 2000000 8000000)
+# Usage: scripts/bench-hunt.sh [RECORDS...]      (default: 2000000)
 # Env:   BENCH_DIR (default /tmp/tcpreset-hunt-bench), CARGO_TARGET_DIR (default ./target),
 #        HUNT_BIN (a tcpreset-hunt binary to measure instead of building one, e.g. an older build),
-#        BENCH_CASES (default "eve gz zeek": which inputs to measure), BENCH_RUNS (default 3),
-#        HUNT_BASE_BIN (another tcpreset-hunt, e.g. the build before a change: measured in the same
-#        rounds, alternating, and shown as "base", so that both see the same machine load)
+#        BENCH_CASES (default "compact spaced"; add gz, zeek), BENCH_THREADS (default "1 $(nproc)"),
+#        BENCH_RUNS (default 3), HUNT_BASE_BIN (another tcpreset-hunt, e.g. the build before a
+#        change: measured in the same rounds and shown as "base"; both need `run --threads`)
+# Prints a Markdown table (best wall time of the rounds, its CPU time, highest peak RSS) and
+# whether both engines gave the same rows.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-COUNTS=("${@:-2000000 8000000}")
+COUNTS=("${@:-2000000}")
 read -r -a COUNTS <<<"${COUNTS[*]}"
 DIR=${BENCH_DIR:-/tmp/tcpreset-hunt-bench}
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
@@ -40,16 +44,23 @@ else
   HUNT="$TARGET/release/tcpreset-hunt"
 fi
 
-generate_eve() { # generate_eve N FILE
-  python3 - "$1" "$2" <<'PY'
+generate_eve() { # generate_eve N COMPACT_FILE SPACED_FILE: the same records in two shapes
+  python3 - "$1" "$2" "$3" <<'PY'
 import json, random, sys
-n, path = int(sys.argv[1]), sys.argv[2]
+n, compact_path, spaced_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 rng = random.Random(42)
 base = 1748736000  # 2025-06-01T00:00:00Z
 sigs = [(2000000 + i, f"ET SIGNATURE number {i}", 1 + i % 3) for i in range(300)]
 weights = [1.0 / (i + 1) for i in range(len(sigs))]
 srcs = [f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}" for i in range(20000)]
-with open(path, "w") as out:
+
+def reordered(value):
+    # Keys in another order than Suricata's, at every level (as jq -S or a re-serialiser writes).
+    if isinstance(value, dict):
+        return {k: reordered(value[k]) for k in sorted(value, reverse=True)}
+    return value
+
+with open(compact_path, "w") as compact, open(spaced_path, "w") as spaced:
     for i in range(n):
         t = base + rng.random() * 2 * 86400
         secs = int(t)
@@ -70,8 +81,10 @@ with open(path, "w") as out:
                            "bytes_toserver": rng.randint(60, 90000), "bytes_toclient": rng.randint(0, 90000),
                            "start": ts, "end": ts, "age": 0, "state": "closed", "reason": "timeout", "alerted": False}
             rec["tcp"] = {"tcp_flags": "1b", "syn": True, "fin": True, "psh": True, "ack": True, "state": "closed"}
-        out.write(json.dumps(rec, separators=(",", ":")))
-        out.write("\n")
+        compact.write(json.dumps(rec, separators=(",", ":")))
+        compact.write("\n")
+        spaced.write(json.dumps(reordered(rec), separators=(", ", ": ")))
+        spaced.write("\n")
 PY
 }
 
@@ -168,41 +181,51 @@ WHERE p.rank <= 100 ORDER BY t.n DESC, t.outer_key, p.n DESC, p.inner_key
 SQL
 }
 
-measure() { # measure CMD... -> prints "seconds peak_kb"
+measure() { # measure CMD... -> prints "seconds peak_kb cpu_seconds"
   local log="$DIR/time.log"
   /usr/bin/time -v "$@" >"$DIR/out.txt" 2>"$log"
-  local secs kb
-  secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$log")
-  kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-  echo "$secs $kb"
+  awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; wall=s}
+    /Maximum resident set size/ {kb=$2} /User time/ {u=$2} /System time/ {sy=$2}
+    END {print wall, kb, u + sy}' "$log"
 }
 
-# compare N LABEL PLAYBOOK SQL: three runs (BENCH_RUNS) of each engine, alternating; prints the
-# best time and the highest peak RSS of each, and whether all gave the same (outer, inner, count)
-# rows.
+# DuckDB's own times (wall and CPU) are of the query alone (its Python start and import left
+# out, in its favour), printed after the rows.
+DUCKDB_RUN='import duckdb, json, sys, time
+con = duckdb.connect()
+con.execute("SET enable_progress_bar=false")
+con.execute(f"SET threads={int(sys.argv[2])}")
+start, cpu = time.perf_counter(), time.process_time()
+rows = con.sql(sys.argv[1]).fetchall()
+took, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps(rows))
+print(took, cpu)'
+
+# compare N LABEL THREADS PLAYBOOK SQL: BENCH_RUNS rounds, each running every engine once in
+# turn (so that all see the same load); prints the best wall time (DuckDB: of its query), the
+# CPU time of that run (tcpreset-hunt: the whole process; DuckDB: its query) and the highest
+# peak RSS of each, the ratio of both, and whether both gave the same (outer, inner, count) rows.
 compare() {
-  local n=$1 label=$2 yaml=$3 sql=$4
+  local n=$1 label=$2 threads=$3 yaml=$4 sql=$5
   printf '%s\n' "$yaml" >"$DIR/bench.yaml"
-  local hs=999999 hk=0 ds=999999 dk=0 bs=999999 bk=0 s k
+  local hs=999999 hc=0 hk=0 ds=999999 dc=0 dk=0 bs=999999 bc=0 bk=0 s k c
+  local run=(run "$DIR/bench.yaml" --now 2025-06-02T12:00:00Z --dry-run --json --threads "$threads")
   for _ in $(seq "${BENCH_RUNS:-3}"); do
     if [ -n "${HUNT_BASE_BIN:-}" ]; then
-      read -r s k < <(measure "$HUNT_BASE_BIN" run "$DIR/bench.yaml" --now 2025-06-02T12:00:00Z --dry-run --json)
-      cp "$DIR/out.txt" "$DIR/base-$n-$label.json"
-      bs=$(echo "if ($s < $bs) $s else $bs" | bc -l); bk=$(( k > bk ? k : bk ))
+      read -r s k c < <(measure "$HUNT_BASE_BIN" "${run[@]}")
+      cp "$DIR/out.txt" "$DIR/base.json"
+      if (($(echo "$s < $bs" | bc -l))); then bs=$s bc=$c; fi; bk=$((k > bk ? k : bk))
     fi
-    read -r s k < <(measure "$HUNT" run "$DIR/bench.yaml" --now 2025-06-02T12:00:00Z --dry-run --json)
-    cp "$DIR/out.txt" "$DIR/hunt-$n-$label.json"
-    hs=$(echo "if ($s < $hs) $s else $hs" | bc -l); hk=$(( k > hk ? k : hk ))
-    read -r s k < <(measure python3 -c "import duckdb,sys,json; con=duckdb.connect(); con.execute('SET enable_progress_bar=false'); print(json.dumps(con.sql(sys.argv[1]).fetchall()))" "$sql")
-    cp "$DIR/out.txt" "$DIR/duckdb-$n-$label.txt"
-    ds=$(echo "if ($s < $ds) $s else $ds" | bc -l); dk=$(( k > dk ? k : dk ))
+    read -r s k c < <(measure "$HUNT" "${run[@]}")
+    cp "$DIR/out.txt" "$DIR/hunt.json"
+    if (($(echo "$s < $hs" | bc -l))); then hs=$s hc=$c; fi; hk=$((k > hk ? k : hk))
+    read -r _ k _ < <(measure python3 -c "$DUCKDB_RUN" "$sql" "$threads")
+    head -n 1 "$DIR/out.txt" >"$DIR/duckdb.txt"
+    read -r s c < <(tail -n 1 "$DIR/out.txt")
+    if (($(echo "$s < $ds" | bc -l))); then ds=$s dc=$c; fi; dk=$((k > dk ? k : dk))
   done
-  if [ -n "${HUNT_BASE_BIN:-}" ]; then
-    printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$label" base "$bs" "$(echo "$n / $bs" | bc -l)" "$(echo "$bk / 1024" | bc -l)"
-  fi
-  printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$label" tcpreset-hunt "$hs" "$(echo "$n / $hs" | bc -l)" "$(echo "$hk / 1024" | bc -l)"
-  printf '%-10s %-6s %-16s %9.2f %12.0f %12.0f\n' "$n" "$label" "duckdb $DUCKDB_VERSION" "$ds" "$(echo "$n / $ds" | bc -l)" "$(echo "$dk / 1024" | bc -l)"
-  python3 - "$DIR/hunt-$n-$label.json" "$DIR/duckdb-$n-$label.txt" <<'PY'
+  local same
+  same=$(python3 - "$DIR/hunt.json" "$DIR/duckdb.txt" <<'PY'
 import json, sys
 hunt = json.load(open(sys.argv[1]))
 rows = set()
@@ -210,20 +233,24 @@ for line in hunt["actions"][0]["output"]:
     body = json.loads(line.split(": ", 1)[1])
     rows.add((body["outer"], body["inner"], body["n"]))
 duck = {(str(o), str(i), n) for o, _, i, n in json.load(open(sys.argv[2]))}
-print(f"                  same result: {rows == duck} ({len(rows)} rows, {hunt['search']['hits']} hits)")
+print(f"{'same' if rows == duck else 'DIFFERENT'} ({len(rows)} rows)")
 PY
-  if [ -n "${HUNT_BASE_BIN:-}" ]; then
-    python3 - "$DIR/hunt-$n-$label.json" "$DIR/base-$n-$label.json" <<'PY'
-import json, sys
-new, base = (json.load(open(p)) for p in sys.argv[1:])
-same = new["actions"] == base["actions"] and new["search"]["hits"] == base["search"]["hits"]
-print(f"                  same as base: {same}")
-PY
-  fi
+)
+  row() { # row ENGINE SECONDS CPU KB
+    printf '| %s | %s | %s | %s | %.2f | %.2f | %.0f | %s |\n' "$n" "$label" "$threads" "$1" "$2" "$3" \
+      "$(echo "$4 / 1024" | bc -l)" "$5"
+  }
+  [ -z "${HUNT_BASE_BIN:-}" ] || row base "$bs" "$bc" "$bk" ""
+  row tcpreset-hunt "$hs" "$hc" "$hk" "$(printf '%.2f× less wall time, %.2f× less CPU; %s' \
+    "$(echo "$ds / $hs" | bc -l)" "$(echo "$dc / $hc" | bc -l)" "$same")"
+  row "duckdb $DUCKDB_VERSION" "$ds" "$dc" "$dk" ""
 }
 
-EVE_WINDOW="CAST(\"timestamp\" AS TIMESTAMPTZ) >= TIMESTAMPTZ '2025-06-01 12:00:00+00'
-  AND CAST(\"timestamp\" AS TIMESTAMPTZ) < TIMESTAMPTZ '2025-06-02 12:00:00+00'"
+EVE_WINDOW="\"timestamp\" >= TIMESTAMPTZ '2025-06-01 12:00:00+00'
+  AND \"timestamp\" < TIMESTAMPTZ '2025-06-02 12:00:00+00'"
+# The fastest form DuckDB offers: told the exact columns (and types) it needs, nothing inferred.
+EVE_COLUMNS="{'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'src_ip': 'VARCHAR',
+  'alert': 'STRUCT(signature_id BIGINT, severity BIGINT)'}"
 QUERY_A='    - field: event_type
       is: alert
     - field: alert.severity
@@ -231,29 +258,40 @@ QUERY_A='    - field: event_type
 QUERY_B='    - field: alert.severity
       less_or_equal: 2'
 eve_sql() { # eve_sql FILE FILTER
-  nested_top_sql "read_ndjson_auto('$1')" "CAST(alert.signature_id AS VARCHAR)" src_ip \
-    "$2 alert.severity <= 2 AND $EVE_WINDOW"
+  nested_top_sql "read_json('$1', format='newline_delimited', columns=$EVE_COLUMNS)" \
+    "CAST(alert.signature_id AS VARCHAR)" src_ip "$2 alert.severity <= 2 AND $EVE_WINDOW"
 }
 
-CASES=" ${BENCH_CASES:-eve gz zeek} "
-printf '%-10s %-6s %-16s %9s %12s %12s\n' records query engine seconds records/s "peak RSS MB"
+CASES=" ${BENCH_CASES:-compact spaced} "
+ALL_CORES=$(nproc)
+THREADS=("${BENCH_THREADS:-1 $ALL_CORES}")
+read -r -a THREADS <<<"${THREADS[*]}"
+echo "| records | shape, filter | threads | engine | wall s | CPU s | peak RSS MB | |"
+echo "|---:|:---|---:|---|---:|---:|---:|---|"
 for n in "${COUNTS[@]}"; do
-  [[ $CASES == *" eve "* ]] || break
-  file="$DIR/eve-$n.ndjson"
-  [ -s "$file" ] || generate_eve "$n" "$file"
-  # Warm the page cache so both read from memory.
-  cat "$file" >/dev/null
-  compare "$n" A "$(playbook "$file" suricata "$QUERY_A" engid srcip)" "$(eve_sql "$file" "event_type = 'alert' AND")"
-  compare "$n" B "$(playbook "$file" suricata "$QUERY_B" engid srcip)" "$(eve_sql "$file" "")"
+  compact="$DIR/eve-$n.ndjson" spaced="$DIR/eve-$n-spaced.ndjson"
+  [ -s "$compact" ] && [ -s "$spaced" ] || generate_eve "$n" "$compact" "$spaced"
+  for shape in compact spaced; do
+    [[ $CASES == *" $shape "* ]] || continue
+    file=$compact
+    [ "$shape" = compact ] || file=$spaced
+    cat "$file" >/dev/null # in the page cache for both engines
+    for threads in "${THREADS[@]}"; do
+      compare "$n" "$shape A" "$threads" "$(playbook "$file" suricata "$QUERY_A" engid srcip)" \
+        "$(eve_sql "$file" "event_type = 'alert' AND")"
+      compare "$n" "$shape B" "$threads" "$(playbook "$file" suricata "$QUERY_B" engid srcip)" \
+        "$(eve_sql "$file" "")"
+    done
+  done
 done
 
 n=${COUNTS[0]}
 if [[ $CASES == *" gz "* ]]; then
-  [ -s "$DIR/eve-$n.ndjson" ] || generate_eve "$n" "$DIR/eve-$n.ndjson"
   gz="$DIR/eve-$n.ndjson.gz"
   [ -s "$gz" ] || gzip -c "$DIR/eve-$n.ndjson" >"$gz"
   cat "$gz" >/dev/null
-  compare "$n" gz "$(playbook "$gz" suricata "$QUERY_A" engid srcip)" "$(eve_sql "$gz" "event_type = 'alert' AND")"
+  compare "$n" "gz A" "$ALL_CORES" "$(playbook "$gz" suricata "$QUERY_A" engid srcip)" \
+    "$(eve_sql "$gz" "event_type = 'alert' AND")"
 fi
 
 zeek="$DIR/conn-$n.log"
@@ -268,10 +306,11 @@ if [[ $CASES == *" zeek "* ]]; then
     'tunnel_parents': 'VARCHAR'}"
   QUERY_Z='    - field: state
       is: HalfOpened'
-  compare "$n" Z "$(playbook "$zeek" zeek "$QUERY_Z" srcip dstport)" "$(nested_top_sql \
+  compare "$n" "zeek Z" "$ALL_CORES" "$(playbook "$zeek" zeek "$QUERY_Z" srcip dstport)" "$(nested_top_sql \
     "read_csv('$zeek', auto_detect=false, delim='\t', quote='', escape='', header=false, comment='#', nullstr='-', columns=$ZEEK_COLUMNS)" \
     '"id.orig_h"' '"id.resp_p"' \
     "conn_state IN ('S0', 'SH', 'RSTOS0') AND ts >= 1748779200 AND ts < 1748865600")"
 fi
 
-echo "machine: $(nproc) cores, $(uname -r); duckdb $DUCKDB_VERSION (python, default threads); best of ${BENCH_RUNS:-3} runs, file in page cache; load average before: $LOAD_BEFORE, after: $(cut -d" " -f1-3 /proc/loadavg)"
+echo
+echo "machine: $(nproc) cores, $(uname -r); duckdb $DUCKDB_VERSION (python, read_json with columns, SET threads as the row says; its time is the query alone); best of ${BENCH_RUNS:-3} rounds, engines interleaved, file in page cache; load average before: $LOAD_BEFORE, after: $(cut -d" " -f1-3 /proc/loadavg)"

@@ -380,3 +380,43 @@ fn now_without_an_offset_says_it_needs_z_or_an_offset() {
     let err = text(&out.stderr);
     assert!(err.contains("end it with `Z` (UTC) or an offset"), "{err}");
 }
+
+#[test]
+fn check_warns_of_fields_the_declared_format_lacks_and_run_takes_a_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("typo.yaml");
+    std::fs::write(
+        &book,
+        format!("name: typo\nschedule: {{interval_minutes: 60}}\nsource: {{paths: ['{ROOT}/tests/data/hunt/half-opened.conn.log'], format: zeek}}\nquery: {{field: srcipp, is: 10.0.0.66}}\n"),
+    )
+    .unwrap();
+    let book = book.to_str().unwrap();
+    let out = hunt(&["check", book]);
+    assert_eq!(out.status.code(), Some(0), "a warning does not refuse");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{book}:4: warning: field `srcipp` is not a field of Zeek conn.log records"
+        )),
+        "{err}"
+    );
+    let at = "2025-06-02T10:05:00Z";
+    let one = hunt(&[
+        "run",
+        "--dry-run",
+        "--json",
+        "--threads",
+        "1",
+        "--now",
+        at,
+        book,
+    ]);
+    let all = hunt(&["run", "--dry-run", "--json", "--now", at, book]);
+    let hits = |o: &Output| -> Json {
+        serde_json::from_slice::<Json>(&o.stdout).unwrap()["search"]["records"].clone()
+    };
+    assert_eq!(hits(&one), hits(&all));
+    assert!(hits(&one).as_u64() > Some(0), "{}", text(&one.stdout));
+    let zero = hunt(&["run", "--threads", "0", "--now", at, book]);
+    assert_eq!(zero.status.code(), Some(2), "{}", text(&zero.stderr));
+}

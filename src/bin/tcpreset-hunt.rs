@@ -41,6 +41,7 @@ fn run(args: HuntArgs) -> Result<bool> {
             json,
             payload,
             status_dir,
+            threads,
         } => {
             let playbook = match load(&file) {
                 Ok(p) => p,
@@ -50,9 +51,10 @@ fn run(args: HuntArgs) -> Result<bool> {
                 }
             };
             let now = now.unwrap_or_else(Utc::now);
+            let defaults = RunOptions::default();
             let options = RunOptions {
                 dry_run,
-                ..RunOptions::default()
+                threads: threads.map_or(defaults.threads, usize::from),
             };
             let status = run_playbook(&file, &playbook, now, now, options);
             if let Some(dir) = status_dir {
@@ -97,7 +99,12 @@ fn check(files: &[PathBuf]) -> Result<bool> {
     let mut ok = true;
     for file in files {
         match load(file) {
-            Ok(p) => print_out(&format!("{}: ok ({})\n", file.display(), p.name))?,
+            Ok(p) => {
+                print_out(&format!("{}: ok ({})\n", file.display(), p.name))?;
+                for w in &p.warnings {
+                    eprintln!("{}:{}: warning: {}", file.display(), w.line, w.message);
+                }
+            }
             Err(e) => {
                 ok = false;
                 eprintln!("{e}");

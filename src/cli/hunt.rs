@@ -49,6 +49,9 @@ pub enum HuntCommand {
         /// Also write the status here, as the scheduler does.
         #[arg(long, value_name = "DIR")]
         status_dir: Option<PathBuf>,
+        /// Threads that parse the logs (default: one per core).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+        threads: Option<u16>,
     },
     /// Run a directory of playbooks on their schedules until stopped (SIGINT/SIGTERM).
     Schedule {

@@ -2,6 +2,8 @@
 //! client, and the `tcpreset-lab` peer. Everything is torn down on drop, even on failure.
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -85,6 +87,26 @@ impl Lab {
         self.start_daemon_env(extra, &[]);
     }
 
+    /// The command that starts `tcpresetd` in the sensor on the lab's socket, configuration
+    /// and state directory, with `extra` arguments.
+    pub fn daemon_command(&self, extra: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args([
+            "netns",
+            "exec",
+            &self.ns("sen"),
+            env!("CARGO_BIN_EXE_tcpresetd"),
+        ])
+        .arg("--socket")
+        .arg(&self.socket)
+        .arg("--config")
+        .arg(scratch(self, "tcpresetd.toml"))
+        .arg("--state-dir")
+        .arg(scratch(self, "state"))
+        .args(extra);
+        c
+    }
+
     /// [`Lab::start_daemon`] with environment variables for the daemon.
     pub fn start_daemon_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         let config = scratch(self, "tcpresetd.toml");
@@ -96,20 +118,8 @@ impl Lab {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns("sen"),
-                env!("CARGO_BIN_EXE_tcpresetd"),
-            ])
-            .arg("--socket")
-            .arg(&self.socket)
-            .arg("--config")
-            .arg(&config)
-            .arg("--state-dir")
-            .arg(scratch(self, "state"))
-            .args(extra)
+        let child = self
+            .daemon_command(extra)
             .envs(env.iter().copied())
             .env("RUST_LOG", "debug")
             .stdout(Stdio::null())

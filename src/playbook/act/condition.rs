@@ -1,14 +1,17 @@
 //! Conditions: Compare Value on the total hits, Compare List over a calculation's results, and the
 //! rows (chains of buckets) that actions iterate over.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use crate::playbook::search::query::CmpOp;
 use crate::playbook::search::watchlist::Watchlist;
 
-/// One result of a calculation: the buckets from the outermost group down to it.
-pub type Row = Vec<Json>;
+/// One result of a calculation: the buckets from the outermost group down to it. Shared, since
+/// the results of one parent bucket all hold it (with every subgroup inside it).
+pub type Row = Vec<Arc<Json>>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -79,7 +82,7 @@ impl Condition {
                                 .and_then(|r| r[column].as_str())
                                 .and_then(|s| s.trim().parse().ok());
                             if let Some(found) = found {
-                                row.push(json!({ "watchlist": found }));
+                                row.push(Arc::new(json!({ "watchlist": found })));
                             }
                             limit
                         }
@@ -153,7 +156,7 @@ fn walk(
         return;
     }
     for bucket in agg["buckets"].as_array().into_iter().flatten() {
-        frames.push(bucket.clone());
+        frames.push(Arc::new(bucket.clone()));
         if rest.is_empty() {
             let count = bucket["doc_count"].as_f64();
             let value = bucket.get("metric").map_or(count, |m| m["value"].as_f64());

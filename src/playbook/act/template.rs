@@ -48,6 +48,36 @@ pub enum TemplateError {
     EmptyName { line: usize },
 }
 
+/// A tag of a parsed template, as checks that walk it without data see it (text left out).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tag<'t> {
+    Var(&'t str),
+    Section {
+        name: &'t str,
+        inverted: bool,
+        children: Vec<Tag<'t>>,
+    },
+}
+
+fn tags(nodes: &[Node]) -> Vec<Tag<'_>> {
+    nodes
+        .iter()
+        .filter_map(|node| match node {
+            Node::Text(_) => None,
+            Node::Var { name, .. } => Some(Tag::Var(name)),
+            Node::Section {
+                name,
+                inverted,
+                children,
+            } => Some(Tag::Section {
+                name,
+                inverted: *inverted,
+                children: tags(children),
+            }),
+        })
+        .collect()
+}
+
 /// A piece of rendered output: template text, or a value substituted from the data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Piece {
@@ -88,6 +118,11 @@ impl Template {
             last_tag_end: 0,
         }
         .parse()
+    }
+
+    /// The variables and sections of the template, in order.
+    pub fn tags(&self) -> Vec<Tag<'_>> {
+        tags(&self.nodes)
     }
 
     /// Renders with `stack` as the context stack (outermost first).

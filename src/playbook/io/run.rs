@@ -8,12 +8,13 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::json;
 
 use super::cluster;
-use super::exec;
 use super::load::load_watchlists;
+use super::{exec, ssh};
 use crate::playbook::act::action::{ActionKind, ForEach, Plan, RunContext};
-use crate::playbook::act::command::Refusal;
+use crate::playbook::act::command::{CheckedLine, Refusal};
+use crate::playbook::act::fleet::{dispatch, SshTarget, Target};
 use crate::playbook::act::status::{
-    ActionOutcome, ActionStatus, ConditionStatus, SearchStatus, Status,
+    ActionOutcome, ActionStatus, ConditionStatus, HostStatus, SearchStatus, Status,
 };
 use crate::playbook::search::backend::SearchOutput;
 use crate::playbook::search::{SearchSpec, Window};
@@ -135,6 +136,7 @@ pub fn run_playbook(
             kind: kind.into(),
             outcome,
             output,
+            hosts: Vec::new(),
         };
         let Some(outcome) = outcomes
             .iter()
@@ -153,22 +155,37 @@ pub fn run_playbook(
             continue;
         }
         let plan = action.plan(run, outcome);
-        let (outcome, output) = if options.dry_run {
-            // Refusals count as in a real run, so a dry run exits as the run would.
-            let outcome = match plan.refusals() {
-                0 => ActionOutcome::DryRun,
-                _ if plan.steps() == 0 => ActionOutcome::Failed,
-                _ => ActionOutcome::Partial,
-            };
-            (outcome, plan.describe(&dir))
-        } else {
-            carry_out(&plan, &action.kind, &dir, now, lookback)
+        let (outcome, output, hosts) = match (&plan, &action.kind) {
+            (
+                Plan::RunScript {
+                    target: Target::Ssh(target),
+                    lines,
+                    refused,
+                },
+                ActionKind::RunScript { timeout, .. },
+            ) => over_ssh(target, lines, refused, &dir, *timeout, options.dry_run),
+            _ if options.dry_run => {
+                // Refusals count as in a real run, so a dry run exits as the run would.
+                let outcome = match plan.refusals() {
+                    0 => ActionOutcome::DryRun,
+                    _ if plan.steps() == 0 => ActionOutcome::Failed,
+                    _ => ActionOutcome::Partial,
+                };
+                (outcome, plan.describe(&dir), Vec::new())
+            }
+            _ => {
+                let (outcome, output) = carry_out(&plan, &action.kind, &dir, now, lookback);
+                (outcome, output, Vec::new())
+            }
         };
         let mut output = output;
         if let (ForEach::Filtered, Some(note)) = (&action.for_each, &capped) {
             output.insert(0, format!("note: {note}"));
         }
-        status.actions.push(record(outcome, output));
+        status.actions.push(ActionStatus {
+            hosts,
+            ..record(outcome, output)
+        });
     }
     status
 }
@@ -204,6 +221,74 @@ fn filtered_cap_note(playbook: &Playbook, output: &SearchOutput) -> Option<Strin
     })
 }
 
+/// A Run Script over SSH, carried out or (`dry_run`) described: the lines, each checked once,
+/// go to every sensor (or the one `route_by` names), the sensors in parallel; the output has the
+/// refusals and notes, each sensor its own status.
+fn over_ssh(
+    target: &SshTarget,
+    lines: &[CheckedLine],
+    refused: &[Refusal],
+    dir: &Path,
+    timeout: std::time::Duration,
+    dry_run: bool,
+) -> (ActionOutcome, Vec<String>, Vec<HostStatus>) {
+    let mut out: Vec<String> = refused.iter().map(Refusal::report).collect();
+    let sensors = match ssh::sensors(dir, target) {
+        Ok(s) => s,
+        Err(e) => {
+            out.push(format!("no line was run: {e}"));
+            return (ActionOutcome::Failed, out, Vec::new());
+        }
+    };
+    let (jobs, unrouted) = dispatch(&sensors, lines);
+    out.extend(unrouted.iter().map(Refusal::report));
+    let refusals = refused.len() + unrouted.len();
+    let steps: usize = jobs.iter().map(|j| j.lines.len()).sum();
+    if dry_run {
+        let control = match ssh::control_path(target) {
+            Ok(c) => c.map(|(_, dir)| dir),
+            Err(e) => {
+                out.push(format!(
+                    "note: every line would make its own SSH connection: {e}"
+                ));
+                None
+            }
+        };
+        out.extend(
+            jobs.iter()
+                .flat_map(|j| j.describe(target, control.as_deref(), timeout)),
+        );
+        let outcome = match (refusals, steps) {
+            (0, _) => ActionOutcome::DryRun,
+            (_, 0) => ActionOutcome::Failed,
+            _ => ActionOutcome::Partial,
+        };
+        return (outcome, out, Vec::new());
+    }
+    let control = ssh::control_dir(target).unwrap_or_else(|e| {
+        out.push(format!(
+            "note: every line makes its own SSH connection: {e}"
+        ));
+        None
+    });
+    let hosts = ssh::run_jobs(target, &jobs, timeout, control.as_deref());
+    let (mut failed, mut ran) = (refusals, 0);
+    for h in &hosts {
+        match h.outcome {
+            ActionOutcome::Succeeded => ran += 1,
+            ActionOutcome::Partial => (ran, failed) = (ran + 1, failed + 1),
+            ActionOutcome::Failed => failed += 1,
+            _ => {}
+        }
+    }
+    let outcome = match (failed, ran) {
+        (0, _) => ActionOutcome::Succeeded,
+        (_, 0) => ActionOutcome::Failed,
+        _ => ActionOutcome::Partial,
+    };
+    (outcome, out, hosts)
+}
+
 /// Carries a plan out and reports each step.
 fn carry_out(
     plan: &Plan,
@@ -226,8 +311,9 @@ fn carry_out(
         ) => {
             failures += refused.len();
             out.extend(refused.iter().map(Refusal::report));
+            debug_assert_eq!(target, &Target::Local, "ssh plans go to over_ssh");
             for line in lines {
-                let (ok, report) = exec::run_line(target, line, *timeout);
+                let (ok, report) = exec::run_local(line, *timeout);
                 if ok {
                     successes += 1
                 } else {

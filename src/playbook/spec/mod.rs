@@ -27,6 +27,9 @@ pub struct Playbook {
     pub calcs: Vec<Calc>,
     pub conditions: Vec<Condition>,
     pub actions: Vec<Action>,
+    /// What `check` reports without refusing the playbook: names its declared format's records
+    /// do not carry (a sensor may add fields the format does not list).
+    pub warnings: Vec<Problem>,
 }
 
 /// Where the records come from. Relative paths are relative to the playbook file.

@@ -230,6 +230,14 @@ impl<'de> Cursor<'de> {
         if b > b' ' {
             return b;
         }
+        // One space, as most writers put after `:` and `,`.
+        if b == b' ' {
+            let next = self.bytes.get(self.pos + 1).copied().unwrap_or(0);
+            if next > b' ' {
+                self.pos += 1;
+                return next;
+            }
+        }
         loop {
             match self.peek() {
                 b' ' | b'\t' | b'\r' => self.pos += 1,
@@ -336,13 +344,24 @@ impl<'de> Cursor<'de> {
         Some(if negative { -(n as f64) } else { n as f64 })
     }
 
+    /// Moves past the ASCII digits at the cursor, eight at a time while eight remain.
     #[inline(always)]
     fn digits(&mut self) {
         let rest = self.bytes.get(self.pos..).unwrap_or_default();
-        self.pos += rest
+        let mut n = 0;
+        while let Some(chunk) = rest.get(n..n + 8) {
+            match scan::non_digits(chunk.try_into().expect("8 bytes")) {
+                0 => n += 8,
+                mask => {
+                    self.pos += n + mask.trailing_zeros() as usize / 8;
+                    return;
+                }
+            }
+        }
+        self.pos += n + rest[n..]
             .iter()
             .position(|b| !b.is_ascii_digit())
-            .unwrap_or(rest.len());
+            .unwrap_or(rest.len() - n);
     }
 
     fn some_digits(&mut self) -> Step {

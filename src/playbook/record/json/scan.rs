@@ -44,6 +44,20 @@ pub(super) fn classify(chunk: &[u8; 64]) -> Masks {
     masks
 }
 
+/// Eight bytes at once: a mask whose lowest set bit is in the byte of the first that is not an
+/// ASCII digit (bit 8i + k for byte i), 0 if all eight are digits. Bits for bytes after the
+/// first non-digit may be wrong (a carry out of a byte of 0xFA and above reaches the next byte);
+/// only the lowest set bit is meant.
+#[inline(always)]
+pub(super) fn non_digits(bytes: &[u8; 8]) -> u64 {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = 0x3030_3030_3030_3030;
+    const SIXES: u64 = 0x0606_0606_0606_0606;
+    let x = u64::from_le_bytes(*bytes);
+    // A digit is 0x30..=0x39: its high nibble is 3, and stays 3 after adding 6.
+    ((x & HIGH) ^ THREES) | ((x.wrapping_add(SIXES) & HIGH) ^ THREES)
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 pub(super) fn classify(chunk: &[u8; 64]) -> Masks {
     classify_bytes(chunk)
@@ -69,6 +83,19 @@ mod tests {
     use super::*;
 
     proptest! {
+        #[test]
+        fn eight_byte_digit_runs_end_at_the_first_non_digit(
+            bytes in prop::collection::vec(
+                prop_oneof![4 => b'0'..=b'9', 1 => Just(b'/'), 1 => Just(b':'), 1 => Just(0xfa), 1 => Just(0xff), 1 => any::<u8>()],
+                8,
+            ),
+        ) {
+            let chunk: [u8; 8] = bytes.clone().try_into().unwrap();
+            let first = bytes.iter().position(|b| !b.is_ascii_digit());
+            let mask = non_digits(&chunk);
+            prop_assert_eq!((mask != 0).then(|| mask.trailing_zeros() as usize / 8), first);
+        }
+
         #[test]
         fn simd_and_bytewise_masks_agree(
             bytes in prop::collection::vec(

@@ -6,10 +6,13 @@ use chrono::TimeDelta;
 
 use super::model::RawPlaybook;
 use super::{Playbook, Problem, Source, WatchlistSpec};
+use crate::playbook::record::format::Format;
 
 mod action;
 mod calc;
 mod condition;
+mod format_fields;
+mod names;
 mod query;
 mod schedule;
 mod source;
@@ -22,10 +25,15 @@ pub fn parse_playbook(text: &str) -> Result<Playbook, Vec<Problem>> {
     let mut v = Checker {
         problems: Vec::new(),
         fields: vec!["timestamp".to_string()],
+        field_lines: vec![0],
         calc_names: Vec::new(),
+        format: None,
+        warnings: Vec::new(),
     };
-    let playbook = v.playbook(raw);
+    let mut playbook = v.playbook(raw);
     if v.problems.is_empty() {
+        v.warnings.sort_by_key(|p| p.line);
+        playbook.warnings = v.warnings;
         Ok(playbook)
     } else {
         v.problems.sort_by_key(|p| p.line);
@@ -36,7 +44,13 @@ pub fn parse_playbook(text: &str) -> Result<Playbook, Vec<Problem>> {
 struct Checker {
     problems: Vec<Problem>,
     fields: Vec<String>,
+    /// The line where each of `fields` is first named.
+    field_lines: Vec<u64>,
     calc_names: Vec<String>,
+    /// The source's declared format.
+    format: Option<Format>,
+    /// What is likely wrong but may be right (a field the declared format does not list).
+    warnings: Vec<Problem>,
 }
 
 /// The most dots in a field name (a path of at most 9 keys, such as
@@ -80,6 +94,31 @@ impl Checker {
         });
     }
 
+    fn warn(&mut self, line: u64, message: impl Into<String>) {
+        self.warnings.push(Problem {
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// Warns of each query and calculation field the declared format's records do not carry.
+    fn fields_against_format(&mut self) {
+        let Some(format) = self.format else { return };
+        let fields: Vec<(String, u64)> = self
+            .fields
+            .iter()
+            .cloned()
+            .zip(self.field_lines.iter().copied())
+            .skip(1)
+            .filter(|(name, _)| !name.is_empty())
+            .collect();
+        for (name, line) in fields {
+            if let Err(e) = format_fields::check_field(format, &name) {
+                self.warn(line, format!("field {e}"));
+            }
+        }
+    }
+
     /// The slot of a record field, checked: each dot of a name doubles the ways it may be split
     /// into nested keys, so names have at most [`MOST_DOTS_IN_FIELD`] dots.
     fn field(&mut self, name: &str, line: u64) -> usize {
@@ -97,6 +136,7 @@ impl Checker {
             Some(i) => i,
             None => {
                 self.fields.push(name.to_string());
+                self.field_lines.push(line);
                 self.fields.len() - 1
             }
         }
@@ -145,12 +185,14 @@ impl Checker {
                 key: w.value.key.clone(),
             })
             .collect();
+        self.format = source.format;
         let query = raw.query.as_ref().and_then(|q| self.query(q, &watchlists));
         let calcs = raw
             .calculations
             .iter()
             .filter_map(|c| self.calc(c))
             .collect::<Vec<_>>();
+        self.fields_against_format();
         let conditions = raw
             .conditions
             .iter()
@@ -187,6 +229,7 @@ impl Checker {
             calcs,
             conditions,
             actions,
+            warnings: Vec::new(),
         }
     }
 }
