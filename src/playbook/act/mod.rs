@@ -6,6 +6,7 @@
 //! - [`command`]: the Run Script check of each rendered line (the `tcpreset` grammar and policy),
 //!   shell quoting and the `ssh` arguments.
 //! - [`dedup`]: Create Alert deduplication.
+//! - [`suppress`]: real-time playbooks act once per result within a span, not once per batch.
 //! - [`status`]: what a run did, as the scheduler stores it and `tcpreset-hunt status` shows it.
 
 pub mod action;
@@ -13,4 +14,5 @@ pub mod command;
 pub mod condition;
 pub mod dedup;
 pub mod status;
+pub mod suppress;
 pub mod template;

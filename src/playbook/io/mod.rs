@@ -6,10 +6,13 @@
 //! - [`run`]: one run of a playbook: search, conditions, actions (or their dry run).
 //! - [`exec`]: running command lines (locally or over `ssh`), posting webhooks, writing alerts.
 //! - [`scheduler`]: the schedule loop over a directory of playbooks.
+//! - [`follow`]: the follower of a real-time playbook: its files as they grow, its window, its
+//!   evaluations and suppressed actions.
 //! - [`status_store`]: the status files the scheduler writes and `status` reads.
 
 pub mod exec;
 pub mod files;
+pub mod follow;
 pub mod load;
 pub mod local;
 pub mod pipeline;

@@ -10,12 +10,13 @@ use serde_json::json;
 use super::exec;
 use super::load::load_watchlists;
 use super::local::LocalBackend;
-use crate::playbook::act::action::{ActionKind, ForEach, Plan, RunContext};
+use crate::playbook::act::action::{Action, ActionKind, ForEach, Plan, RunContext};
 use crate::playbook::act::command::Refusal;
 use crate::playbook::act::status::{
     ActionOutcome, ActionStatus, ConditionStatus, SearchStatus, Status,
 };
 use crate::playbook::search::backend::{Backend, SearchOutput};
+use crate::playbook::search::watchlist::Watchlist;
 use crate::playbook::search::{SearchSpec, Window};
 use crate::playbook::spec::Playbook;
 
@@ -100,6 +101,47 @@ pub fn run_playbook(
         examples: stats.examples.clone(),
         notes: search_notes(playbook, &output),
     });
+    let mut carry = |_: usize, action: &Action, plan: Plan| {
+        if options.dry_run {
+            // Refusals count as in a real run, so a dry run exits as the run would.
+            let outcome = match plan.refusals() {
+                0 => ActionOutcome::DryRun,
+                _ if plan.steps() == 0 => ActionOutcome::Failed,
+                _ => ActionOutcome::Partial,
+            };
+            (outcome, plan.describe(&dir))
+        } else {
+            carry_out(&plan, &action.kind, &dir, now, lookback)
+        }
+    };
+    let evaluation = Evaluation {
+        playbook,
+        watchlists: &watchlists,
+        output: &output,
+        scheduled,
+        now,
+    };
+    conclude(&mut status, &evaluation, &mut carry);
+    status
+}
+
+/// A search's output and what the conditions and actions need besides it.
+pub(crate) struct Evaluation<'e> {
+    pub playbook: &'e Playbook,
+    pub watchlists: &'e [Watchlist],
+    pub output: &'e SearchOutput,
+    pub scheduled: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+/// What is done with an action's plan (the action's index, the action, its plan): carried out
+/// or, in a dry run, described; a real-time follower first drops what it has already done.
+pub(crate) type Carry<'c> = dyn FnMut(usize, &Action, Plan) -> (ActionOutcome, Vec<String>) + 'c;
+
+/// Evaluates the conditions over a search's output and hands each triggered, unmuted action's
+/// plan to `carry`, recording it all in `status`.
+pub(crate) fn conclude(status: &mut Status, e: &Evaluation<'_>, carry: &mut Carry<'_>) {
+    let (playbook, output, now, scheduled) = (e.playbook, e.output, e.now, e.scheduled);
     let root = json!({ "ctx": {
         "payload": output.payload.to_json(),
         "execution_time": now.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -110,11 +152,11 @@ pub fn run_playbook(
         "payload": root["ctx"]["payload"],
         "request": output.request,
     }));
-    let capped = filtered_cap_note(playbook, &output);
+    let capped = filtered_cap_note(playbook, output);
     let outcomes: Vec<_> = playbook
         .conditions
         .iter()
-        .map(|c| c.evaluate(&root["ctx"]["payload"], &watchlists))
+        .map(|c| c.evaluate(&root["ctx"]["payload"], e.watchlists))
         .collect();
     status.conditions = outcomes
         .iter()
@@ -125,12 +167,13 @@ pub fn run_playbook(
         })
         .collect();
     status.muted = playbook.schedule.mute.is_some_and(|m| m.active(now));
+    status.actions.clear();
     let run = RunContext {
         root: &root,
         playbook: &playbook.name,
         now,
     };
-    for action in &playbook.actions {
+    for (index, action) in playbook.actions.iter().enumerate() {
         let kind = match action.kind {
             ActionKind::RunScript { .. } => "run_script",
             ActionKind::Webhook { .. } => "webhook",
@@ -159,29 +202,17 @@ pub fn run_playbook(
             continue;
         }
         let plan = action.plan(run, outcome);
-        let (outcome, output) = if options.dry_run {
-            // Refusals count as in a real run, so a dry run exits as the run would.
-            let outcome = match plan.refusals() {
-                0 => ActionOutcome::DryRun,
-                _ if plan.steps() == 0 => ActionOutcome::Failed,
-                _ => ActionOutcome::Partial,
-            };
-            (outcome, plan.describe(&dir))
-        } else {
-            carry_out(&plan, &action.kind, &dir, now, lookback)
-        };
-        let mut output = output;
+        let (outcome, mut output) = carry(index, action, plan);
         if let (ForEach::Filtered, Some(note)) = (&action.for_each, &capped) {
             output.insert(0, format!("note: {note}"));
         }
         status.actions.push(record(outcome, output));
     }
-    status
 }
 
 /// What the user should know of the search: its backend's notes, fields that no record of the
 /// window had (likely misspelt), and `filtered` cut at `source.max_filtered`.
-fn search_notes(playbook: &Playbook, output: &SearchOutput) -> Vec<String> {
+pub(crate) fn search_notes(playbook: &Playbook, output: &SearchOutput) -> Vec<String> {
     let mut notes = output.notes.clone();
     let s = &output.stats;
     let examined = s
@@ -211,7 +242,7 @@ fn filtered_cap_note(playbook: &Playbook, output: &SearchOutput) -> Option<Strin
 }
 
 /// Carries a plan out and reports each step.
-fn carry_out(
+pub(crate) fn carry_out(
     plan: &Plan,
     kind: &ActionKind,
     dir: &Path,
