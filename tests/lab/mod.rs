@@ -2,6 +2,8 @@
 //! client, and the `tcpreset-lab` peer. Everything is torn down on drop, even on failure.
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
