@@ -91,7 +91,8 @@ pub struct RealtimeStatus {
     pub window_bytes: u64,
     pub evaluations: u64,
     pub last_evaluation: Option<DateTime<Utc>>,
-    /// How long the last evaluation took (conditions and planning, not the actions), in µs.
+    /// How long the last evaluation took (the window's payload, conditions, rendering and
+    /// suppression; not carrying the actions out), in µs.
     pub last_evaluation_micros: u64,
     /// Results not acted on again because they were within their action's `suppress` span.
     pub suppressed: u64,

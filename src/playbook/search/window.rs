@@ -28,6 +28,8 @@ pub enum Offer {
     Old,
     /// It has no timestamp (or one that does not parse).
     NoTimestamp,
+    /// It matched, but the window already holds [`HitWindow::MOST_HITS`] hits: dropped.
+    Full,
 }
 
 struct Hit {
@@ -47,11 +49,16 @@ pub struct HitWindow {
     /// Bytes held by the kept values and records, roughly.
     bytes: usize,
     next_position: u64,
+    most_hits: usize,
     /// Bit `f`: a record of the window had field `f` (as [`super::evaluator::ReadStats`]).
     pub fields_seen: u64,
 }
 
 impl HitWindow {
+    /// The most hits a window keeps (a query that matches most records of a busy log, or no
+    /// query at all, over a long lookback); more are dropped and counted.
+    pub const MOST_HITS: usize = 1_000_000;
+
     /// A window of `lookback_micros` over a playbook of `fields` fields; `keep_source` keeps each
     /// hit's whole record for `filtered` (when `source.max_filtered` is not 0).
     pub fn new(fields: usize, lookback_micros: i64, keep_source: bool) -> HitWindow {
@@ -66,8 +73,15 @@ impl HitWindow {
             },
             bytes: 0,
             next_position: 0,
+            most_hits: Self::MOST_HITS,
             fields_seen: 0,
         }
+    }
+
+    /// The same window keeping at most `most_hits` hits.
+    pub fn with_most_hits(mut self, most_hits: usize) -> HitWindow {
+        self.most_hits = most_hits;
+        self
     }
 
     /// The window of an evaluation at `now_micros`: from `now - lookback`, with no end (a
@@ -108,6 +122,9 @@ impl HitWindow {
             if !query.matches(&get, spec.watchlists) {
                 return Offer::NoMatch;
             }
+        }
+        if self.hits.len() >= self.most_hits {
+            return Offer::Full;
         }
         let values: Box<[Option<Val<'static>>]> =
             (0..fields).map(|f| get(f).map(Val::into_owned)).collect();
@@ -265,5 +282,19 @@ mod tests {
         assert_eq!(w.expire(now + 100 * second), 1);
         assert!(w.is_empty());
         assert_eq!(w.bytes(), 0);
+    }
+
+    #[test]
+    fn a_full_window_drops_further_hits_and_says_so() {
+        let fields = vec!["timestamp".to_string()];
+        let plan = FieldPlan::new(Format::Ndjson, &fields);
+        let mut w = HitWindow::new(1, 60_000_000, false).with_most_hits(2);
+        let s = spec(&fields, None, &[], w.window_at(0));
+        let slots = vec![Some(Val::Num(0.0))];
+        let offers: Vec<Offer> = (0..3)
+            .map(|_| w.offer(&s, &plan, &slots, 0, || Json::Null))
+            .collect();
+        assert_eq!(offers, [Offer::Hit, Offer::Hit, Offer::Full]);
+        assert_eq!(w.evaluate(&s).total_hits, 2);
     }
 }

@@ -343,7 +343,9 @@ impl<'p> Follower<'p> {
         let lookback = self.lookback;
         let suppressor = &mut self.suppressor;
         let mut suppressed_total = 0u64;
+        let mut acting = Duration::ZERO;
         let mut carry = |index: usize, action: &Action, plan: Plan| {
+            let began = Instant::now();
             let span = action.suppress.unwrap_or(lookback);
             let (items, refused, suppressed) = suppressor.split(index, plan, now);
             suppressed_total += suppressed as u64;
@@ -375,6 +377,7 @@ impl<'p> Follower<'p> {
                 (0, _) => ActionOutcome::Failed,
                 _ => ActionOutcome::Partial,
             };
+            acting += began.elapsed();
             (outcome, out)
         };
         let evaluation = Evaluation {
@@ -390,7 +393,8 @@ impl<'p> Follower<'p> {
         self.realtime.suppressed += suppressed_total;
         self.realtime.evaluations += 1;
         self.realtime.last_evaluation = Some(now);
-        self.realtime.last_evaluation_micros = started.elapsed().as_micros() as u64;
+        self.realtime.last_evaluation_micros =
+            started.elapsed().saturating_sub(acting).as_micros() as u64;
         let mut acted = false;
         for a in &status.actions {
             if matches!(

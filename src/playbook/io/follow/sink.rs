@@ -22,6 +22,8 @@ pub struct Counts {
     /// Older than the window when read.
     pub old: u64,
     pub prefiltered: u64,
+    /// Hits dropped because the window was full.
+    pub dropped: u64,
 }
 
 /// The latest problems (at most [`RealtimeStatus::MAX_PROBLEMS`]) and how many there were;
@@ -83,6 +85,18 @@ impl RecordSink for WindowSink<'_, '_> {
             Offer::Hit => self.counts.hits += 1,
             Offer::NoMatch => {}
             Offer::Old => self.counts.old += 1,
+            Offer::Full => {
+                self.counts.dropped += 1;
+                if self.counts.dropped.is_power_of_two() {
+                    self.problems.push(format!(
+                        "{}:{}: the window holds {} hits, the most it keeps; {} hits dropped so far (results are computed without them): narrow the query or shorten the lookback",
+                        self.name,
+                        self.first_line + ordinal,
+                        HitWindow::MOST_HITS,
+                        self.counts.dropped
+                    ));
+                }
+            }
             Offer::NoTimestamp => {
                 self.counts.without_timestamp += 1;
                 self.problems.push(format!(
