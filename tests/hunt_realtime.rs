@@ -259,3 +259,62 @@ fn the_realtime_schedule_and_suppress_are_checked() {
     let got = problems(&book("{realtime: {lookback: 10m}}", "    suppress: soon\n"));
     assert!(got[0].contains("`suppress`"), "{got:?}");
 }
+
+#[test]
+fn an_unreachable_target_is_reported_and_the_follower_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let books = d.join("playbooks");
+    std::fs::create_dir_all(&books).unwrap();
+    let eve = d.join("eve.json");
+    std::fs::write(&eve, "").unwrap();
+    // Nothing listens on port 1 of 127.0.0.1: ssh fails at once.
+    std::fs::write(
+        books.join("realtime.yaml"),
+        format!(
+            "name: realtime\nschedule: {{realtime: {{lookback: 10m}}}}\nsource: {{paths: ['{}'], format: suricata}}\n\
+             query: {{field: event_type, is: alert}}\n\
+             calculations: [{{name: by_src, type: top, field: srcip, size: 100}}]\n\
+             conditions: [{{name: hits, type: compare_value, operator: greater, value: 0}}]\n\
+             actions:\n  - name: reset\n    trigger: hits\n    for_each: by_src\n    run_script:\n      \
+             target: {{ssh: {{host: 127.0.0.1, port: 1, user: root}}}}\n      \
+             script: 'tcpreset rt-test -i eth1 -o eth0 -h {{{{srcip}}}} -d 60'\n",
+            eve.display()
+        ),
+    )
+    .unwrap();
+    let status_dir = d.join("status");
+    let mut child = Command::new(BIN)
+        .args(["schedule", books.to_str().unwrap(), "--status-dir"])
+        .arg(&status_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&status_dir, "the follower to start", |s| {
+        s["realtime"]["evaluations"].is_u64()
+    });
+    append(&eve, &alert("203.0.113.5"));
+    let s = wait_for(&status_dir, "the failure to be reported", |s| {
+        s["actions"][0]["outcome"] == "failed"
+    });
+    let output = s["actions"][0]["output"].to_string();
+    assert!(output.contains("203.0.113.5"), "{output}");
+    // The follower goes on: the next alert is read and tried.
+    append(&eve, &alert("203.0.113.6"));
+    let s = wait_for(&status_dir, "the next record to be read", |s| {
+        s["realtime"]["records_read"] == 2 && s["actions"][0]["outcome"] == "failed"
+    });
+    assert!(
+        s["actions"][0]["output"]
+            .to_string()
+            .contains("203.0.113.6"),
+        "{s:#}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+}

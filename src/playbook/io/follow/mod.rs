@@ -30,7 +30,7 @@ use crate::playbook::act::action::{Action, Plan};
 use crate::playbook::act::status::{
     ActionOutcome, FollowedFile, RealtimeStatus, SearchStatus, Status, TimedAction,
 };
-use crate::playbook::act::suppress::Suppressor;
+use crate::playbook::act::suppress::{Suppressor, RETRY_AFTER_FAILURE};
 use crate::playbook::record::batch::BatchParser;
 use crate::playbook::record::format::{FieldPlan, Format};
 use crate::playbook::record::ndjson::{self, NdjsonParser};
@@ -367,8 +367,9 @@ impl<'p> Follower<'p> {
             }
             if suppressed > 0 {
                 out.push(format!(
-                    "{suppressed} result(s) not acted on again: acted on within the last {} (suppress)",
-                    humantime::format_duration(span.to_std().unwrap_or_default())
+                    "{suppressed} result(s) suppressed: acted on within the last {} (`suppress`; one that failed is tried again after {} s)",
+                    humantime::format_duration(span.to_std().unwrap_or_default()),
+                    RETRY_AFTER_FAILURE.num_seconds()
                 ));
             }
             let outcome = match (ok, failed) {
