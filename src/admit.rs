@@ -67,7 +67,8 @@ pub fn admit(
     if live {
         return Ok(Admission::Refresh);
     }
-    if table.alive_at(now) >= limits.max_rules {
+    // Counting the live rules walks the table: only when it may be full.
+    if table.len() >= limits.max_rules && table.alive_at(now) >= limits.max_rules {
         return Err(Refusal::MaxRules {
             max: limits.max_rules,
         });

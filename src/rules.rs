@@ -46,6 +46,9 @@ pub struct RuleStats {
     /// Connection ends that got their first RST, the newest [`MAX_RESET_RECORDS`] kept.
     resets: Mutex<VecDeque<ResetRecord>>,
     ends_reset: AtomicU64,
+    /// The rule's deadline, in microseconds, as the table last set it: capture snapshots read it
+    /// here, so a refresh reaches them without a new snapshot.
+    expires: AtomicU64,
 }
 
 /// One end of a connection that a rule sent a RST to.
@@ -65,6 +68,15 @@ impl RuleStats {
             engid,
             ..RuleStats::default()
         }
+    }
+
+    /// The rule's deadline (see [`Rule::expires`]).
+    pub fn expires(&self) -> Instant {
+        Instant::from_micros(self.expires.load(Ordering::Relaxed))
+    }
+
+    fn set_expires(&self, at: Instant) {
+        self.expires.store(at.as_micros(), Ordering::Relaxed);
     }
 
     pub fn segments_matched(&self) -> u64 {
@@ -192,6 +204,23 @@ impl<S: BuildHasher> RuleTable<S> {
         self.insert(spec, created, expires).0
     }
 
+    /// Puts `rule` back as it was, counters included (a change undone), in place of any rule
+    /// of its key.
+    pub fn put_back(&mut self, rule: Rule) {
+        let hash = self.hash(&rule.key);
+        let hasher = &self.hasher;
+        let rehash = |r: &Rule| hasher.hash_one(&r.key);
+        self.deadlines.push(Reverse(Deadline(rule.expires, hash)));
+        rule.stats.set_expires(rule.expires);
+        match self.rules.entry(hash, |r| r.key == rule.key, rehash) {
+            hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = rule,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(rule);
+            }
+        }
+        self.drop_stale();
+    }
+
     fn hash(&self, key: &RuleKey) -> u64 {
         self.hasher.hash_one(key)
     }
@@ -205,12 +234,14 @@ impl<S: BuildHasher> RuleTable<S> {
             Entry::Occupied(mut e) => {
                 let rule = e.get_mut();
                 rule.expires = expires;
+                rule.stats.set_expires(expires);
                 rule.sniff_if = spec.sniff_if;
                 rule.reset_if = spec.reset_if;
                 (Upsert::Refreshed, e.bucket_index())
             }
             Entry::Vacant(e) => {
                 let stats = Arc::new(RuleStats::new(spec.key.engid.clone()));
+                stats.set_expires(expires);
                 let e = e.insert(Rule {
                     key: spec.key,
                     sniff_if: spec.sniff_if,
@@ -328,7 +359,12 @@ impl<S: BuildHasher> RuleTable<S> {
 
     /// The sniff interfaces that live rules name.
     pub fn sniff_interfaces(&self) -> BTreeSet<String> {
-        self.rules.iter().map(|r| r.sniff_if.to_string()).collect()
+        names(self.rules.iter().map(|r| &r.sniff_if))
+    }
+
+    /// The reset interfaces that live rules name.
+    pub fn reset_interfaces(&self) -> BTreeSet<String> {
+        names(self.rules.iter().map(|r| &r.reset_if))
     }
 
     /// The snapshot a capture thread on `sniff_if` needs; `None` takes every rule (replay).
@@ -348,6 +384,18 @@ impl<S: BuildHasher> RuleTable<S> {
                 .filter(|r| sniff_if.is_none_or(|s| s == r.sniff_if) && !suspended(r)),
         )
     }
+}
+
+/// The distinct names among `all`: a handful of interfaces named by many rules, so a short list
+/// beats a set of them all (no allocation, no ordering per rule).
+fn names<'a>(all: impl Iterator<Item = &'a CompactString>) -> BTreeSet<String> {
+    let mut seen: Vec<&CompactString> = Vec::new();
+    for name in all {
+        if !seen.contains(&name) {
+            seen.push(name);
+        }
+    }
+    seen.into_iter().map(|n| n.to_string()).collect()
 }
 
 mod hosts;

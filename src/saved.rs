@@ -1,8 +1,10 @@
-//! The rules as saved across restarts (`rules.json` in the state directory), and how they come back (pure).
+//! The rules as saved across restarts (the snapshot `rules.json` and the journal `rules.journal`
+//! of the changes since, in the state directory), and how they come back (pure).
 use crate::rules::{RuleKey, RuleSpec, RuleTable};
 use crate::syntax;
 use crate::time::Instant;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// The version of the saved format.
@@ -36,12 +38,10 @@ pub enum SavedError {
     Version(u32),
 }
 
-/// A change of the rule table, saved before it is made (so that a change that cannot be made
-/// durable is not made at all).
+/// A change of the rule table, written to the journal as it is made (and acknowledged once the
+/// journal is on disk).
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'a> {
-    /// The table as it is (after expiry, at start).
-    Nothing,
     /// [`RuleTable::upsert`] of `spec` at `now`.
     Upsert { spec: &'a RuleSpec, now: Instant },
     /// [`RuleTable::cancel`] of the key.
@@ -67,25 +67,12 @@ fn saved_rule(
     }
 }
 
-/// The rules to save once `change` is made to `table`, as JSON.
-pub fn to_json_after(table: &RuleTable, change: Change<'_>) -> String {
-    let changed = |key: &RuleKey| match change {
-        Change::Nothing => false,
-        Change::Upsert { spec, .. } => spec.key == *key,
-        Change::Cancel(k) => k == key,
-        Change::Flush => true,
-    };
-    let mut rules: Vec<SavedRule> = table
+/// The rules to save, as JSON: the snapshot (`rules.json`) the journal's lines apply to.
+pub fn to_json(table: &RuleTable) -> String {
+    let rules: Vec<SavedRule> = table
         .iter()
-        .filter(|r| !changed(&r.key))
         .map(|r| saved_rule(&r.key, &r.sniff_if, &r.reset_if, (r.created, r.expires)))
         .collect();
-    if let Change::Upsert { spec, now } = change {
-        // A refresh keeps the rule's creation time, as the table does.
-        let created = table.get(&spec.key).map_or(now, |r| r.created);
-        let times = (created, now + spec.duration);
-        rules.push(saved_rule(&spec.key, &spec.sniff_if, &spec.reset_if, times));
-    }
     let saved = Saved {
         version: FORMAT_VERSION,
         rules,
@@ -93,9 +80,42 @@ pub fn to_json_after(table: &RuleTable, change: Change<'_>) -> String {
     serde_json::to_string_pretty(&saved).expect("state serializes")
 }
 
-/// The rules to save, as JSON.
-pub fn to_json(table: &RuleTable) -> String {
-    to_json_after(table, Change::Nothing)
+/// One line of the journal (`rules.journal`): a change of the table, with absolute times, so
+/// that applying a line twice, or lines the snapshot already holds, gives the same table.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+enum Line {
+    /// The rule of that key is now this one (added or refreshed).
+    Upsert(SavedRule),
+    /// The rule of that key is gone.
+    Cancel {
+        engid: String,
+        host: IpAddr,
+        port: Option<u16>,
+    },
+    /// Every rule is gone.
+    Flush,
+}
+
+/// The journal line of `change` about to be made to `table`, with its newline.
+pub fn journal_line(table: &RuleTable, change: Change<'_>) -> String {
+    let line = match change {
+        Change::Upsert { spec, now } => {
+            // A refresh keeps the rule's creation time, as the table does.
+            let created = table.get(&spec.key).map_or(now, |r| r.created);
+            let times = (created, now + spec.duration);
+            Line::Upsert(saved_rule(&spec.key, &spec.sniff_if, &spec.reset_if, times))
+        }
+        Change::Cancel(key) => Line::Cancel {
+            engid: key.engid.to_string(),
+            host: key.host,
+            port: key.port,
+        },
+        Change::Flush => Line::Flush,
+    };
+    let mut text = serde_json::to_string(&line).expect("journal lines serialize");
+    text.push('\n');
+    text
 }
 
 /// A rule to put back: its spec (duration: what is left of it), creation time and deadline.
@@ -106,37 +126,88 @@ pub struct Restored {
     pub expires: Instant,
 }
 
-/// What a state file holds: the rules to put back (each still to pass the daemon's admission
-/// checks), how many had expired, and the rules refused, by index, with the reason.
+/// What the state files hold: the rules to put back (each still to pass the daemon's admission
+/// checks), how many had expired, the rules and lines refused (where, and why), and whether the
+/// journal ended in an unfinished line (a change cut off by a crash, never acknowledged).
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub rules: Vec<Restored>,
     pub expired: usize,
-    pub refused: Vec<(usize, String)>,
+    pub refused: Vec<(String, String)>,
+    pub unfinished: bool,
 }
 
-/// Reads saved rules; those expired by `now` are left out and counted. Each rule is checked as a
-/// new one would be (engid, one host, mapped IPv4 canonicalised, a port, interface names, a
-/// deadline at most [`syntax::MAX_SECONDS`] away); one that fails is refused, the others kept.
+/// Reads a snapshot alone; see [`load`].
 pub fn from_json(text: &str, now: Instant) -> Result<Loaded, SavedError> {
-    let saved: Saved<serde_json::Value> = serde_json::from_str(text)?;
-    if saved.version != FORMAT_VERSION {
-        return Err(SavedError::Version(saved.version));
-    }
+    load(Some(text), "", now)
+}
+
+/// Reads the snapshot (`rules.json`, if there is one) and applies the journal's lines to it, in
+/// order; rules expired by `now` are left out and counted. Each rule is then checked as a new
+/// one would be (engid, one host, mapped IPv4 canonicalised, a port, interface names, a deadline
+/// at most [`syntax::MAX_SECONDS`] away); one that fails is refused, the others kept. A journal
+/// line that cannot be read is refused alone; a last line without its newline was never
+/// acknowledged and is left out.
+pub fn load(snapshot: Option<&str>, journal: &str, now: Instant) -> Result<Loaded, SavedError> {
     let mut loaded = Loaded::default();
-    for (index, value) in saved.rules.into_iter().enumerate() {
-        match restored(value, now) {
+    // The rules in the order they came, each with where it came from; a key's place in `at`.
+    let mut rules: Vec<Option<(String, SavedRule)>> = Vec::new();
+    let mut at: HashMap<(String, IpAddr, Option<u16>), usize> = HashMap::new();
+    if let Some(text) = snapshot {
+        let saved: Saved<serde_json::Value> = serde_json::from_str(text)?;
+        if saved.version != FORMAT_VERSION {
+            return Err(SavedError::Version(saved.version));
+        }
+        for (index, value) in saved.rules.into_iter().enumerate() {
+            let place = format!("rule {index} of rules.json");
+            match serde_json::from_value::<SavedRule>(value) {
+                Ok(r) => {
+                    at.insert(key_of(&r), rules.len());
+                    rules.push(Some((place, r)));
+                }
+                Err(e) => loaded.refused.push((place, e.to_string())),
+            }
+        }
+    }
+    let complete = journal.rfind('\n').map_or(0, |i| i + 1);
+    loaded.unfinished = complete < journal.len();
+    for (n, text) in journal[..complete].lines().enumerate() {
+        let place = format!("line {} of rules.journal", n + 1);
+        match serde_json::from_str::<Line>(text) {
+            Ok(Line::Upsert(r)) => {
+                if let Some(i) = at.insert(key_of(&r), rules.len()) {
+                    rules[i] = None;
+                }
+                rules.push(Some((place, r)));
+            }
+            Ok(Line::Cancel { engid, host, port }) => {
+                if let Some(i) = at.remove(&(engid, host, port)) {
+                    rules[i] = None;
+                }
+            }
+            Ok(Line::Flush) => {
+                rules.clear();
+                at.clear();
+            }
+            Err(e) => loaded.refused.push((place, e.to_string())),
+        }
+    }
+    for (place, r) in rules.into_iter().flatten() {
+        match restored(r, now) {
             Ok(Some(rule)) => loaded.rules.push(rule),
             Ok(None) => loaded.expired += 1,
-            Err(reason) => loaded.refused.push((index, reason)),
+            Err(reason) => loaded.refused.push((place, reason)),
         }
     }
     Ok(loaded)
 }
 
+fn key_of(r: &SavedRule) -> (String, IpAddr, Option<u16>) {
+    (r.engid.clone(), r.host, r.port)
+}
+
 /// One saved rule checked; `None` if it has expired.
-fn restored(value: serde_json::Value, now: Instant) -> Result<Option<Restored>, String> {
-    let r: SavedRule = serde_json::from_value(value).map_err(|e| e.to_string())?;
+fn restored(r: SavedRule, now: Instant) -> Result<Option<Restored>, String> {
     let bad = |e: syntax::Invalid| e.to_string();
     let port = match r.port {
         Some(0) => return Err("port 0 is not a port; a rule for every port has none".into()),
@@ -206,49 +277,108 @@ mod tests {
         assert_eq!(rules[0].spec.duration, Duration::from_secs(490));
     }
 
+    /// The rules `load` gives, in a canonical form.
+    fn loaded(snapshot: Option<&str>, journal: &str, now: Instant) -> Vec<String> {
+        let mut rules: Vec<String> = load(snapshot, journal, now)
+            .unwrap()
+            .rules
+            .iter()
+            .map(|r| format!("{:?} {:?} {:?}", r.spec.key, r.created, r.expires))
+            .collect();
+        rules.sort();
+        rules
+    }
+
+    fn table_rules(t: &RuleTable) -> Vec<String> {
+        let mut rules: Vec<String> = t
+            .iter()
+            .map(|r| format!("{:?} {:?} {:?}", r.key, r.created, r.expires))
+            .collect();
+        rules.sort();
+        rules
+    }
+
     #[test]
-    fn the_json_after_a_change_is_the_json_of_the_table_once_it_is_made() {
+    fn the_snapshot_and_its_journal_give_the_table_back_and_replaying_twice_changes_nothing() {
         let t0 = Instant::from_secs(1_000);
         let t1 = t0 + Duration::from_secs(7);
         let mut t = RuleTable::new();
         t.upsert(spec("a", "10.0.0.1", 60), t0);
         t.upsert(spec("b", "10.0.0.2", 60), t0);
+        let snapshot = to_json(&t);
+        let mut journal = String::new();
         let refresh = spec("a", "10.0.0.1", 600);
         let new = spec("c", "10.0.0.3", 60);
-        let key = new.key.clone();
-        let before = |c: Change<'_>, t: &RuleTable| to_json_after(t, c);
-        let expected = before(
+        let gone = spec("b", "10.0.0.2", 1).key;
+        journal.push_str(&journal_line(
+            &t,
             Change::Upsert {
                 spec: &refresh,
                 now: t1,
             },
-            &t,
-        );
+        ));
         t.upsert(refresh.clone(), t1);
-        assert_eq!(parsed(&expected), parsed(&to_json(&t)), "refresh");
-        let expected = before(
+        journal.push_str(&journal_line(
+            &t,
             Change::Upsert {
                 spec: &new,
                 now: t1,
             },
-            &t,
-        );
+        ));
         t.upsert(new.clone(), t1);
-        assert_eq!(parsed(&expected), parsed(&to_json(&t)), "new rule");
-        let expected = before(Change::Cancel(&key), &t);
-        t.cancel(&key);
-        assert_eq!(parsed(&expected), parsed(&to_json(&t)), "cancel");
-        let expected = before(Change::Flush, &t);
+        journal.push_str(&journal_line(&t, Change::Cancel(&gone)));
+        t.cancel(&gone);
+        let now = t1;
+        assert_eq!(loaded(Some(&snapshot), &journal, now), table_rules(&t));
+        // A refresh keeps its creation time.
+        let a = t.get(&refresh.key).unwrap();
+        assert_eq!((a.created, a.expires), (t0, t1 + Duration::from_secs(600)));
+        // A snapshot taken after some of the lines, with all of them still in the journal
+        // (a crash between writing the snapshot and emptying the journal): the same table.
+        let later = to_json(&t);
+        assert_eq!(loaded(Some(&later), &journal, now), table_rules(&t));
+        // A flush, then one more rule; and no snapshot at all.
+        journal.push_str(&journal_line(&t, Change::Flush));
         t.flush();
-        assert_eq!(parsed(&expected), parsed(&to_json(&t)), "flush");
+        journal.push_str(&journal_line(
+            &t,
+            Change::Upsert {
+                spec: &new,
+                now: t1,
+            },
+        ));
+        t.upsert(new.clone(), t1);
+        assert_eq!(loaded(Some(&snapshot), &journal, now), table_rules(&t));
+        assert_eq!(loaded(None, &journal, now), table_rules(&t));
     }
 
-    /// The saved rules, in a canonical order.
-    fn parsed(text: &str) -> Vec<String> {
-        let saved: Saved<serde_json::Value> = serde_json::from_str(text).unwrap();
-        let mut rules: Vec<String> = saved.rules.iter().map(|r| r.to_string()).collect();
-        rules.sort();
-        rules
+    #[test]
+    fn an_unfinished_last_line_is_left_out_and_a_bad_line_alone_is_refused() {
+        let t0 = Instant::from_secs(1_000);
+        let t = RuleTable::new();
+        let one = journal_line(
+            &t,
+            Change::Upsert {
+                spec: &spec("one", "10.0.0.1", 60),
+                now: t0,
+            },
+        );
+        let two = journal_line(
+            &t,
+            Change::Upsert {
+                spec: &spec("two", "10.0.0.2", 60),
+                now: t0,
+            },
+        );
+        let journal = format!("{one}{{\"op\":\"upsert\",\"prt\":1}}\n{two}{}", &one[..20]);
+        let l = load(None, &journal, t0).unwrap();
+        let kept: Vec<&str> = l.rules.iter().map(|r| r.spec.key.engid.as_str()).collect();
+        assert_eq!(kept, ["one", "two"]);
+        assert!(l.unfinished);
+        assert_eq!(l.refused.len(), 1, "{:?}", l.refused);
+        assert_eq!(l.refused[0].0, "line 2 of rules.journal");
+        let l = load(None, &format!("{one}{two}"), t0).unwrap();
+        assert!(!l.unfinished && l.refused.is_empty());
     }
 
     #[test]
@@ -278,15 +408,18 @@ mod tests {
             .collect();
         assert_eq!(kept, ["ok 10.0.0.1", "mapped 10.0.0.2"]);
         assert_eq!(loaded.expired, 1);
-        let refused: Vec<usize> = loaded.refused.iter().map(|(i, _)| *i).collect();
-        assert_eq!(refused, [2, 3, 4, 5, 6, 7]);
+        let refused: Vec<&str> = loaded.refused.iter().map(|(at, _)| at.as_str()).collect();
+        assert_eq!(
+            refused,
+            [6, 2, 3, 4, 5, 7].map(|i| format!("rule {i} of rules.json"))
+        );
         assert!(
-            loaded.refused[1].1.contains("more than a rule can last"),
+            loaded.refused[2].1.contains("more than a rule can last"),
             "{:?}",
             loaded.refused
         );
         assert!(
-            loaded.refused[2].1.contains("multicast"),
+            loaded.refused[3].1.contains("multicast"),
             "{:?}",
             loaded.refused
         );

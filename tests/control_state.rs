@@ -42,8 +42,8 @@ async fn a_change_that_cannot_be_saved_is_refused_and_nothing_comes_back_wrong()
     let mut c = server.connect().await;
     ask(&mut c, &add("kept", "10.77.0.1")).await;
     ask(&mut c, &add("cancel-me", "10.77.0.2")).await;
-    // Something takes the place of rules.json: no save can replace it.
-    let file = server.state_dir().join("rules.json");
+    // Something takes the place of the journal: no change can be written, nor a new journal.
+    let file = server.state_dir().join("rules.journal");
     std::fs::remove_file(&file).unwrap();
     std::fs::create_dir(&file).unwrap();
     for request in [

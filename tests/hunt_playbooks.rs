@@ -277,15 +277,19 @@ fn reset_after_high_severity_alerts_renders_the_seed_script() {
     assert!(status.conditions[0].met);
     let action = &status.actions[0];
     assert_eq!(action.outcome, ActionOutcome::DryRun);
-    let ssh = "would run over ssh: ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 -o UserKnownHostsFile=/etc/tcpreset-hunt/known_hosts -o IdentitiesOnly=yes -i /etc/tcpreset-hunt/id_ed25519 -p 22 -l tcpreset -- 127.0.0.1";
-    assert_eq!(
-        action.output,
-        [
-            format!("{ssh} 'tcpreset 2024897 -i eth1 -o eth0 -h 203.0.113.5 -d 180'"),
-            format!("{ssh} 'tcpreset 2024897 -i eth1 -o eth0 -h 203.0.113.6 -d 180'"),
-            format!("{ssh} 'tcpreset 2027865 -i eth1 -o eth0 -h 198.51.100.23 -d 180'"),
-        ]
-    );
+    // The control directory depends on the user and the network namespace.
+    let ssh = "would run over ssh on sensor 127.0.0.1 (127.0.0.1:22): ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10 -o ControlMaster=auto -o ControlPath=";
+    let rest = "/%C -o ControlPersist=600 -o UserKnownHostsFile=/etc/tcpreset-hunt/known_hosts -o IdentitiesOnly=yes -i /etc/tcpreset-hunt/id_ed25519 -p 22 -l tcpreset -- 127.0.0.1";
+    let lines = [
+        "'tcpreset 2024897 -i eth1 -o eth0 -h 203.0.113.5 -d 180'",
+        "'tcpreset 2024897 -i eth1 -o eth0 -h 203.0.113.6 -d 180'",
+        "'tcpreset 2027865 -i eth1 -o eth0 -h 198.51.100.23 -d 180'",
+    ];
+    assert_eq!(action.output.len(), lines.len(), "{:#?}", action.output);
+    for (out, line) in action.output.iter().zip(lines) {
+        assert!(out.starts_with(ssh), "{out}");
+        assert!(out.ends_with(&format!("{rest} {line}")), "{out}");
+    }
     let (status, _) = run_at(
         "reset-after-high-severity-alerts.yaml",
         &["alerts-quiet.eve.json"],

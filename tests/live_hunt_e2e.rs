@@ -4,9 +4,19 @@
 //! connections die on both ends.
 mod lab;
 
-use lab::sshd::Sshd;
+use lab::sshd::{keygen, Sshd};
 use lab::{require_root, scratch, Lab, CLIENT, OTHER};
 use std::path::{Path, PathBuf};
+
+/// `sshd` on 127.0.0.1:2222 inside the sensor namespace (the seed's connector logs in to the
+/// sensor itself).
+fn start_sshd(lab: &Lab) -> Sshd {
+    let dir = scratch(lab, "ssh");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("id_ed25519");
+    keygen(&key);
+    Sshd::start(&lab.ns("sen"), &dir, "127.0.0.1", 2222, &lab.socket, &key)
+}
 
 fn now_rfc3339() -> String {
     chrono::Utc::now()
@@ -52,6 +62,14 @@ fn write_conn_log(path: &Path) {
     std::fs::write(path, text).unwrap();
 }
 
+fn ssh_target(sshd: &Sshd) -> String {
+    format!(
+        "{{ssh: {{host: 127.0.0.1, port: 2222, user: root, identity_file: {}, known_hosts_file: {}, persist: 5s}}}}",
+        sshd.key.display(),
+        sshd.known_hosts.display()
+    )
+}
+
 fn write_playbooks(lab: &Lab, sshd: &Sshd) -> (PathBuf, PathBuf) {
     let eve = scratch(lab, "eve.json");
     let conn = scratch(lab, "conn.log");
@@ -76,7 +94,7 @@ fn write_playbooks(lab: &Lab, sshd: &Sshd) -> (PathBuf, PathBuf) {
              {{{{/find_unique_srcip.buckets}}}}\n        \
              {{{{/ctx.payload.aggregations.find_unique_engid.buckets}}}}\n",
             eve = eve.display(),
-            target = sshd.target(),
+            target = ssh_target(sshd),
         ),
     )
     .unwrap();
@@ -92,7 +110,7 @@ fn write_playbooks(lab: &Lab, sshd: &Sshd) -> (PathBuf, PathBuf) {
              target: {target}\n      commands: {{tcpreset: {tcpreset}}}\n      \
              script: \"tcpreset half-open -i eth1 -o eth0 -h {{{{srcip}}}} -d 120\"\n",
             conn = conn.display(),
-            target = sshd.target(),
+            target = ssh_target(sshd),
         ),
     )
     .unwrap();
@@ -118,7 +136,7 @@ fn playbooks_over_ssh_kill_the_offending_hosts_connections() {
     }
     let mut lab = Lab::up("hunt");
     lab.start_daemon(&[]);
-    let sshd = Sshd::start(&lab);
+    let sshd = start_sshd(&lab);
     let (alerts, half_open) = write_playbooks(&lab, &sshd);
 
     // Suricata alerts of 10.77.0.1: its live chat connection dies on both ends.

@@ -5,7 +5,7 @@
 //! must see the reset.
 mod lab;
 
-use lab::sshd::Sshd;
+use lab::sshd::{keygen, Sshd};
 use lab::{require_root, scratch, Lab, CLIENT};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -110,11 +110,20 @@ fn an_alert_line_written_to_eve_json_resets_chat_and_idle_connections_over_ssh()
     }
     let mut lab = Lab::up("rt-");
     lab.start_daemon(&["--track", "eth1"]);
-    let sshd = Sshd::start(&lab);
+    let dir = scratch(&lab, "ssh");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("id_ed25519");
+    keygen(&key);
+    let sshd = Sshd::start(&lab.ns("sen"), &dir, "127.0.0.1", 2222, &lab.socket, &key);
+    let target = format!(
+        "{{ssh: {{host: 127.0.0.1, port: 2222, user: root, identity_file: {}, known_hosts_file: {}}}}}",
+        sshd.key.display(),
+        sshd.known_hosts.display()
+    );
     let eve: PathBuf = scratch(&lab, "eve.json");
     std::fs::write(&eve, "").unwrap();
     let books = scratch(&lab, "playbooks");
-    write_playbook(&books, &eve, &sshd.target());
+    write_playbook(&books, &eve, &target);
     let status = scratch(&lab, "status");
     let _hunt = Hunt::start(&lab, &books, &status);
 

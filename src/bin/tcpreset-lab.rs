@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 #[path = "tcpreset-lab/mirror.rs"]
 mod mirror;
+#[path = "tcpreset-lab/register.rs"]
+mod register;
 
 #[derive(Parser)]
 #[command(name = "tcpreset-lab")]
@@ -38,6 +40,7 @@ enum Cmd {
     Trial(TrialArgs),
     Connect(ConnectArgs),
     Mirror(mirror::MirrorArgs),
+    Register(register::RegisterArgs),
 }
 
 #[derive(clap::Args)]
@@ -99,6 +102,7 @@ fn main() {
         Cmd::Trial(t) => trial(t),
         Cmd::Connect(c) => connect(c),
         Cmd::Mirror(m) => mirror::run(m),
+        Cmd::Register(r) => register::run_all(r),
     };
     match result {
         Ok(ok) => std::process::exit(if ok { 0 } else { 1 }),

@@ -451,7 +451,12 @@ fn prefilter(
     installed: &mut String,
     iface: &str,
 ) {
-    let wanted = filter::for_rules(&matcher.host_ports(), tracks_flows);
+    // More hosts than a filter names: all TCP, without listing (and sorting) them all.
+    let wanted = if matcher.host_count() > filter::MAX_HOSTS {
+        filter::ALL_TCP.to_owned()
+    } else {
+        filter::for_rules(&matcher.host_ports(), tracks_flows)
+    };
     if *installed == wanted {
         return;
     }

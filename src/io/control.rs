@@ -101,9 +101,13 @@ pub async fn serve_with(
         connections.shutdown().await;
     }
     expiry.abort();
-    tokio::task::spawn_blocking(move || daemon.stop_captures())
-        .await
-        .ok();
+    tokio::task::spawn_blocking(move || {
+        daemon.stop_captures();
+        // The journal's changes into one snapshot, so the next start reads one file.
+        daemon.checkpoint();
+    })
+    .await
+    .ok();
 }
 
 /// The answer of a connection over the cap, written without waiting (the socket's buffer is

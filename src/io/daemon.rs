@@ -13,6 +13,7 @@ mod suspend;
 
 use super::auth::Allowed;
 use super::capture::Egress;
+use super::journal::{Journal, Ticket};
 use super::rules_file::RulesFile;
 use super::sensor::{RunningCapture, Sensor};
 use super::tracked_file::TrackedFile;
@@ -25,7 +26,8 @@ use crate::proto::{ErrorKind, Request, Response, RuleView};
 use crate::rules::{Rule, RuleSpec, RuleTable};
 use crate::saved::Change;
 use crate::time::{Clock, Instant};
-use std::collections::{BTreeMap, BTreeSet};
+use persist::Undo;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use tokio::sync::Notify;
@@ -77,6 +79,18 @@ struct Registry {
     /// Tracked interfaces whose capture failed to open, as they were then: logged once, and
     /// tried again only once they change (come up again, are recreated, get another address).
     open_failed: BTreeMap<String, crate::interfaces::Link>,
+    /// Changes made whose journal line may not be on disk yet, oldest first, with how to undo
+    /// them if it never gets there.
+    pending: VecDeque<(Ticket, persist::Undo)>,
+    /// Bumped by every change the captures must see (see [`Daemon::commit`]).
+    version: u64,
+}
+
+/// The last table version the captures were given, and whether a snapshot is being built.
+#[derive(Default)]
+struct Published {
+    version: u64,
+    building: bool,
 }
 
 /// A running capture and since when it runs.
@@ -100,6 +114,8 @@ pub struct Daemon {
     clock: Arc<dyn Clock>,
     settings: RwLock<Settings>,
     registry: Mutex<Registry>,
+    published: Mutex<Published>,
+    publishing: std::sync::Condvar,
     /// Held while a capture opens, so that two requests never open one interface twice.
     opening: Mutex<()>,
     egress: Arc<Egress>,
@@ -109,6 +125,7 @@ pub struct Daemon {
     changed: Notify,
     started: Instant,
     rules_file: Option<RulesFile>,
+    journal: Option<Journal>,
     tracked_file: Option<TrackedFile>,
     durability: Mutex<persist::Durability>,
 }
@@ -148,12 +165,17 @@ impl Daemon {
             sensor,
             clock,
             registry: Mutex::default(),
+            published: Mutex::default(),
+            publishing: std::sync::Condvar::new(),
             opening: Mutex::default(),
             egress: Arc::new(Egress::new(config.rst_rate)),
             flow_budget: FlowBudget::new(config.max_flows),
             refusals: Refusals::default(),
             changed: Notify::new(),
             started: now,
+            journal: rules_file
+                .as_ref()
+                .map(|f| Journal::new(f.path().parent().unwrap_or(std::path::Path::new(".")))),
             rules_file,
             tracked_file,
             durability: Mutex::default(),
@@ -230,9 +252,9 @@ impl Daemon {
             Ok(links) => self.track_interfaces(&links),
             Err(e) => tracing::error!(error = %e, "cannot list the interfaces to track"),
         }
+        self.checkpoint();
         let registry = self.lock();
         let rules = registry.table.len();
-        self.save_table(&registry.table, self.now());
         self.commit(registry);
         tracing::info!("configuration reloaded; {rules} rules kept");
     }
@@ -281,10 +303,11 @@ impl Daemon {
                     Err(e) => return error(ErrorKind::BadRequest, e.to_string()),
                 };
                 let mut registry = self.lock();
+                let mut ticket = None;
                 if registry.table.get(&key).is_some() {
-                    let change = Change::Cancel(&key);
-                    if let Err(e) = self.save_change(&registry.table, change, now) {
-                        return error(ErrorKind::Unavailable, e);
+                    match self.journal(&mut registry, Change::Cancel(&key), now) {
+                        Ok(t) => ticket = t,
+                        Err(e) => return error(ErrorKind::Unavailable, e),
                     }
                 }
                 let Some(rule) = registry.table.cancel(&key) else {
@@ -297,22 +320,38 @@ impl Daemon {
                         ),
                     );
                 };
-                audit(&rule, "rule cancelled");
-                self.commit(registry);
-                Response::Cancelled {
-                    rule: RuleView::of(&rule, now),
+                let view = RuleView::of(&rule, now);
+                if let Some(t) = ticket {
+                    registry
+                        .pending
+                        .push_back((t, Undo::PutBack(vec![rule.clone()])));
                 }
+                self.commit(registry);
+                if let Err(e) = self.durable(ticket, now) {
+                    return error(ErrorKind::Unavailable, e);
+                }
+                audit(&rule, "rule cancelled");
+                Response::Cancelled { rule: view }
             }
             Request::Flush => {
                 let mut registry = self.lock();
-                if let Err(e) = self.save_change(&registry.table, Change::Flush, now) {
+                let ticket = match self.journal(&mut registry, Change::Flush, now) {
+                    Ok(t) => t,
+                    Err(e) => return error(ErrorKind::Unavailable, e),
+                };
+                let rules = registry.table.flush();
+                if let Some(t) = ticket {
+                    registry
+                        .pending
+                        .push_back((t, Undo::PutBack(rules.clone())));
+                }
+                self.commit(registry);
+                if let Err(e) = self.durable(ticket, now) {
                     return error(ErrorKind::Unavailable, e);
                 }
-                let rules = registry.table.flush();
                 for rule in &rules {
                     audit(rule, "rule cancelled (flush)");
                 }
-                self.commit(registry);
                 Response::Flushed { count: rules.len() }
             }
             Request::Stats => Response::Stats {
@@ -354,7 +393,7 @@ impl Daemon {
         spec: &RuleSpec,
         now: Instant,
     ) -> Result<Admission, Refusal> {
-        let settings = self.settings();
+        let settings = self.settings.read().unwrap_or_else(|p| p.into_inner());
         admit(
             spec,
             table,
@@ -407,9 +446,23 @@ impl Daemon {
                 continue;
             }
             let change = Change::Upsert { spec: &spec, now };
-            if let Err(e) = self.save_change(&registry.table, change, now) {
-                self.commit(registry);
-                return error(ErrorKind::Unavailable, e);
+            let ticket = match self.journal(&mut registry, change, now) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.commit(registry);
+                    return error(ErrorKind::Unavailable, e);
+                }
+            };
+            let before = registry.table.get(&spec.key).cloned();
+            // A refresh that keeps the interfaces reaches the captures through the rule's
+            // shared deadline: no new snapshot.
+            let same_place = before
+                .as_ref()
+                .is_some_and(|b| b.sniff_if == spec.sniff_if && b.reset_if == spec.reset_if);
+            if let Some(t) = ticket {
+                registry
+                    .pending
+                    .push_back((t, Undo::Upsert(spec.key.clone(), before)));
             }
             let refreshed = admission == Admission::Refresh;
             let since = registry
@@ -418,19 +471,28 @@ impl Daemon {
                 .map(|o| o.since);
             let sniff_if = spec.sniff_if.to_string();
             let (_, rule) = registry.table.upsert(spec, now);
+            let rule = rule.clone();
+            let view = RuleView::of(&rule, now);
+            if same_place {
+                drop(registry);
+                self.changed.notify_one();
+            } else {
+                self.commit(registry);
+            }
+            if let Err(e) = self.durable(ticket, now) {
+                return error(ErrorKind::Unavailable, e);
+            }
             audit(
-                rule,
+                &rule,
                 if refreshed {
                     "rule refreshed"
                 } else {
                     "rule added"
                 },
             );
-            let view = RuleView::of(rule, now);
-            self.commit(registry);
             self.remember(&sniff_if);
             // Watched from now on, so a later outage is compared with how it was (its IPv6 address).
-            self.observe_reset_interfaces(&links, now);
+            self.observe_these(&links, &BTreeSet::from([rule.reset_if.to_string()]), now);
             return Response::Added {
                 rule: view,
                 refreshed,
@@ -449,12 +511,37 @@ impl Daemon {
             .then(|| since.as_secs_f64())
     }
 
-    /// After any change of the table (saved before it was made): new snapshots for the
-    /// captures (closing those no rule needs, once the lock is released), the expiry timer.
+    /// After any change of the table: new snapshots for the captures (closing those no rule
+    /// needs, once the lock is released), the expiry timer. Returns once the captures have a
+    /// snapshot that holds the change. Snapshots are built one at a time, each from the table
+    /// as it is then, so changes that arrive while one is built share the next: under a burst of
+    /// changes the table is not copied once per change.
     fn commit(&self, mut registry: MutexGuard<'_, Registry>) {
-        let closed = self.sync_captures(&mut registry);
+        registry.version += 1;
+        let version = registry.version;
         drop(registry);
-        drop(closed);
+        let mut p = self.published.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if p.version >= version {
+                break;
+            }
+            if p.building {
+                p = self.publishing.wait(p).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            p.building = true;
+            drop(p);
+            let mut registry = self.lock();
+            let built = registry.version;
+            let closed = self.sync_captures(&mut registry);
+            drop(registry);
+            drop(closed);
+            p = self.published.lock().unwrap_or_else(|p| p.into_inner());
+            p.version = p.version.max(built);
+            p.building = false;
+            self.publishing.notify_all();
+        }
+        drop(p);
         self.changed.notify_one();
     }
 
@@ -466,7 +553,7 @@ impl Daemon {
             audit(r, "rule expired");
         }
         if !expired.is_empty() {
-            self.save_table(&registry.table, now);
+            // Nothing to save: a rule past its deadline is left out when the state is read.
             self.commit(registry);
         }
         expired

@@ -2,7 +2,8 @@
 //!
 //! - [`auth`]: who may use the control socket (SO_PEERCRED and group membership).
 //! - [`metrics`]: the Prometheus text file.
-//! - [`rules_file`]: the rules file in the state directory, written atomically.
+//! - [`rules_file`]: the rules snapshot in the state directory, written atomically.
+//! - [`journal`]: the journal of rule changes since the snapshot, with group commit.
 //! - [`tracked_file`]: the sniff interfaces rules have named, kept in the state directory.
 //! - [`iface`]: the snapshot of the interfaces (getifaddrs), checked by [`crate::interfaces`].
 //! - [`sensor`]: the seam between the daemon and the host (interfaces, reset path, captures).
@@ -21,6 +22,7 @@ pub mod control;
 pub mod daemon;
 pub mod iface;
 pub mod inject;
+pub mod journal;
 pub mod logging;
 pub mod mapped;
 pub mod metrics;

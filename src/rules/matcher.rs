@@ -13,7 +13,7 @@ struct Entry {
     port: Option<u16>,
     /// Index into `reset_ifs`.
     reset_if: u32,
-    expires: Instant,
+    /// Also holds the deadline, which a refresh moves without a new snapshot.
     stats: Arc<RuleStats>,
 }
 
@@ -87,7 +87,6 @@ impl Matcher {
             m.entries.push(Entry {
                 port: rule.key.port,
                 reset_if: u32::try_from(reset_if).expect("reset interfaces are counted in u32"),
-                expires: rule.expires,
                 stats: Arc::clone(&rule.stats),
             });
             m.maybe.insert(&rule.key.host);
@@ -110,6 +109,11 @@ impl Matcher {
     pub fn with_protected(mut self, protected: Arc<[Cidr]>) -> Self {
         self.protected = protected;
         self
+    }
+
+    /// How many hosts the rules name.
+    pub fn host_count(&self) -> usize {
+        self.by_host.len()
     }
 
     /// Each rule's host and port, once (for the kernel prefilter).
@@ -154,10 +158,9 @@ impl Matcher {
         } else {
             self.of(&dst.0)
         };
-        self.of(&src.0)
-            .iter()
-            .chain(second)
-            .filter(move |e| now < e.expires && e.port.is_none_or(|p| src.1 == p || dst.1 == p))
+        self.of(&src.0).iter().chain(second).filter(move |e| {
+            now < e.stats.expires() && e.port.is_none_or(|p| src.1 == p || dst.1 == p)
+        })
     }
 
     /// Finds the rules alive at `now` that cover `seg`, counts the segment on each of them and
@@ -169,7 +172,7 @@ impl Matcher {
             first.get_or_insert(Hit {
                 reset_if: &self.reset_ifs[e.reset_if as usize],
                 stats: &e.stats,
-                expires: e.expires,
+                expires: e.stats.expires(),
             });
         }
         first
@@ -180,7 +183,7 @@ impl Matcher {
         self.covering(a, b, now).next().map(|e| Hit {
             reset_if: &self.reset_ifs[e.reset_if as usize],
             stats: &e.stats,
-            expires: e.expires,
+            expires: e.stats.expires(),
         })
     }
 }

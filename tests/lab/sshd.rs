@@ -1,112 +1,103 @@
-//! `sshd` in a lab's sensor namespace, as the documentation deploys the playbooks' Run Script
-//! target: 127.0.0.1:2222, one generated key for root, the lab's socket in the sessions'
-//! environment.
+//! `sshd` in a lab namespace, accepting one generated client key for root, with a daemon's socket
+//! in the sessions' environment (as a sensor deploys it: the playbook logs in and runs
+//! `tcpreset`). It stops when dropped.
 
-use super::{scratch, Lab};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-/// `sshd` on 127.0.0.1:2222 inside the sensor namespace, accepting one generated key for root,
-/// with the lab's socket in the sessions' environment (the seed's connector logs in to the
-/// sensor itself).
-pub struct Sshd {
-    child: Child,
-    pub key: PathBuf,
-    pub known_hosts: PathBuf,
-}
-
-fn keygen(path: &Path) {
+/// Generates an ed25519 key pair at `path` (and `path.pub`), no passphrase.
+pub fn keygen(path: &Path) {
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(path)
         .status()
-        .unwrap();
+        .expect("ssh-keygen runs (apt-get install openssh-client)");
     assert!(status.success());
 }
 
+pub struct Sshd {
+    child: Child,
+    ns: String,
+    pub addr: String,
+    pub port: u16,
+    /// The client key it accepts.
+    pub key: PathBuf,
+    /// A known_hosts file with this server's key.
+    pub known_hosts: PathBuf,
+    /// The known_hosts line of this server.
+    pub known_host: String,
+}
+
 impl Sshd {
-    pub fn start(lab: &Lab) -> Sshd {
-        let dir = scratch(lab, "ssh");
-        std::fs::create_dir_all(&dir).unwrap();
-        let (host_key, key) = (dir.join("host_key"), dir.join("id_ed25519"));
+    /// Starts `sshd` in namespace `ns` on `addr:port`, files in `dir`, accepting `key` (a private
+    /// key made by [`keygen`]), sessions told `TCPRESET_SOCKET=socket`; returns once it answers.
+    pub fn start(ns: &str, dir: &Path, addr: &str, port: u16, socket: &Path, key: &Path) -> Sshd {
+        std::fs::create_dir_all(dir).unwrap();
+        let host_key = dir.join("host_key");
         keygen(&host_key);
-        keygen(&key);
-        std::fs::copy(dir.join("id_ed25519.pub"), dir.join("authorized_keys")).unwrap();
+        let mut public = key.as_os_str().to_owned();
+        public.push(".pub");
+        std::fs::copy(&public, dir.join("authorized_keys")).unwrap();
         let host_pub = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+        let known_host = match port {
+            22 => format!("{addr} {host_pub}"),
+            _ => format!("[{addr}]:{port} {host_pub}"),
+        };
         let known_hosts = dir.join("known_hosts");
-        std::fs::write(&known_hosts, format!("[127.0.0.1]:2222 {host_pub}")).unwrap();
+        std::fs::write(&known_hosts, &known_host).unwrap();
         let config = dir.join("sshd_config");
         std::fs::write(
             &config,
             format!(
-                "ListenAddress 127.0.0.1:2222\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPidFile {pid}\n\
+                "ListenAddress {addr}:{port}\nHostKey {hk}\nAuthorizedKeysFile {ak}\nPidFile {pid}\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  UsePAM no\nStrictModes no\nSetEnv TCPRESET_SOCKET={sock}\n",
                 hk = host_key.display(),
                 ak = dir.join("authorized_keys").display(),
                 pid = dir.join("sshd.pid").display(),
-                sock = lab.socket.display(),
+                sock = socket.display(),
             ),
         )
         .unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
         let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &lab.ns("sen"),
-                "/usr/sbin/sshd",
-                "-D",
-                "-e",
-                "-f",
-            ])
+            .args(["netns", "exec", ns, "/usr/sbin/sshd", "-D", "-e", "-f"])
             .arg(&config)
             .stderr(Stdio::null())
             .spawn()
             .expect("sshd starts (apt-get install openssh-server)");
         let sshd = Sshd {
             child,
-            key,
+            ns: ns.to_string(),
+            addr: addr.to_string(),
+            port,
+            key: key.to_path_buf(),
             known_hosts,
+            known_host,
         };
         // Wait until it answers: one real login that runs `true`.
         for _ in 0..100 {
-            if sshd.login(lab, &["true"]).status.success() {
+            if sshd.login(&["true"]).status.success() {
                 return sshd;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("sshd in the sensor does not accept the generated key");
+        panic!("sshd in {ns} does not accept the generated key");
     }
 
-    pub fn login(&self, lab: &Lab, command: &[&str]) -> std::process::Output {
+    /// Logs in from the server's own namespace and runs `command`.
+    pub fn login(&self, command: &[&str]) -> Output {
         Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &lab.ns("sen"),
-                "ssh",
-                "-o",
-                "BatchMode=yes",
-            ])
-            .arg("-o")
+            .args(["netns", "exec", &self.ns, "ssh", "-o", "BatchMode=yes"])
+            .args(["-o", "ControlMaster=no", "-o", "ControlPath=none", "-o"])
             .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .args(["-i"])
+            .arg("-i")
             .arg(&self.key)
-            .args(["-p", "2222", "-l", "root", "127.0.0.1"])
+            .args(["-p", &self.port.to_string(), "-l", "root", &self.addr])
             .args(command)
             .output()
             .unwrap()
-    }
-
-    /// The playbook `target:` that logs in to this sshd.
-    pub fn target(&self) -> String {
-        format!(
-            "{{ssh: {{host: 127.0.0.1, port: 2222, user: root, identity_file: {}, known_hosts_file: {}}}}}",
-            self.key.display(),
-            self.known_hosts.display()
-        )
     }
 }
 

@@ -37,19 +37,19 @@ impl Daemon {
     /// state: a warning when one cannot carry RSTs, a line when it can again (the capture
     /// threads then reopen their raw sockets).
     pub(super) fn observe_reset_interfaces(&self, probe: &Links, now: Instant) {
-        let names: BTreeSet<String> = self
-            .lock()
-            .table
-            .iter()
-            .map(|r| r.reset_if.to_string())
-            .collect();
+        let names = self.lock().table.reset_interfaces();
         if names.is_empty() {
             self.lock().health.retain(|_| false);
             return;
         }
+        self.lock().health.retain(|name| names.contains(name));
+        self.observe_these(probe, &names, now);
+    }
+
+    /// [`Self::observe_reset_interfaces`] for the reset interfaces `names` alone (a new rule's).
+    pub(super) fn observe_these(&self, probe: &Links, names: &BTreeSet<String>, now: Instant) {
         let mut registry = self.lock();
-        registry.health.retain(|name| names.contains(name));
-        for name in &names {
+        for name in names {
             let now_state = probe.reset_state(name);
             let Some(change) = registry.health.observe(name, now_state, now) else {
                 continue;

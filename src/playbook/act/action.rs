@@ -10,9 +10,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value as Json};
 
-use super::command::{check_script, shell_quote, AllowList, CheckedLine, Refusal, Target};
+use super::command::{check_script, AllowList, CheckedLine, Refusal};
 use super::condition::{rows, Outcome, Row};
-use super::template::{Escape, Template};
+use super::fleet::{Sensors, Target};
+use super::template::{lookup, Escape, Template};
 use crate::playbook::record::format::record_bindings;
 use crate::playbook::schedule::Mute;
 
@@ -45,7 +46,10 @@ pub enum ActionKind {
         target: Target,
         script: Template,
         commands: AllowList,
+        /// Per line (a whole run's lines locally), per sensor over SSH.
         timeout: Duration,
+        /// The record or result field that names the one sensor a line goes to.
+        route_by: Option<String>,
     },
     Webhook {
         url: HttpUrl,
@@ -165,19 +169,24 @@ impl Plan {
                 refused,
             } => {
                 for line in lines {
-                    out.push(match target {
-                        Target::Local => format!(
-                            "would run locally: {} {}",
-                            line.program,
-                            line.args.join(" ")
-                        ),
-                        Target::Ssh(ssh) => format!(
-                            "would run over ssh: ssh {}",
-                            ssh.ssh_args(line)
-                                .iter()
-                                .map(|a| shell_quote(a))
-                                .collect::<Vec<_>>()
-                                .join(" ")
+                    let words = format!("{} {}", line.program, line.args.join(" "));
+                    out.push(match (target, &line.sensor) {
+                        (Target::Local, _) => format!("would run locally: {words}"),
+                        (Target::Ssh(_), Some(sensor)) => {
+                            format!("would run over ssh on sensor {sensor}: {words}")
+                        }
+                        (Target::Ssh(ssh), None) => format!(
+                            "would run over ssh on {}: {words}",
+                            match &ssh.sensors {
+                                Sensors::Listed(s) => s
+                                    .iter()
+                                    .map(|s| s.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                Sensors::Inventory { file, .. } => {
+                                    format!("every sensor of {file}")
+                                }
+                            }
                         ),
                     });
                 }
@@ -221,15 +230,25 @@ impl Action {
                 target,
                 script,
                 commands,
+                route_by,
                 ..
             } => {
                 let (mut lines, mut refused) = (Vec::new(), Vec::new());
                 for frames in &contexts {
                     let full: Vec<&Json> = std::iter::once(run.root).chain(frames).collect();
+                    let sensor = route_by.as_deref().map(|field| route(field, &full));
                     for checked in check_script(&script.render(&full), commands) {
-                        match checked {
-                            Ok(line) => lines.push(line),
-                            Err(refusal) => refused.push(refusal),
+                        match (checked, &sensor) {
+                            (Err(refusal), _) => refused.push(refusal),
+                            (Ok(line), None) => lines.push(line),
+                            (Ok(line), Some(Ok(name))) => lines.push(CheckedLine {
+                                sensor: Some(name.clone()),
+                                ..line
+                            }),
+                            (Ok(line), Some(Err(reason))) => refused.push(Refusal {
+                                line: line.line,
+                                reason: reason.clone(),
+                            }),
                         }
                     }
                 }
@@ -322,6 +341,18 @@ impl Action {
     }
 }
 
+/// The sensor a result names in `field` (`route_by`): a string or a number, never absent.
+fn route(field: &str, frames: &[&Json]) -> Result<String, String> {
+    match lookup(field, frames) {
+        Some(Json::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Json::Number(n)) => Ok(n.to_string()),
+        other => Err(format!(
+            "`route_by: {field}` has no sensor name here (found {}); the line goes to no sensor",
+            other.map_or("nothing".to_string(), Json::to_string)
+        )),
+    }
+}
+
 /// One result as a flat record: the field bindings of each bucket (outer first; `doc_count` of
 /// the innermost), or a record's `_source`, plus any watchlist row.
 fn flatten(frames: &Row) -> Json {
@@ -343,163 +374,4 @@ fn flatten(frames: &Row) -> Json {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::playbook::act::command::default_allow_list;
-
-    fn root() -> Json {
-        json!({"ctx": {"execution_time": "2025-06-02T10:00:00Z", "payload": {
-            "hits": {"total": {"value": 3}},
-            "filtered_total": 3,
-            "filtered": [{"_source": {"srcip": "10.0.0.1", "dest_ip": "8.8.8.8"}}, {"_source": {"srcip": "10.0.0.1", "dest_ip": "8.8.8.8"}}, {"_source": {"srcip": "10.0.0.2\"x", "dest_ip": "1.1.1.1"}}],
-            "aggregations": {"by_src": {"buckets": [{"key": "10.0.0.1", "srcip": "10.0.0.1", "doc_count": 2}, {"key": "10.0.0.2", "srcip": "10.0.0.2", "doc_count": 1}]}}}}})
-    }
-
-    fn action(for_each: ForEach, kind: ActionKind) -> Action {
-        Action {
-            name: "a".into(),
-            trigger: "c".into(),
-            for_each,
-            mute: None,
-            suppress: None,
-            kind,
-        }
-    }
-
-    fn outcome() -> Outcome {
-        Outcome {
-            name: "c".into(),
-            met: true,
-            matches: vec![vec![json!({"srcip": "10.0.0.9", "doc_count": 9})]],
-        }
-    }
-
-    fn run(root: &Json) -> RunContext<'_> {
-        RunContext {
-            root,
-            playbook: "pb",
-            now: "2025-06-02T10:00:00Z".parse().unwrap(),
-        }
-    }
-
-    #[test]
-    fn run_script_for_each_calc_result() {
-        let script = Template::parse("tcpreset e1 -i eth1 -o eth0 -h {{srcip}} -d 60").unwrap();
-        let kind = ActionKind::RunScript {
-            target: Target::Local,
-            script,
-            commands: default_allow_list(),
-            timeout: Duration::from_secs(5),
-        };
-        let r = root();
-        let Plan::RunScript { lines, refused, .. } = action(
-            ForEach::Calc {
-                chain: vec!["by_src".into()],
-                metric: false,
-            },
-            kind.clone(),
-        )
-        .plan(run(&r), &outcome()) else {
-            panic!()
-        };
-        assert_eq!(
-            lines.iter().map(|l| l.args[6].as_str()).collect::<Vec<_>>(),
-            ["10.0.0.1", "10.0.0.2"]
-        );
-        assert!(refused.is_empty());
-        let Plan::RunScript { lines, .. } =
-            action(ForEach::Matches, kind.clone()).plan(run(&r), &outcome())
-        else {
-            panic!()
-        };
-        assert_eq!(lines[0].args[6], "10.0.0.9");
-        let Plan::RunScript { lines, refused, .. } =
-            action(ForEach::Filtered, kind).plan(run(&r), &outcome())
-        else {
-            panic!()
-        };
-        assert_eq!((lines.len(), refused.len()), (2, 1));
-    }
-
-    #[test]
-    fn webhook_bodies_are_json_escaped_and_sent_once_each() {
-        let body =
-            Template::parse("{\"ip\": \"{{srcip}}\", \"hits\": {{ctx.payload.hits.total.value}}}")
-                .unwrap();
-        let kind = ActionKind::Webhook {
-            url: HttpUrl::parse("http://127.0.0.1:9/hook").unwrap(),
-            body,
-            headers: BTreeMap::new(),
-            timeout: Duration::from_secs(5),
-        };
-        let r = root();
-        let Plan::Webhook {
-            bodies, refused, ..
-        } = action(ForEach::Filtered, kind).plan(run(&r), &outcome())
-        else {
-            panic!()
-        };
-        assert_eq!(
-            bodies,
-            [
-                "{\"ip\": \"10.0.0.1\", \"hits\": 3}",
-                "{\"ip\": \"10.0.0.2\\\"x\", \"hits\": 3}"
-            ]
-        );
-        assert!(refused.is_empty());
-    }
-
-    #[test]
-    fn create_alert_per_result_or_combined() {
-        let kind = |combine| ActionKind::CreateAlert {
-            file: "a.ndjson".into(),
-            alert_type: "scan".into(),
-            severity: 50,
-            fidelity: 80,
-            combine,
-            dedup: None,
-        };
-        let r = root();
-        let chain = ForEach::Calc {
-            chain: vec!["by_src".into()],
-            metric: false,
-        };
-        let Plan::CreateAlert { alerts, .. } =
-            action(chain.clone(), kind(false)).plan(run(&r), &outcome())
-        else {
-            panic!()
-        };
-        assert_eq!(alerts.len(), 2);
-        assert_eq!(
-            alerts[0]["result"],
-            json!({"srcip": "10.0.0.1", "doc_count": 2})
-        );
-        assert_eq!(alerts[0]["ath_info"]["playbook"], "pb");
-        assert_eq!(alerts[0]["timestamp_utc"], "2025-06-02 10:00:00 UTC");
-        let Plan::CreateAlert { alerts, .. } = action(chain, kind(true)).plan(run(&r), &outcome())
-        else {
-            panic!()
-        };
-        assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0]["result_count"], 2);
-    }
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            HttpUrl::parse("http://10.0.0.5:8080/a?b=c").unwrap(),
-            HttpUrl {
-                host: "10.0.0.5".into(),
-                port: 8080,
-                path: "/a?b=c".into()
-            }
-        );
-        assert_eq!(HttpUrl::parse("http://example.org").unwrap().port, 80);
-        assert!(HttpUrl::parse("https://example.org")
-            .unwrap_err()
-            .contains("https is not supported"));
-        assert!(HttpUrl::parse("ftp://x").is_err());
-    }
-}
+mod tests;

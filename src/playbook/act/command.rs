@@ -7,7 +7,6 @@
 //! line: it can neither add words nor start a new line.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -20,6 +19,9 @@ pub struct CheckedLine {
     pub line: String,
     pub program: String,
     pub args: Vec<String>,
+    /// With `route_by`: the sensor the line's record or result names; it goes only there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensor: Option<String>,
 }
 
 /// A line that was refused, and why. It is never run, not even in part.
@@ -129,6 +131,7 @@ pub fn check_line(line: &str, allowed: &AllowList) -> Result<CheckedLine, Refusa
         line: line.to_string(),
         program: program.clone(),
         args,
+        sensor: None,
     })
 }
 
@@ -174,95 +177,6 @@ pub fn shell_quote(word: &str) -> String {
         word.to_string()
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
-/// Where a Run Script action runs its lines.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Target {
-    Local,
-    Ssh(SshTarget),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SshTarget {
-    pub host: String,
-    pub port: u16,
-    pub user: String,
-    pub identity_file: Option<String>,
-    pub known_hosts_file: Option<String>,
-}
-
-impl SshTarget {
-    /// Checks the fields so none can be read by `ssh` as an option.
-    pub fn check(&self) -> Result<(), String> {
-        let host_ok = self.host.parse::<IpAddr>().is_ok()
-            || (!self.host.starts_with('-')
-                && !self.host.is_empty()
-                && self
-                    .host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b)));
-        if !host_ok {
-            return Err(format!(
-                "ssh host `{}` must be an IP address or a host name",
-                self.host
-            ));
-        }
-        let user_ok = !self.user.starts_with('-')
-            && !self.user.is_empty()
-            && self
-                .user
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if !user_ok {
-            return Err(format!(
-                "ssh user `{}` must be letters, digits, . _ -",
-                self.user
-            ));
-        }
-        Ok(())
-    }
-
-    /// The `ssh` argv that runs one checked line: batch mode (no prompts), host keys checked,
-    /// and the remote command built from shell-quoted words.
-    pub fn ssh_args(&self, line: &CheckedLine) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "ConnectTimeout=10",
-        ]
-        .map(String::from)
-        .to_vec();
-        if let Some(known) = &self.known_hosts_file {
-            args.extend(["-o".into(), format!("UserKnownHostsFile={known}")]);
-        }
-        if let Some(key) = &self.identity_file {
-            args.extend([
-                "-o".into(),
-                "IdentitiesOnly=yes".into(),
-                "-i".into(),
-                key.clone(),
-            ]);
-        }
-        args.extend([
-            "-p".into(),
-            self.port.to_string(),
-            "-l".into(),
-            self.user.clone(),
-            "--".into(),
-            self.host.clone(),
-        ]);
-        let remote: Vec<String> = std::iter::once(&line.program)
-            .chain(&line.args)
-            .map(|w| shell_quote(w))
-            .collect();
-        args.push(remote.join(" "));
-        args
     }
 }
 
@@ -446,33 +360,5 @@ mod tests {
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote("$(id)"), "'$(id)'");
         assert_eq!(shell_quote(""), "''");
-        let target = SshTarget {
-            host: "127.0.0.1".into(),
-            port: 22,
-            user: "tcpreset".into(),
-            identity_file: Some("/k".into()),
-            known_hosts_file: Some("/kh".into()),
-        };
-        assert!(target.check().is_ok());
-        let line = CheckedLine {
-            line: String::new(),
-            program: "/usr/local/bin/tcp reset".into(),
-            args: vec!["e1".into(), "-h".into(), "10.0.0.1".into()],
-        };
-        let args = target.ssh_args(&line);
-        assert!(args.windows(2).any(|w| w == ["-o", "BatchMode=yes"]));
-        assert!(args
-            .windows(2)
-            .any(|w| w == ["-o", "StrictHostKeyChecking=yes"]));
-        assert_eq!(
-            args.last().unwrap(),
-            "'/usr/local/bin/tcp reset' e1 -h 10.0.0.1"
-        );
-        assert_eq!(args[args.len() - 3..args.len() - 1], ["--", "127.0.0.1"]);
-        let evil = SshTarget {
-            host: "-oProxyCommand=sh".into(),
-            ..target.clone()
-        };
-        assert!(evil.check().is_err());
     }
 }

@@ -77,7 +77,24 @@ pub struct ActionStatus {
     pub name: String,
     pub kind: String,
     pub outcome: ActionOutcome,
-    /// One entry per command, request or alert: what was done and what came back.
+    /// One entry per command, request or alert: what was done and what came back. Over SSH:
+    /// the refusals and notes; each sensor's lines are in `hosts`.
+    pub output: Vec<String>,
+    /// A Run Script over SSH: what became of each sensor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostStatus>,
+}
+
+/// What one sensor of a Run Script did with its lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostStatus {
+    pub sensor: String,
+    /// `host:port`.
+    pub address: String,
+    /// `not_triggered` when no line was for this sensor.
+    pub outcome: ActionOutcome,
+    pub elapsed_ms: u64,
+    /// One entry per line: the line, `ok` or the exit status, and what it printed.
     pub output: Vec<String>,
 }
 
@@ -196,6 +213,15 @@ impl Status {
             out += &format!("  action {} ({}): {:?}\n", a.name, a.kind, a.outcome);
             for line in &a.output {
                 out += &format!("    {line}\n");
+            }
+            for h in &a.hosts {
+                out += &format!(
+                    "    sensor {} ({}): {:?} in {} ms\n",
+                    h.sensor, h.address, h.outcome, h.elapsed_ms
+                );
+                for line in &h.output {
+                    out += &format!("      {line}\n");
+                }
             }
         }
         out

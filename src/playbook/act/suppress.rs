@@ -30,39 +30,69 @@ pub enum ResultKey {
     Hash(u64),
 }
 
-/// One result of a plan, as a plan of its own, with its key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Item {
-    pub key: ResultKey,
-    pub plan: Plan,
-}
-
 impl Suppressor {
-    /// Splits `plan` into one plan per result and drops those acted on within the span (and
-    /// repeats of one result in the plan); the
-    /// refusals of the plan come back as a plan with no step (never suppressed: they are
-    /// reported each time). Returns the items to carry out and how many were suppressed.
+    /// Drops from `plan` the results acted on within their span (and repeats of one result in
+    /// the plan); its refusals stay (they are reported each time). Returns the plan of what is
+    /// left, the keys of its results and how many were dropped.
     pub fn split(
         &self,
         action: usize,
         plan: Plan,
         now: DateTime<Utc>,
-    ) -> (Vec<Item>, Option<Plan>, usize) {
-        let (items, refused) = items(plan);
-        let before = items.len();
+    ) -> (Plan, Vec<ResultKey>, usize) {
         let mut seen = HashSet::new();
-        let fresh: Vec<Item> = items
-            .into_iter()
-            .filter(|i| {
-                seen.insert(i.key.clone())
-                    && self
-                        .until
-                        .get(&(action, i.key.clone()))
-                        .is_none_or(|until| *until <= now)
-            })
-            .collect();
-        let suppressed = before - fresh.len();
-        (fresh, refused, suppressed)
+        let mut keys = Vec::new();
+        let mut suppressed = 0;
+        let mut keep = |key: ResultKey| {
+            let fresh = seen.insert(key.clone())
+                && self
+                    .until
+                    .get(&(action, key.clone()))
+                    .is_none_or(|until| *until <= now);
+            if fresh {
+                keys.push(key);
+            } else {
+                suppressed += 1;
+            }
+            fresh
+        };
+        let plan = match plan {
+            Plan::RunScript {
+                target,
+                lines,
+                refused,
+            } => Plan::RunScript {
+                target,
+                lines: lines
+                    .into_iter()
+                    .filter(|l| {
+                        let sensor = l.sensor.as_deref().unwrap_or("");
+                        keep(ResultKey::Line(format!("{sensor}\t{}", l.line)))
+                    })
+                    .collect(),
+                refused,
+            },
+            Plan::Webhook {
+                url,
+                bodies,
+                refused,
+            } => Plan::Webhook {
+                url,
+                bodies: bodies
+                    .into_iter()
+                    .filter(|b| {
+                        let body = serde_json::from_str(b).unwrap_or(Json::String(b.clone()));
+                        keep(hash(&body))
+                    })
+                    .collect(),
+                refused,
+            },
+            Plan::CreateAlert { file, alerts } => Plan::CreateAlert {
+                file,
+                alerts: alerts.into_iter().filter(|a| keep(hash(a))).collect(),
+            },
+        };
+        (plan, keys, suppressed)
     }
 
     /// Records that action `action` acted on `key` at `now`: suppressed for `span`, or, if it
@@ -102,93 +132,29 @@ fn hash(body: &Json) -> ResultKey {
     ResultKey::Hash(dedup_hash(body, &[]))
 }
 
-/// The results of a plan, one plan each, and its refusals as a plan with no step.
-fn items(plan: Plan) -> (Vec<Item>, Option<Plan>) {
-    match plan {
-        Plan::RunScript {
-            target,
-            lines,
-            refused,
-        } => {
-            let refused = (!refused.is_empty()).then(|| Plan::RunScript {
-                target: target.clone(),
-                lines: Vec::new(),
-                refused,
-            });
-            let items = lines
-                .into_iter()
-                .map(|line| Item {
-                    key: ResultKey::Line(line.line.clone()),
-                    plan: Plan::RunScript {
-                        target: target.clone(),
-                        lines: vec![line],
-                        refused: Vec::new(),
-                    },
-                })
-                .collect();
-            (items, refused)
-        }
-        Plan::Webhook {
-            url,
-            bodies,
-            refused,
-        } => {
-            let refused = (!refused.is_empty()).then(|| Plan::Webhook {
-                url: url.clone(),
-                bodies: Vec::new(),
-                refused,
-            });
-            let items = bodies
-                .into_iter()
-                .map(|body| Item {
-                    key: hash(&serde_json::from_str(&body).unwrap_or(Json::String(body.clone()))),
-                    plan: Plan::Webhook {
-                        url: url.clone(),
-                        bodies: vec![body],
-                        refused: Vec::new(),
-                    },
-                })
-                .collect();
-            (items, refused)
-        }
-        Plan::CreateAlert { file, alerts } => {
-            let items = alerts
-                .into_iter()
-                .map(|alert| Item {
-                    key: hash(&alert),
-                    plan: Plan::CreateAlert {
-                        file: file.clone(),
-                        alerts: vec![alert],
-                    },
-                })
-                .collect();
-            (items, None)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::playbook::act::command::{CheckedLine, Refusal, Target};
+    use crate::playbook::act::command::{CheckedLine, Refusal};
+    use crate::playbook::act::fleet::Target;
     use serde_json::json;
 
     fn t(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
     }
 
-    fn line(text: &str) -> CheckedLine {
-        CheckedLine {
-            line: text.into(),
-            program: "tcpreset".into(),
-            args: text.split(' ').skip(1).map(str::to_string).collect(),
-        }
-    }
-
     fn script(lines: &[&str], refused: usize) -> Plan {
         Plan::RunScript {
             target: Target::Local,
-            lines: lines.iter().map(|l| line(l)).collect(),
+            lines: lines
+                .iter()
+                .map(|l| CheckedLine {
+                    line: l.to_string(),
+                    program: "tcpreset".into(),
+                    args: l.split(' ').skip(1).map(str::to_string).collect(),
+                    sensor: None,
+                })
+                .collect(),
             refused: (0..refused)
                 .map(|_| Refusal {
                     line: "rm -rf /".into(),
@@ -198,34 +164,38 @@ mod tests {
         }
     }
 
+    fn line(key: &ResultKey) -> String {
+        match key {
+            ResultKey::Line(l) => l.trim_start().to_string(),
+            ResultKey::Hash(h) => h.to_string(),
+        }
+    }
+
     #[test]
     fn a_line_acted_on_is_suppressed_for_the_span_and_failures_retry_sooner() {
         let mut s = Suppressor::default();
         let now = t("2025-06-02T10:00:00Z");
         let span = TimeDelta::seconds(180);
-        let (items, refused, suppressed) =
-            s.split(0, script(&["tcpreset a", "tcpreset b"], 1), now);
-        assert_eq!((items.len(), suppressed), (2, 0));
-        assert_eq!(refused.unwrap().refusals(), 1);
-        s.acted(0, items[0].key.clone(), now, span, true);
-        s.acted(0, items[1].key.clone(), now, span, false);
+        let (plan, keys, suppressed) = s.split(0, script(&["tcpreset a", "tcpreset b"], 1), now);
+        assert_eq!((plan.steps(), plan.refusals(), suppressed), (2, 1, 0));
+        s.acted(0, keys[0].clone(), now, span, true);
+        s.acted(0, keys[1].clone(), now, span, false);
         // Another action's identical line is its own result.
-        assert_eq!(s.split(1, script(&["tcpreset a"], 0), now).0.len(), 1);
+        assert_eq!(s.split(1, script(&["tcpreset a"], 0), now).0.steps(), 1);
         let later = now + TimeDelta::seconds(10);
-        let (items, _, suppressed) = s.split(
+        let (plan, keys, suppressed) = s.split(
             0,
             script(&["tcpreset a", "tcpreset b", "tcpreset c"], 0),
             later,
         );
-        assert_eq!(suppressed, 2);
-        assert_eq!(items[0].key, ResultKey::Line("tcpreset c".into()));
+        assert_eq!((plan.steps(), suppressed), (1, 2));
+        assert_eq!(line(&keys[0]), "tcpreset c");
         // The failed line is tried again after RETRY_AFTER_FAILURE, the other after the span.
         let retry = now + RETRY_AFTER_FAILURE;
-        let (items, _, _) = s.split(0, script(&["tcpreset a", "tcpreset b"], 0), retry);
-        assert_eq!(items.len(), 1);
-        assert_eq!(items[0].key, ResultKey::Line("tcpreset b".into()));
+        let (_, keys, _) = s.split(0, script(&["tcpreset a", "tcpreset b"], 0), retry);
+        assert_eq!(keys.iter().map(line).collect::<Vec<_>>(), ["tcpreset b"]);
         assert_eq!(
-            s.split(0, script(&["tcpreset a"], 0), now + span).0.len(),
+            s.split(0, script(&["tcpreset a"], 0), now + span).0.steps(),
             1
         );
         s.expire(now + span);
@@ -243,18 +213,19 @@ mod tests {
             bodies,
             refused: Vec::new(),
         };
-        let (items, _, _) = s.split(0, plan(vec![body("10:00", "h1")]), now);
-        s.acted(0, items[0].key.clone(), now, TimeDelta::minutes(3), true);
-        let (items, _, suppressed) =
+        let (_, keys, _) = s.split(0, plan(vec![body("10:00", "h1")]), now);
+        s.acted(0, keys[0].clone(), now, TimeDelta::minutes(3), true);
+        let (p, _, suppressed) =
             s.split(0, plan(vec![body("10:01", "h1"), body("10:01", "h2")]), now);
-        assert_eq!((items.len(), suppressed), (1, 1));
+        assert_eq!((p.steps(), suppressed), (1, 1));
         let alert =
             |ts: i64| json!({"timestamp": ts, "alert_type": "x", "result": {"srcip": "h1"}});
         let alerts = Plan::CreateAlert {
             file: "a.json".into(),
             alerts: vec![alert(1), alert(2)],
         };
-        let (items, _, suppressed) = s.split(2, alerts, now);
-        assert_eq!((items.len(), suppressed), (1, 1));
+        let (p, keys, suppressed) = s.split(2, alerts, now);
+        assert_eq!((keys.len(), suppressed), (1, 1));
+        assert!(matches!(p, Plan::CreateAlert { alerts, .. } if alerts.len() == 1));
     }
 }

@@ -1,98 +1,118 @@
-//! Carrying out action plans (I/O edge): run a checked command line without a shell (locally or
-//! through the system `ssh`), POST a JSON body over HTTP/1.1, write alert files.
+//! Carrying out action plans (I/O edge): run a checked command line without a shell (locally, or
+//! the system `ssh` for [`super::ssh`]), POST a JSON body over HTTP/1.1, write alert files.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value as Json;
 
 use crate::playbook::act::action::{Dedup, HttpUrl};
-use crate::playbook::act::command::{CheckedLine, Target};
+use crate::playbook::act::command::CheckedLine;
 use crate::playbook::act::dedup;
 
-/// Runs one checked line and reports `(succeeded, what happened)`.
-pub fn run_line(target: &Target, line: &CheckedLine, timeout: Duration) -> (bool, String) {
-    let mut command = match target {
-        Target::Local => {
-            let mut c = Command::new(&line.program);
-            c.args(&line.args);
-            c
-        }
-        Target::Ssh(ssh) => {
-            let mut c = Command::new("ssh");
-            c.args(ssh.ssh_args(line));
-            c
-        }
-    };
+/// Runs one checked line on this host and reports `(succeeded, what happened)`.
+pub fn run_local(line: &CheckedLine, timeout: Duration) -> (bool, String) {
+    let mut command = Command::new(&line.program);
+    command.args(&line.args);
+    match run_command(command, timeout) {
+        Ok(done) => done.report("[local]", &line.line),
+        Err(e) => (
+            false,
+            format!(
+                "[local] {}: cannot start `{}`: {e}; check that it is installed and on PATH",
+                line.line, line.program
+            ),
+        ),
+    }
+}
+
+/// How a command ended: its exit status (or why there is none) and what it printed.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: Result<ExitStatus, String>,
+    /// Standard output and error, trimmed, joined by ` | `.
+    pub output: String,
+}
+
+impl Finished {
+    /// `(succeeded, "[where] line -> ok output")`.
+    pub fn report(&self, where_: &str, line: &str) -> (bool, String) {
+        let (ok, result) = match &self.status {
+            Ok(s) if s.success() => (true, "ok".to_string()),
+            Ok(s) => (false, s.to_string()),
+            Err(e) => (false, e.clone()),
+        };
+        let text = format!("{where_} {line} -> {result} {}", self.output);
+        (ok, text.trim_end().to_string())
+    }
+}
+
+/// The most of each output stream kept; the rest is read and dropped.
+const OUTPUT_CAP: u64 = 16 * 1024;
+
+/// Runs `command` without a shell, its stdin empty, for at most `timeout` (then it is killed with
+/// its whole process group, so no child it started holds its output open). The outputs are read
+/// while it runs, so a chatty command cannot fill a pipe and hang.
+pub fn run_command(mut command: Command, timeout: Duration) -> std::io::Result<Finished> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let where_ = match target {
-        Target::Local => "local".to_string(),
-        Target::Ssh(s) => format!("ssh {}@{}:{}", s.user, s.host, s.port),
-    };
-    let mut child = match command.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            let program = if matches!(target, Target::Local) {
-                line.program.as_str()
-            } else {
-                "ssh"
-            };
-            return (false, format!("[{where_}] {}: cannot start `{program}`: {e}; check that it is installed and on PATH", line.line));
-        }
-    };
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = command.spawn()?;
+    let readers = [
+        child.stdout.take().map(|s| read_capped(Box::new(s))),
+        child.stderr.take().map(|s| read_capped(Box::new(s))),
+    ];
     let started = Instant::now();
+    let mut nap = Duration::from_millis(1);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
             Ok(None) if started.elapsed() >= timeout => {
+                let group = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(format!(
-                    "timed out after {}s and was killed",
-                    timeout.as_secs()
+                    "timed out after {:.1}s and was killed",
+                    timeout.as_secs_f64()
                 ));
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                std::thread::sleep(nap.min(timeout.saturating_sub(started.elapsed())));
+                nap = (nap * 2).min(Duration::from_millis(20));
+            }
             Err(e) => break Err(format!("wait failed: {e}")),
         }
     };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_string(&mut stdout);
-    }
-    if let Some(mut s) = child.stderr.take() {
-        let _ = s.read_to_string(&mut stderr);
-    }
-    let output = [stdout.trim(), stderr.trim()]
+    let texts: Vec<String> = readers
+        .into_iter()
+        .flatten()
+        .map(|r| r.join().unwrap_or_default())
+        .collect();
+    let output = texts
         .iter()
-        .filter(|s| !s.is_empty())
-        .copied()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
         .join(" | ");
-    match status {
-        Ok(s) if s.success() => (
-            true,
-            format!("[{where_}] {} -> ok {output}", line.line)
-                .trim_end()
-                .to_string(),
-        ),
-        Ok(s) => (
-            false,
-            format!("[{where_}] {} -> {s} {output}", line.line)
-                .trim_end()
-                .to_string(),
-        ),
-        Err(e) => (false, format!("[{where_}] {} -> {e}", line.line)),
-    }
+    Ok(Finished { status, output })
+}
+
+fn read_capped(mut from: Box<dyn Read + Send>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let _ = (&mut from).take(OUTPUT_CAP).read_to_end(&mut kept);
+        let _ = std::io::copy(&mut from, &mut std::io::sink());
+        String::from_utf8_lossy(&kept).into_owned()
+    })
 }
 
 /// POSTs a JSON body; returns the status line of a 2xx response, or why it failed.

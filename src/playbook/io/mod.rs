@@ -4,7 +4,10 @@
 //! - [`local`]: the local search backend, a file at a time through the pipeline.
 //! - [`load`]: reading a playbook file and its watchlists.
 //! - [`run`]: one run of a playbook: search, conditions, actions (or their dry run).
-//! - [`exec`]: running command lines (locally or over `ssh`), posting webhooks, writing alerts.
+//! - [`exec`]: running command lines (locally, or `ssh` for [`ssh`]), posting webhooks, writing
+//!   alerts.
+//! - [`ssh`]: a Run Script's lines on its sensors: the inventory, the shared connections, the
+//!   sensors in parallel.
 //! - [`scheduler`]: the schedule loop over a directory of playbooks.
 //! - [`follow`]: the follower of a real-time playbook: its files as they grow, its window, its
 //!   evaluations and suppressed actions.
@@ -18,4 +21,5 @@ pub mod local;
 pub mod pipeline;
 pub mod run;
 pub mod scheduler;
+pub mod ssh;
 pub mod status_store;

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::json;
 
-use super::exec;
 use super::load::load_watchlists;
 use super::local::LocalBackend;
+use super::{exec, ssh};
 use crate::playbook::act::action::{Action, ActionKind, ForEach, Plan, RunContext};
-use crate::playbook::act::command::Refusal;
+use crate::playbook::act::command::{CheckedLine, Refusal};
+use crate::playbook::act::fleet::{dispatch, SshTarget, Target};
 use crate::playbook::act::status::{
-    ActionOutcome, ActionStatus, ConditionStatus, SearchStatus, Status,
+    ActionOutcome, ActionStatus, ConditionStatus, HostStatus, SearchStatus, Status,
 };
 use crate::playbook::search::backend::{Backend, SearchOutput};
 use crate::playbook::search::watchlist::Watchlist;
@@ -102,17 +103,7 @@ pub fn run_playbook(
         notes: search_notes(playbook, &output),
     });
     let mut carry = |_: usize, action: &Action, plan: Plan| {
-        if options.dry_run {
-            // Refusals count as in a real run, so a dry run exits as the run would.
-            let outcome = match plan.refusals() {
-                0 => ActionOutcome::DryRun,
-                _ if plan.steps() == 0 => ActionOutcome::Failed,
-                _ => ActionOutcome::Partial,
-            };
-            (outcome, plan.describe(&dir))
-        } else {
-            carry_out(&plan, &action.kind, &dir, now, lookback)
-        }
+        carry_plan(&plan, action, &dir, now, lookback, options.dry_run)
     };
     let evaluation = Evaluation {
         playbook,
@@ -134,9 +125,47 @@ pub(crate) struct Evaluation<'e> {
     pub now: DateTime<Utc>,
 }
 
+/// What became of a plan: the action's outcome, one output line per step, each sensor's status.
+pub(crate) type Carried = (ActionOutcome, Vec<String>, Vec<HostStatus>);
+
 /// What is done with an action's plan (the action's index, the action, its plan): carried out
 /// or, in a dry run, described; a real-time follower first drops what it has already done.
-pub(crate) type Carry<'c> = dyn FnMut(usize, &Action, Plan) -> (ActionOutcome, Vec<String>) + 'c;
+pub(crate) type Carry<'c> = dyn FnMut(usize, &Action, Plan) -> Carried + 'c;
+
+/// Carries `plan` of `action` out or, in a dry run, describes it: Run Script over SSH goes to
+/// every sensor (or the routed one), the rest runs here.
+pub(crate) fn carry_plan(
+    plan: &Plan,
+    action: &Action,
+    dir: &Path,
+    now: DateTime<Utc>,
+    lookback: TimeDelta,
+    dry_run: bool,
+) -> Carried {
+    match (plan, &action.kind) {
+        (
+            Plan::RunScript {
+                target: Target::Ssh(target),
+                lines,
+                refused,
+            },
+            ActionKind::RunScript { timeout, .. },
+        ) => over_ssh(target, lines, refused, dir, *timeout, dry_run),
+        _ if dry_run => {
+            // Refusals count as in a real run, so a dry run exits as the run would.
+            let outcome = match plan.refusals() {
+                0 => ActionOutcome::DryRun,
+                _ if plan.steps() == 0 => ActionOutcome::Failed,
+                _ => ActionOutcome::Partial,
+            };
+            (outcome, plan.describe(dir), Vec::new())
+        }
+        _ => {
+            let (outcome, output) = carry_out(plan, &action.kind, dir, now, lookback);
+            (outcome, output, Vec::new())
+        }
+    }
+}
 
 /// Evaluates the conditions over a search's output and hands each triggered, unmuted action's
 /// plan to `carry`, recording it all in `status`.
@@ -184,6 +213,7 @@ pub(crate) fn conclude(status: &mut Status, e: &Evaluation<'_>, carry: &mut Carr
             kind: kind.into(),
             outcome,
             output,
+            hosts: Vec::new(),
         };
         let Some(outcome) = outcomes
             .iter()
@@ -202,11 +232,14 @@ pub(crate) fn conclude(status: &mut Status, e: &Evaluation<'_>, carry: &mut Carr
             continue;
         }
         let plan = action.plan(run, outcome);
-        let (outcome, mut output) = carry(index, action, plan);
+        let (outcome, mut output, hosts) = carry(index, action, plan);
         if let (ForEach::Filtered, Some(note)) = (&action.for_each, &capped) {
             output.insert(0, format!("note: {note}"));
         }
-        status.actions.push(record(outcome, output));
+        status.actions.push(ActionStatus {
+            hosts,
+            ..record(outcome, output)
+        });
     }
 }
 
@@ -241,8 +274,76 @@ fn filtered_cap_note(playbook: &Playbook, output: &SearchOutput) -> Option<Strin
     })
 }
 
+/// A Run Script over SSH, carried out or (`dry_run`) described: the lines, each checked once,
+/// go to every sensor (or the one `route_by` names), the sensors in parallel; the output has the
+/// refusals and notes, each sensor its own status.
+fn over_ssh(
+    target: &SshTarget,
+    lines: &[CheckedLine],
+    refused: &[Refusal],
+    dir: &Path,
+    timeout: std::time::Duration,
+    dry_run: bool,
+) -> (ActionOutcome, Vec<String>, Vec<HostStatus>) {
+    let mut out: Vec<String> = refused.iter().map(Refusal::report).collect();
+    let sensors = match ssh::sensors(dir, target) {
+        Ok(s) => s,
+        Err(e) => {
+            out.push(format!("no line was run: {e}"));
+            return (ActionOutcome::Failed, out, Vec::new());
+        }
+    };
+    let (jobs, unrouted) = dispatch(&sensors, lines);
+    out.extend(unrouted.iter().map(Refusal::report));
+    let refusals = refused.len() + unrouted.len();
+    let steps: usize = jobs.iter().map(|j| j.lines.len()).sum();
+    if dry_run {
+        let control = match ssh::control_path(target) {
+            Ok(c) => c.map(|(_, dir)| dir),
+            Err(e) => {
+                out.push(format!(
+                    "note: every line would make its own SSH connection: {e}"
+                ));
+                None
+            }
+        };
+        out.extend(
+            jobs.iter()
+                .flat_map(|j| j.describe(target, control.as_deref(), timeout)),
+        );
+        let outcome = match (refusals, steps) {
+            (0, _) => ActionOutcome::DryRun,
+            (_, 0) => ActionOutcome::Failed,
+            _ => ActionOutcome::Partial,
+        };
+        return (outcome, out, Vec::new());
+    }
+    let control = ssh::control_dir(target).unwrap_or_else(|e| {
+        out.push(format!(
+            "note: every line makes its own SSH connection: {e}"
+        ));
+        None
+    });
+    let hosts = ssh::run_jobs(target, &jobs, timeout, control.as_deref());
+    let (mut failed, mut ran) = (refusals, 0);
+    for h in &hosts {
+        match h.outcome {
+            ActionOutcome::Succeeded => ran += 1,
+            ActionOutcome::Partial => (ran, failed) = (ran + 1, failed + 1),
+            ActionOutcome::Failed => failed += 1,
+            _ => {}
+        }
+    }
+    let outcome = match (failed, ran) {
+        (0, _) => ActionOutcome::Succeeded,
+        (_, 0) => ActionOutcome::Failed,
+        _ => ActionOutcome::Partial,
+    };
+    (outcome, out, hosts)
+}
+
 /// Carries a plan out and reports each step.
-pub(crate) fn carry_out(
+fn carry_out(
     plan: &Plan,
     kind: &ActionKind,
     dir: &Path,
@@ -263,8 +364,9 @@ pub(crate) fn carry_out(
         ) => {
             failures += refused.len();
             out.extend(refused.iter().map(Refusal::report));
+            debug_assert_eq!(target, &Target::Local, "ssh plans go to over_ssh");
             for line in lines {
-                let (ok, report) = exec::run_line(target, line, *timeout);
+                let (ok, report) = exec::run_local(line, *timeout);
                 if ok {
                     successes += 1
                 } else {

@@ -193,6 +193,8 @@ pub struct RawRunScript {
     /// Allowed commands: the first word of a line, mapped to the program that is run for it.
     pub commands: Option<BTreeMap<String, String>>,
     pub timeout: Option<String>,
+    /// The record or result field that names the sensor a line goes to (SSH targets).
+    pub route_by: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,11 +207,20 @@ pub enum RawTarget {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSsh {
-    pub host: String,
+    /// Exactly one of `host`, `hosts` (`name`, `name:port`, `[v6]:port`) and `inventory` (a
+    /// YAML file of sensor names to addresses, read at each run).
+    pub host: Option<String>,
+    pub hosts: Option<Vec<String>>,
+    pub inventory: Option<String>,
+    /// The port of the sensors that do not name one.
     pub port: Option<u16>,
     pub user: String,
     pub identity_file: Option<String>,
     pub known_hosts_file: Option<String>,
+    /// How many sensors are worked on at once.
+    pub parallel: Option<usize>,
+    /// How long an idle connection is kept for reuse; `0s`: one connection per line.
+    pub persist: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,7 +24,7 @@ use notify::{RecursiveMode, Watcher};
 use self::sink::{Counts, Problems, WindowSink};
 use self::tail::{expand, FileId, Tails};
 use super::load::load_watchlists;
-use super::run::{carry_out, conclude, search_notes, Carry, Evaluation};
+use super::run::{carry_plan, conclude, search_notes, Carry, Evaluation};
 use super::status_store::write_status;
 use crate::playbook::act::action::{Action, Plan};
 use crate::playbook::act::status::{
@@ -347,23 +347,22 @@ impl<'p> Follower<'p> {
         let mut carry = |index: usize, action: &Action, plan: Plan| {
             let began = Instant::now();
             let span = action.suppress.unwrap_or(lookback);
-            let (items, refused, suppressed) = suppressor.split(index, plan, now);
+            let (plan, keys, suppressed) = suppressor.split(index, plan, now);
             suppressed_total += suppressed as u64;
-            let (mut ok, mut failed, mut out) = (0, 0, Vec::new());
-            if let Some(refused) = refused {
-                failed += refused.refusals();
-                out.extend(carry_out(&refused, &action.kind, &dir, now, lookback).1);
-            }
-            for item in items {
-                let (outcome, report) = carry_out(&item.plan, &action.kind, &dir, now, lookback);
-                let succeeded = outcome == ActionOutcome::Succeeded;
-                suppressor.acted(index, item.key, now, span, succeeded);
-                if succeeded {
-                    ok += 1;
+            let (outcome, mut out, hosts) = if plan.steps() == 0 && suppressed > 0 {
+                let failed = plan.refusals() > 0;
+                let outcome = if failed {
+                    ActionOutcome::Failed
                 } else {
-                    failed += 1;
-                }
-                out.extend(report);
+                    ActionOutcome::Suppressed
+                };
+                (outcome, plan.describe(&dir), Vec::new())
+            } else {
+                carry_plan(&plan, action, &dir, now, lookback, false)
+            };
+            let ok = outcome == ActionOutcome::Succeeded;
+            for key in keys {
+                suppressor.acted(index, key, now, span, ok);
             }
             if suppressed > 0 {
                 out.push(format!(
@@ -372,14 +371,8 @@ impl<'p> Follower<'p> {
                     RETRY_AFTER_FAILURE.num_seconds()
                 ));
             }
-            let outcome = match (ok, failed) {
-                (0, 0) => ActionOutcome::Suppressed,
-                (_, 0) => ActionOutcome::Succeeded,
-                (0, _) => ActionOutcome::Failed,
-                _ => ActionOutcome::Partial,
-            };
             acting += began.elapsed();
-            (outcome, out)
+            (outcome, out, hosts)
         };
         let evaluation = Evaluation {
             playbook: self.playbook,

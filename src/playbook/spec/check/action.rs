@@ -7,11 +7,14 @@ use serde_saphyr::Spanned;
 
 use super::{duration, Checker};
 use crate::playbook::act::action::{Action, ActionKind, Dedup, ForEach, HttpUrl};
-use crate::playbook::act::command::{default_allow_list, SshTarget, Target, KNOWN_COMMANDS};
+use crate::playbook::act::command::{default_allow_list, KNOWN_COMMANDS};
 use crate::playbook::act::condition::{Condition, ConditionKind};
+use crate::playbook::act::fleet::{
+    Sensor, Sensors, SshTarget, Target, DEFAULT_PARALLEL, DEFAULT_PERSIST,
+};
 use crate::playbook::act::template::Template;
 use crate::playbook::search::calc::Calc;
-use crate::playbook::spec::model::{RawAction, RawTarget};
+use crate::playbook::spec::model::{RawAction, RawSsh, RawTarget};
 
 impl Checker {
     pub(super) fn action(
@@ -103,20 +106,22 @@ impl Checker {
         let kind = if let Some(r) = &a.run_script {
             let target = match &r.target {
                 RawTarget::Local => Target::Local,
-                RawTarget::Ssh(s) => {
-                    let t = SshTarget {
-                        host: s.host.clone(),
-                        port: s.port.unwrap_or(22),
-                        user: s.user.clone(),
-                        identity_file: s.identity_file.clone(),
-                        known_hosts_file: s.known_hosts_file.clone(),
-                    };
-                    if let Err(e) = t.check() {
+                RawTarget::Ssh(s) => match ssh_target(s) {
+                    Ok(t) => Target::Ssh(t),
+                    Err(e) => {
                         self.err(line, format!("action `{}`: {e}", a.name));
+                        Target::Local
                     }
-                    Target::Ssh(t)
-                }
+                },
             };
+            if let Some(field) = &r.route_by {
+                if !matches!(target, Target::Ssh(_)) {
+                    self.err(line, format!("action `{}`: `route_by: {field}` picks one sensor per line; it needs an ssh target", a.name));
+                }
+                if field.trim().is_empty() || field.contains(['{', '}']) {
+                    self.err(line, format!("action `{}`: `route_by` names a field (for example `host`), not a template", a.name));
+                }
+            }
             let commands = r.commands.clone().unwrap_or_else(default_allow_list);
             for (command, program) in &commands {
                 if !KNOWN_COMMANDS.contains(&command.as_str()) || program.trim().is_empty() {
@@ -129,6 +134,7 @@ impl Checker {
                 script: template(&r.script, self)?,
                 commands,
                 timeout,
+                route_by: r.route_by.clone(),
             }
         } else if let Some(w) = &a.webhook {
             let url = match HttpUrl::parse(&w.url) {
@@ -192,4 +198,45 @@ impl Checker {
             kind,
         })
     }
+}
+
+/// The checked `ssh:` target: one host, a list or an inventory, and the connection's settings.
+fn ssh_target(s: &RawSsh) -> Result<SshTarget, String> {
+    let port = s.port.unwrap_or(22);
+    let sensors = match (&s.host, &s.hosts, &s.inventory) {
+        (Some(host), None, None) => Sensors::Listed(vec![Sensor::parse(host, host, port)?]),
+        (None, Some(hosts), None) if !hosts.is_empty() => {
+            let sensors = hosts
+                .iter()
+                .map(|h| Sensor::parse(h, h, port))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(twice) = sensors
+                .iter()
+                .enumerate()
+                .find(|(i, s)| sensors[..*i].iter().any(|t| t.address() == s.address()))
+            {
+                return Err(format!("ssh `hosts` lists {} twice", twice.1.address()));
+            }
+            Sensors::Listed(sensors)
+        }
+        (None, None, Some(file)) if !file.trim().is_empty() => Sensors::Inventory {
+            file: file.clone(),
+            port,
+        },
+        _ => return Err("an ssh target needs exactly one of `host`, `hosts` (a non-empty list) or `inventory` (a file)".into()),
+    };
+    let persist = match s.persist.as_deref() {
+        None => DEFAULT_PERSIST,
+        Some(text) => duration(text)?.to_std().unwrap_or_default(),
+    };
+    let target = SshTarget {
+        sensors,
+        user: s.user.clone(),
+        identity_file: s.identity_file.clone(),
+        known_hosts_file: s.known_hosts_file.clone(),
+        parallel: s.parallel.unwrap_or(DEFAULT_PARALLEL),
+        persist,
+    };
+    target.check()?;
+    Ok(target)
 }
