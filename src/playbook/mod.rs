@@ -1,5 +1,6 @@
-//! Threat-hunting playbooks: scheduled searches over sensor logs whose results trigger actions,
-//! such as rendering and running `tcpreset` lines. The folders are the pipeline, in order:
+//! Threat-hunting playbooks: scheduled searches over sensor logs (or logs followed in real time)
+//! whose results trigger actions, such as rendering and running `tcpreset` lines. The folders
+//! are the pipeline, in order:
 //!
 //! - [`spec`]: the YAML file, its model and every check, giving a [`spec::Playbook`].
 //! - [`schedule`]: when a playbook runs, when it is skipped or muted, how far back it looks.

@@ -20,6 +20,9 @@ pub enum Every {
         days: Vec<u32>,
         at: NaiveTime,
     },
+    /// `realtime:`: the source files are followed as they grow and the playbook is evaluated as
+    /// records arrive, over the last `lookback` (which a real-time schedule always has).
+    Realtime,
 }
 
 /// A window in which the playbook does not run: on `days` (all if empty), from `from` to `to`
@@ -59,9 +62,16 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// The first scheduled time strictly after `t`.
+    /// Whether the playbook is followed in real time rather than run on a schedule.
+    pub fn is_realtime(&self) -> bool {
+        self.every == Every::Realtime
+    }
+
+    /// The first scheduled time strictly after `t` (for a real-time playbook, the next second:
+    /// it is evaluated continuously).
     pub fn next_after(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         match &self.every {
+            Every::Realtime => DateTime::from_timestamp(t.timestamp() + 1, 0).expect("in range"),
             Every::Minutes(n) => {
                 let step = i64::from(*n) * 60;
                 let next = (t.timestamp().div_euclid(step) + 1) * step;
@@ -75,9 +85,10 @@ impl Schedule {
         }
     }
 
-    /// The last scheduled time at or before `t`.
+    /// The last scheduled time at or before `t` (`t` itself for a real-time playbook).
     pub fn previous_at_or_before(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         match &self.every {
+            Every::Realtime => t,
             Every::Minutes(n) => {
                 let step = i64::from(*n) * 60;
                 DateTime::from_timestamp(t.timestamp().div_euclid(step) * step, 0)
@@ -93,7 +104,7 @@ impl Schedule {
 
     fn fire_on(&self, day: NaiveDate) -> Option<DateTime<Utc>> {
         let at = match &self.every {
-            Every::Minutes(_) => return None,
+            Every::Minutes(_) | Every::Realtime => return None,
             Every::Daily { at } => *at,
             Every::Weekly { days, at } => days.contains(&day.weekday()).then_some(*at)?,
             Every::Monthly { days, at } => {

@@ -25,6 +25,9 @@ pub struct Action {
     pub trigger: String,
     pub for_each: ForEach,
     pub mute: Option<Mute>,
+    /// Real-time playbooks: a result (a line, a body, an alert) acted on is not acted on again
+    /// within this span; `None`: the lookback.
+    pub suppress: Option<TimeDelta>,
     pub kind: ActionKind,
 }
 

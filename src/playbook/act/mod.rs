@@ -8,6 +8,7 @@
 //! - [`fleet`]: where lines run: locally, or on one or many sensors over SSH (a list or an
 //!   inventory), routed by a record field or not, and the `ssh` argv.
 //! - [`dedup`]: Create Alert deduplication.
+//! - [`suppress`]: real-time playbooks act once per result within a span, not once per batch.
 //! - [`status`]: what a run did, as the scheduler stores it and `tcpreset-hunt status` shows it.
 
 pub mod action;
@@ -16,4 +17,5 @@ pub mod condition;
 pub mod dedup;
 pub mod fleet;
 pub mod status;
+pub mod suppress;
 pub mod template;

@@ -24,6 +24,9 @@ pub struct Status {
     pub error: Option<String>,
     pub conditions: Vec<ConditionStatus>,
     pub actions: Vec<ActionStatus>,
+    /// A real-time playbook's follower: what it has read, its window and what it has done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realtime: Option<RealtimeStatus>,
     /// `ctx.payload` as the conditions and templates saw it, and the request sent to a cluster;
     /// shown by `run --payload`, never stored.
     #[serde(skip)]
@@ -65,6 +68,8 @@ pub enum ActionOutcome {
     /// Some lines or bodies were refused or failed; the others ran.
     Partial,
     Failed,
+    /// Real-time: every result was acted on within the action's `suppress` span.
+    Suppressed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +96,55 @@ pub struct HostStatus {
     pub elapsed_ms: u64,
     /// One entry per line: the line, `ok` or the exit status, and what it printed.
     pub output: Vec<String>,
+}
+
+/// A real-time playbook's follower since it started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RealtimeStatus {
+    pub since: Option<DateTime<Utc>>,
+    pub records_read: u64,
+    /// Records kept in the lookback window (those that matched the query), and their memory.
+    pub window_records: u64,
+    pub window_bytes: u64,
+    pub evaluations: u64,
+    pub last_evaluation: Option<DateTime<Utc>>,
+    /// How long the last evaluation took (the window's payload, conditions, rendering and
+    /// suppression; not carrying the actions out), in µs.
+    pub last_evaluation_micros: u64,
+    /// Results not acted on again because they were within their action's `suppress` span.
+    pub suppressed: u64,
+    /// Each followed file: where it is read, how many lines, its rotations.
+    pub files: Vec<FollowedFile>,
+    /// Bad input and file trouble, `file:line: why`, the latest last (at most
+    /// [`RealtimeStatus::MAX_PROBLEMS`]), and how many there were in all.
+    pub problems: Vec<String>,
+    pub problems_total: u64,
+    /// The actions carried out lately (not those that were suppressed), the latest last.
+    pub recent_actions: Vec<TimedAction>,
+}
+
+impl RealtimeStatus {
+    pub const MAX_PROBLEMS: usize = 20;
+    pub const MAX_RECENT_ACTIONS: usize = 20;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FollowedFile {
+    pub path: String,
+    /// Bytes of the current file read so far (whole lines).
+    pub offset: u64,
+    /// Lines of the current file read so far.
+    pub lines: u64,
+    pub rotations: u64,
+    /// Why the file is not being read right now (missing, a directory, unreadable).
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimedAction {
+    pub time: DateTime<Utc>,
+    #[serde(flatten)]
+    pub action: ActionStatus,
 }
 
 impl Status {
@@ -149,6 +203,9 @@ impl Status {
                 if c.met { "met" } else { "not met" }
             );
         }
+        if let Some(r) = &self.realtime {
+            out += &r.summary();
+        }
         if self.muted {
             out += "  muted: no actions run\n";
         }
@@ -166,6 +223,53 @@ impl Status {
                     out += &format!("      {line}\n");
                 }
             }
+        }
+        out
+    }
+}
+
+impl RealtimeStatus {
+    /// The follower's part of [`Status::summary`].
+    fn summary(&self) -> String {
+        let mut out = format!(
+            "  real time: {} records read, {} in the window ({} KiB), {} evaluations (last {} µs{}), {} results suppressed\n",
+            self.records_read,
+            self.window_records,
+            self.window_bytes.div_ceil(1024),
+            self.evaluations,
+            self.last_evaluation_micros,
+            self.last_evaluation
+                .map(|t| format!(" at {}", t.to_rfc3339()))
+                .unwrap_or_default(),
+            self.suppressed
+        );
+        for f in &self.files {
+            out += &format!(
+                "    following {}: {} lines, byte {}, {} rotations{}\n",
+                f.path,
+                f.lines,
+                f.offset,
+                f.rotations,
+                f.state
+                    .as_ref()
+                    .map(|s| format!(" ({s})"))
+                    .unwrap_or_default()
+            );
+        }
+        if self.problems_total > 0 {
+            out += &format!("    {} problems, the latest:\n", self.problems_total);
+            for p in &self.problems {
+                out += &format!("      {p}\n");
+            }
+        }
+        for a in &self.recent_actions {
+            out += &format!(
+                "    {} action {}: {:?}: {}\n",
+                a.time.to_rfc3339(),
+                a.action.name,
+                a.action.outcome,
+                a.action.output.join("; ")
+            );
         }
         out
     }

@@ -11,11 +11,14 @@
 //! - [`http`]: the HTTP(S) client of webhooks and the cluster backend (`ureq` with rustls).
 //! - [`cluster`]: the OpenSearch backend's edge: credentials, `_mapping`, one `_search`.
 //! - [`scheduler`]: the schedule loop over a directory of playbooks.
+//! - [`follow`]: the follower of a real-time playbook: its files as they grow, its window, its
+//!   evaluations and suppressed actions.
 //! - [`status_store`]: the status files the scheduler writes and `status` reads.
 
 pub mod cluster;
 pub mod exec;
 pub mod files;
+pub mod follow;
 pub mod http;
 pub mod load;
 pub mod local;

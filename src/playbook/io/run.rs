@@ -10,13 +10,14 @@ use serde_json::json;
 use super::cluster;
 use super::load::load_watchlists;
 use super::{exec, ssh};
-use crate::playbook::act::action::{ActionKind, ForEach, Plan, RunContext};
+use crate::playbook::act::action::{Action, ActionKind, ForEach, Plan, RunContext};
 use crate::playbook::act::command::{CheckedLine, Refusal};
 use crate::playbook::act::fleet::{dispatch, SshTarget, Target};
 use crate::playbook::act::status::{
     ActionOutcome, ActionStatus, ConditionStatus, HostStatus, SearchStatus, Status,
 };
 use crate::playbook::search::backend::SearchOutput;
+use crate::playbook::search::watchlist::Watchlist;
 use crate::playbook::search::{SearchSpec, Window};
 use crate::playbook::spec::Playbook;
 
@@ -95,6 +96,75 @@ pub fn run_playbook(
         examples: stats.examples.clone(),
         notes: search_notes(playbook, &output),
     });
+    let mut carry = |_: usize, action: &Action, plan: Plan| {
+        carry_plan(&plan, action, &dir, now, lookback, options.dry_run)
+    };
+    let evaluation = Evaluation {
+        playbook,
+        watchlists: &watchlists,
+        output: &output,
+        scheduled,
+        now,
+    };
+    conclude(&mut status, &evaluation, &mut carry);
+    status
+}
+
+/// A search's output and what the conditions and actions need besides it.
+pub(crate) struct Evaluation<'e> {
+    pub playbook: &'e Playbook,
+    pub watchlists: &'e [Watchlist],
+    pub output: &'e SearchOutput,
+    pub scheduled: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+/// What became of a plan: the action's outcome, one output line per step, each sensor's status.
+pub(crate) type Carried = (ActionOutcome, Vec<String>, Vec<HostStatus>);
+
+/// What is done with an action's plan (the action's index, the action, its plan): carried out
+/// or, in a dry run, described; a real-time follower first drops what it has already done.
+pub(crate) type Carry<'c> = dyn FnMut(usize, &Action, Plan) -> Carried + 'c;
+
+/// Carries `plan` of `action` out or, in a dry run, describes it: Run Script over SSH goes to
+/// every sensor (or the routed one), the rest runs here.
+pub(crate) fn carry_plan(
+    plan: &Plan,
+    action: &Action,
+    dir: &Path,
+    now: DateTime<Utc>,
+    lookback: TimeDelta,
+    dry_run: bool,
+) -> Carried {
+    match (plan, &action.kind) {
+        (
+            Plan::RunScript {
+                target: Target::Ssh(target),
+                lines,
+                refused,
+            },
+            ActionKind::RunScript { timeout, .. },
+        ) => over_ssh(target, lines, refused, dir, *timeout, dry_run),
+        _ if dry_run => {
+            // Refusals count as in a real run, so a dry run exits as the run would.
+            let outcome = match plan.refusals() {
+                0 => ActionOutcome::DryRun,
+                _ if plan.steps() == 0 => ActionOutcome::Failed,
+                _ => ActionOutcome::Partial,
+            };
+            (outcome, plan.describe(dir), Vec::new())
+        }
+        _ => {
+            let (outcome, output) = carry_out(plan, &action.kind, dir, now, lookback);
+            (outcome, output, Vec::new())
+        }
+    }
+}
+
+/// Evaluates the conditions over a search's output and hands each triggered, unmuted action's
+/// plan to `carry`, recording it all in `status`.
+pub(crate) fn conclude(status: &mut Status, e: &Evaluation<'_>, carry: &mut Carry<'_>) {
+    let (playbook, output, now, scheduled) = (e.playbook, e.output, e.now, e.scheduled);
     let root = json!({ "ctx": {
         "payload": output.payload.to_json(),
         "execution_time": now.to_rfc3339_opts(SecondsFormat::Millis, true),
@@ -105,11 +175,11 @@ pub fn run_playbook(
         "payload": root["ctx"]["payload"],
         "request": output.request,
     }));
-    let capped = filtered_cap_note(playbook, &output);
+    let capped = filtered_cap_note(playbook, output);
     let outcomes: Vec<_> = playbook
         .conditions
         .iter()
-        .map(|c| c.evaluate(&root["ctx"]["payload"], &watchlists))
+        .map(|c| c.evaluate(&root["ctx"]["payload"], e.watchlists))
         .collect();
     status.conditions = outcomes
         .iter()
@@ -120,12 +190,13 @@ pub fn run_playbook(
         })
         .collect();
     status.muted = playbook.schedule.mute.is_some_and(|m| m.active(now));
+    status.actions.clear();
     let run = RunContext {
         root: &root,
         playbook: &playbook.name,
         now,
     };
-    for action in &playbook.actions {
+    for (index, action) in playbook.actions.iter().enumerate() {
         let kind = match action.kind {
             ActionKind::RunScript { .. } => "run_script",
             ActionKind::Webhook { .. } => "webhook",
@@ -155,30 +226,7 @@ pub fn run_playbook(
             continue;
         }
         let plan = action.plan(run, outcome);
-        let (outcome, output, hosts) = match (&plan, &action.kind) {
-            (
-                Plan::RunScript {
-                    target: Target::Ssh(target),
-                    lines,
-                    refused,
-                },
-                ActionKind::RunScript { timeout, .. },
-            ) => over_ssh(target, lines, refused, &dir, *timeout, options.dry_run),
-            _ if options.dry_run => {
-                // Refusals count as in a real run, so a dry run exits as the run would.
-                let outcome = match plan.refusals() {
-                    0 => ActionOutcome::DryRun,
-                    _ if plan.steps() == 0 => ActionOutcome::Failed,
-                    _ => ActionOutcome::Partial,
-                };
-                (outcome, plan.describe(&dir), Vec::new())
-            }
-            _ => {
-                let (outcome, output) = carry_out(&plan, &action.kind, &dir, now, lookback);
-                (outcome, output, Vec::new())
-            }
-        };
-        let mut output = output;
+        let (outcome, mut output, hosts) = carry(index, action, plan);
         if let (ForEach::Filtered, Some(note)) = (&action.for_each, &capped) {
             output.insert(0, format!("note: {note}"));
         }
@@ -187,12 +235,11 @@ pub fn run_playbook(
             ..record(outcome, output)
         });
     }
-    status
 }
 
 /// What the user should know of the search: its backend's notes, fields that no record of the
 /// window had (likely misspelt), and `filtered` cut at `source.max_filtered`.
-fn search_notes(playbook: &Playbook, output: &SearchOutput) -> Vec<String> {
+pub(crate) fn search_notes(playbook: &Playbook, output: &SearchOutput) -> Vec<String> {
     let mut notes = output.notes.clone();
     let s = &output.stats;
     let examined = s

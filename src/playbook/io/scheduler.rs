@@ -1,14 +1,18 @@
 //! The schedule loop (I/O edge): watches a directory of playbooks, runs each on its schedule and
-//! writes its status. A playbook that fails to load or panics only affects its own status.
+//! writes its status; a real-time playbook gets a follower thread instead, restarted when its
+//! file changes. A playbook that fails to load or panics only affects its own status.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 
+use super::follow::follow_playbook;
 use super::load::load;
 use super::run::{run_playbook, RunOptions};
 use super::status_store::write_status;
@@ -19,6 +23,42 @@ struct Entry {
     modified: Option<SystemTime>,
     playbook: Option<Playbook>,
     next_run: Option<DateTime<Utc>>,
+    /// The follower thread of a real-time playbook.
+    follower: Option<Follower>,
+}
+
+/// A real-time playbook's follower thread and the flag that stops it.
+struct Follower {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Follower {
+    fn start(path: &Path, playbook: &Playbook, status_dir: &Path) -> std::io::Result<Follower> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (path, playbook, status_dir) = (
+            path.to_path_buf(),
+            playbook.clone(),
+            status_dir.to_path_buf(),
+        );
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(format!("follow {}", playbook.name))
+            .spawn(move || {
+                let followed = catch_unwind(AssertUnwindSafe(|| {
+                    follow_playbook(&path, &playbook, &status_dir, &flag)
+                }));
+                if followed.is_err() {
+                    tracing::error!(playbook = %playbook.name, "the follower panicked; the playbook is stopped (a bug, please report it)");
+                }
+            })?;
+        Ok(Follower { stop, thread })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
 }
 
 /// Options of [`schedule_dir`].
@@ -50,14 +90,47 @@ pub fn schedule_dir(
     let mut first = options.first_run_now;
     while !stop.load(Ordering::Relaxed) {
         let now = Utc::now();
-        let files = playbook_files(dir)?;
-        entries.retain(|path, _| files.contains(path));
+        let files = match playbook_files(dir) {
+            Ok(f) => f,
+            Err(e) => {
+                stop_followers(entries);
+                return Err(e);
+            }
+        };
+        let (kept, gone): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut entries)
+            .into_iter()
+            .partition(|(path, _)| files.contains(path));
+        entries = kept;
+        stop_followers(gone);
         for path in files {
             let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
             if entries.get(&path).is_some_and(|e| e.modified == modified) {
                 continue;
             }
+            if let Some(follower) = entries.remove(&path).and_then(|e| e.follower) {
+                follower.stop();
+            }
             let entry = match load(&path) {
+                Ok(p) if p.schedule.is_realtime() => {
+                    tracing::info!(file = %path.display(), playbook = %p.name, "loaded real-time playbook");
+                    let follower = if p.enabled {
+                        match Follower::start(&path, &p, &options.status_dir) {
+                            Ok(f) => Some(f),
+                            Err(e) => {
+                                tracing::error!(playbook = %p.name, "cannot start its follower thread: {e}");
+                                None
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    Entry {
+                        modified,
+                        next_run: None,
+                        playbook: Some(p),
+                        follower,
+                    }
+                }
                 Ok(p) => {
                     let next_run = if first {
                         Some(now)
@@ -69,6 +142,7 @@ pub fn schedule_dir(
                         modified,
                         next_run: next_run.filter(|_| p.enabled),
                         playbook: Some(p),
+                        follower: None,
                     }
                 }
                 Err(e) => {
@@ -78,6 +152,7 @@ pub fn schedule_dir(
                         modified,
                         playbook: None,
                         next_run: None,
+                        follower: None,
                     }
                 }
             };
@@ -103,7 +178,19 @@ pub fn schedule_dir(
             .min(Duration::from_secs(1));
         std::thread::sleep(wait.max(Duration::from_millis(50)));
     }
+    stop_followers(entries);
     Ok(())
+}
+
+/// Stops the followers of `entries` and waits for them (each writes its last status).
+fn stop_followers(entries: BTreeMap<PathBuf, Entry>) {
+    let followers: Vec<Follower> = entries.into_values().filter_map(|e| e.follower).collect();
+    for f in &followers {
+        f.stop.store(true, Ordering::Relaxed);
+    }
+    for f in followers {
+        f.stop();
+    }
 }
 
 /// Runs one scheduled run, turning skip windows and panics into a status.

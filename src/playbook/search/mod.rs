@@ -1,6 +1,7 @@
 //! Searching records: the [`query`], the calculations ([`calc`]) and [`watchlist`]s they may
 //! use, the [`prefilter`] that skips lines a query cannot match, and the [`evaluator`] that turns
-//! records into `ctx.payload`. A [`backend`] runs a [`SearchSpec`] over logs: the local one in
+//! records into `ctx.payload`; the [`window`] of a real-time playbook keeps the hits of its
+//! lookback and evaluates them as new records arrive. A [`backend`] runs a [`SearchSpec`] over logs: the local one in
 //! [`crate::playbook::io::local`], or an OpenSearch cluster.
 
 pub mod backend;
@@ -9,6 +10,7 @@ pub mod evaluator;
 pub mod prefilter;
 pub mod query;
 pub mod watchlist;
+pub mod window;
 
 use serde::Serialize;
 

@@ -39,9 +39,17 @@ pub struct RawSchedule {
     pub daily: Option<RawDaily>,
     pub weekly: Option<RawWeekly>,
     pub monthly: Option<RawMonthly>,
+    pub realtime: Option<RawRealtime>,
     pub lookback: Option<String>,
     pub skip: Option<Spanned<RawSkip>>,
     pub mute: Option<Spanned<RawMute>>,
+}
+
+/// `realtime: {lookback: 10m}`: follow the source files, evaluate over the last `lookback`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRealtime {
+    pub lookback: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,6 +210,8 @@ pub struct RawAction {
     pub trigger: String,
     pub for_each: Option<String>,
     pub mute: Option<Spanned<RawMute>>,
+    /// Real-time playbooks: a result acted on is not acted on again within this span.
+    pub suppress: Option<String>,
     pub run_script: Option<RawRunScript>,
     pub webhook: Option<RawWebhook>,
     pub create_alert: Option<RawCreateAlert>,

@@ -19,6 +19,7 @@ fn action(for_each: ForEach, kind: ActionKind) -> Action {
         trigger: "c".into(),
         for_each,
         mute: None,
+        suppress: None,
         kind,
     }
 }

@@ -79,6 +79,13 @@ impl Checker {
             },
         };
         let mute = a.mute.as_ref().and_then(|m| self.mute(m));
+        let suppress = a.suppress.as_deref().and_then(|t| match duration(t) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.err(line, format!("action `{}`: `suppress`: {e}", a.name));
+                None
+            }
+        });
         let timeout = |t: &Option<String>, this: &mut Checker| match t
             .as_deref()
             .map(|t| duration(t).map(|d| d.to_std().unwrap_or_default()))
@@ -188,6 +195,7 @@ impl Checker {
             trigger: a.trigger.clone(),
             for_each,
             mute,
+            suppress,
             kind,
         };
         for name in check_action_names(&action, calcs, conditions, self.format) {

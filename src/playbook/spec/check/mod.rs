@@ -217,6 +217,11 @@ impl Checker {
             .iter()
             .filter_map(|a| self.action(a, &calcs, &conditions))
             .collect();
+        if !schedule.is_realtime() {
+            for a in raw.actions.iter().filter(|a| a.value.suppress.is_some()) {
+                self.err(a.referenced.line(), format!("action `{}`: `suppress` applies to real-time playbooks only (`schedule: {{realtime: {{lookback: 10m}}}}`); a scheduled one acts once per run", a.value.name));
+            }
+        }
         Playbook {
             name: raw.name.value,
             description: raw.description,

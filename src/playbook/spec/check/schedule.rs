@@ -30,11 +30,12 @@ impl Checker {
             s.daily.is_some(),
             s.weekly.is_some(),
             s.monthly.is_some(),
+            s.realtime.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
             self.err(
                 line,
-                "`schedule` needs exactly one of interval_minutes, daily, weekly or monthly",
+                "`schedule` needs exactly one of interval_minutes, daily, weekly, monthly or realtime",
             );
         }
         let every = if let Some(n) = s.interval_minutes {
@@ -66,10 +67,23 @@ impl Checker {
                 days: m.days.clone(),
                 at: at(&m.at, self),
             }
+        } else if s.realtime.is_some() {
+            if s.lookback.is_some() {
+                self.err(line, "a real-time schedule takes its lookback inside it: `realtime: {lookback: 10m}`; remove the outer `lookback`");
+            }
+            if s.skip.is_some() {
+                self.err(line, "`skip` does not apply to a real-time schedule (it is always on); use `mute` to silence its actions for a while");
+            }
+            Every::Realtime
         } else {
             Every::Minutes(60)
         };
-        let lookback = s.lookback.as_deref().and_then(|l| match duration(l) {
+        let lookback_text = s
+            .realtime
+            .as_ref()
+            .map(|r| r.lookback.as_str())
+            .or(s.lookback.as_deref());
+        let lookback = lookback_text.and_then(|l| match duration(l) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.err(line, format!("`lookback`: {e}"));
