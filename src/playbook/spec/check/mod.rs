@@ -162,6 +162,9 @@ impl Checker {
             }),
         };
         if raw.source.value.opensearch.is_some() {
+            if schedule.is_realtime() {
+                self.err(source_line, "a real-time playbook follows log files as they grow; a cluster cannot be followed: give `source.paths`, or search the cluster on a schedule (`interval_minutes: 1`)");
+            }
             if !source.paths.is_empty() {
                 self.err(source_line, "`source` has both `paths` and `opensearch`; a playbook searches files or a cluster, so keep one");
             }

@@ -143,5 +143,8 @@ mod tests {
         let e =
             source("  format: zeek\n  opensearch: {url: https://h, index: \"a b\"}").unwrap_err();
         assert!(e.contains("not an index name"), "{e}");
+        let text = "name: s\nschedule: {realtime: {lookback: 10m}}\nsource:\n  format: zeek\n  opensearch: {url: https://h, index: x}\n";
+        let e = parse_playbook(text).unwrap_err()[0].message.clone();
+        assert!(e.contains("a cluster cannot be followed"), "{e}");
     }
 }
