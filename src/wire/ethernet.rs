@@ -1,4 +1,5 @@
 //! Ethernet II frames and their 802.1Q / 802.1ad (QinQ) tags.
+use super::bytes::be16;
 use super::{Error, Result};
 
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -50,8 +51,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 
     pub fn ethertype(&self) -> u16 {
-        let b = &self.buffer.as_ref()[field::ETHERTYPE];
-        u16::from_be_bytes([b[0], b[1]])
+        be16(self.buffer.as_ref(), field::ETHERTYPE)
     }
 
     /// Walks the VLAN tags: the VLAN ids outermost first (0 where absent), the inner ethertype
@@ -69,8 +69,8 @@ impl<T: AsRef<[u8]>> Frame<T> {
             let tag = data
                 .get(offset..offset + field::TAG_LEN)
                 .ok_or(Error::Truncated)?;
-            tags[n] = u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff;
-            ethertype = u16::from_be_bytes([tag[2], tag[3]]);
+            tags[n] = be16(tag, 0..2) & 0x0fff;
+            ethertype = be16(tag, 2..4);
             offset += field::TAG_LEN;
             n += 1;
         }

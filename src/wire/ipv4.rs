@@ -1,4 +1,5 @@
 //! IPv4 headers (RFC 791).
+use super::bytes::be16;
 use super::{checksum, Error, Result};
 use std::net::Ipv4Addr;
 
@@ -55,11 +56,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.buffer.as_ref()
     }
 
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let b = &self.data()[r];
-        u16::from_be_bytes([b[0], b[1]])
-    }
-
     pub fn version(&self) -> u8 {
         self.data()[field::VER_IHL] >> 4
     }
@@ -69,12 +65,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn total_len(&self) -> u16 {
-        self.u16_at(field::LENGTH)
+        be16(self.data(), field::LENGTH)
     }
 
     /// True for every fragment but a whole packet (MF set or a non-zero offset).
     pub fn is_fragment(&self) -> bool {
-        self.u16_at(field::FLG_OFF) & 0x3fff != 0
+        be16(self.data(), field::FLG_OFF) & 0x3fff != 0
     }
 
     pub fn ttl(&self) -> u8 {

@@ -1,4 +1,5 @@
 //! IPv6 headers (RFC 8200) and the extension headers we walk past to reach TCP.
+use super::bytes::be16;
 use super::{Error, Result};
 use std::net::Ipv6Addr;
 
@@ -50,8 +51,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn payload_len(&self) -> u16 {
-        let b = &self.data()[field::LENGTH];
-        u16::from_be_bytes([b[0], b[1]])
+        be16(self.data(), field::LENGTH)
     }
 
     pub fn next_header(&self) -> u8 {
@@ -92,7 +92,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
                 FRAGMENT => {
                     let h = data.get(offset..offset + 8).ok_or(Error::Truncated)?;
                     // Fragment offset or More Fragments: only an atomic fragment is whole.
-                    if u16::from_be_bytes([h[2], h[3]]) & 0xfff9 != 0 {
+                    if be16(h, 2..4) & 0xfff9 != 0 {
                         return Err(Error::Unsupported);
                     }
                     8

@@ -1,4 +1,5 @@
 //! Link layers a capture may deliver, and how to reach the IP header inside each.
+use super::bytes::be16;
 use super::ethernet::{self, Frame};
 use super::{Error, Result};
 
@@ -68,11 +69,11 @@ pub fn strip_link(link: LinkType, frame: &[u8]) -> Result<Link> {
         }
         LinkType::LinuxSll => {
             let head = frame.get(..16).ok_or(Error::Truncated)?;
-            (L2::default(), u16::from_be_bytes([head[14], head[15]]), 16)
+            (L2::default(), be16(head, 14..16), 16)
         }
         LinkType::LinuxSll2 => {
             let head = frame.get(..20).ok_or(Error::Truncated)?;
-            (L2::default(), u16::from_be_bytes([head[0], head[1]]), 20)
+            (L2::default(), be16(head, 0..2), 20)
         }
         LinkType::Null => {
             let head = frame.get(..4).ok_or(Error::Truncated)?;

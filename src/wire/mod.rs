@@ -4,6 +4,7 @@
 //! `new_checked` (untrusted input) or `new_unchecked` (a buffer sized by the caller), field
 //! offsets in a private `mod field`, and unit tests on real bytes. Malformed input is ordinary
 //! traffic on a SPAN port, so [`Error`] is tiny and cheap to return.
+mod bytes;
 mod checksum;
 pub mod ethernet;
 mod forge;

@@ -1,4 +1,5 @@
 //! TCP headers (RFC 9293): the view, flags, and sequence-number arithmetic.
+use super::bytes::{be16, be32};
 use super::{checksum, Error, Result};
 
 pub const HEADER_LEN: usize = 20;
@@ -93,30 +94,20 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.buffer.as_ref()
     }
 
-    fn u16_at(&self, r: core::ops::Range<usize>) -> u16 {
-        let b = &self.data()[r];
-        u16::from_be_bytes([b[0], b[1]])
-    }
-
-    fn u32_at(&self, r: core::ops::Range<usize>) -> u32 {
-        let b = &self.data()[r];
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-    }
-
     pub fn src_port(&self) -> u16 {
-        self.u16_at(field::SRC_PORT)
+        be16(self.data(), field::SRC_PORT)
     }
 
     pub fn dst_port(&self) -> u16 {
-        self.u16_at(field::DST_PORT)
+        be16(self.data(), field::DST_PORT)
     }
 
     pub fn seq(&self) -> u32 {
-        self.u32_at(field::SEQ)
+        be32(self.data(), field::SEQ)
     }
 
     pub fn ack(&self) -> u32 {
-        self.u32_at(field::ACK)
+        be32(self.data(), field::ACK)
     }
 
     pub fn header_len(&self) -> usize {
@@ -128,11 +119,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn window(&self) -> u16 {
-        self.u16_at(field::WINDOW)
+        be16(self.data(), field::WINDOW)
     }
 
     pub fn checksum(&self) -> u16 {
-        self.u16_at(field::CHECKSUM)
+        be16(self.data(), field::CHECKSUM)
     }
 
     /// Verifies the checksum of a whole segment given the pseudo-header sum.
