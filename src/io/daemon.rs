@@ -10,6 +10,8 @@ mod captures;
 mod persist;
 mod report;
 mod suspend;
+#[cfg(test)]
+mod tests;
 
 use super::auth::Allowed;
 use super::capture::Egress;

@@ -231,6 +231,13 @@ impl Journal {
 }
 
 impl Journal {
+    /// Tests: the next sync fails with EIO.
+    #[cfg(test)]
+    pub(crate) fn fail_next_sync(&self) {
+        self.fail_sync
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     #[cfg(not(test))]
     fn sync(&self, file: &File) -> io::Result<()> {
         file.sync_data()
