@@ -22,6 +22,21 @@ fn window() -> Window {
     }
 }
 
+/// The search of `playbook`'s query alone (no calculation, no watchlist) over [`window`].
+fn query_only(
+    playbook: &tcpreset::playbook::spec::Playbook,
+    max_filtered: usize,
+) -> SearchSpec<'_> {
+    SearchSpec {
+        fields: &playbook.fields,
+        query: playbook.query.as_ref(),
+        calcs: &[],
+        watchlists: &[],
+        window: window(),
+        max_filtered,
+    }
+}
+
 fn record(t: u32, src: &str, sid: u64, sig: &str) -> Json {
     json!({"timestamp": format!("2025-06-02T10:01:{t:02}.000000+0000"), "flow_id": 60 + t, "in_iface": "eth1", "event_type": "alert", "src_ip": src,
            "src_port": 40060 + t, "dest_ip": "192.168.1.40", "dest_port": 80, "proto": "TCP",
@@ -129,14 +144,7 @@ fn request_and_response_give_the_in_process_payload() {
 fn derived_states_become_native_terms() {
     let text = "name: s\nschedule: {interval_minutes: 30}\nsource: {paths: [x]}\nquery: {field: state, is: HalfOpened}\n";
     let playbook = tcpreset::playbook::spec::check::parse_playbook(text).unwrap();
-    let spec = SearchSpec {
-        fields: &playbook.fields,
-        query: playbook.query.as_ref(),
-        calcs: &[],
-        watchlists: &[],
-        window: window(),
-        max_filtered: 0,
-    };
+    let spec = query_only(&playbook, 0);
     let zeek = search_request(&spec, &index(Format::Zeek, &Mapping::default())).unwrap();
     assert_eq!(
         zeek["query"]["bool"]["filter"][1],
@@ -153,14 +161,7 @@ fn derived_states_become_native_terms() {
 fn a_timed_out_or_partly_failed_search_is_an_error_not_a_payload() {
     let text = "name: s\nschedule: {interval_minutes: 30}\nsource: {paths: [x]}\nquery: {field: srcip, is: 192.0.2.1}\n";
     let playbook = tcpreset::playbook::spec::check::parse_playbook(text).unwrap();
-    let spec = SearchSpec {
-        fields: &playbook.fields,
-        query: playbook.query.as_ref(),
-        calcs: &[],
-        watchlists: &[],
-        window: window(),
-        max_filtered: 10,
-    };
+    let spec = query_only(&playbook, 10);
     let mapping = Mapping::default();
     let index = index(Format::Suricata, &mapping);
     let ok = json!({"timed_out": false, "_shards": {"total": 2, "failed": 0}, "hits": {"total": {"value": 0}, "hits": []}});
