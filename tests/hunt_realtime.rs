@@ -79,6 +79,17 @@ fn wait_recorded(dir: &Path, n: usize) -> Vec<String> {
     recorded(dir)
 }
 
+/// `tcpreset-hunt schedule BOOKS --status-dir STATUS`, its output dropped.
+fn schedule(books: &std::path::Path, status_dir: &std::path::Path) -> std::process::Child {
+    Command::new(BIN)
+        .args(["schedule", books.to_str().unwrap(), "--status-dir"])
+        .arg(status_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn follows_an_eve_file_acts_once_per_result_and_survives_rotation_and_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
@@ -123,13 +134,7 @@ actions:
     )
     .unwrap();
     let status_dir = d.join("status");
-    let mut child = Command::new(BIN)
-        .args(["schedule", books.to_str().unwrap(), "--status-dir"])
-        .arg(&status_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = schedule(&books, &status_dir);
 
     // The file does not exist yet: said, and read from its start once it appears.
     wait_for(&status_dir, "the missing file to be reported", |s| {
@@ -284,13 +289,7 @@ fn an_unreachable_target_is_reported_and_the_follower_goes_on() {
     )
     .unwrap();
     let status_dir = d.join("status");
-    let mut child = Command::new(BIN)
-        .args(["schedule", books.to_str().unwrap(), "--status-dir"])
-        .arg(&status_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = schedule(&books, &status_dir);
     wait_for(&status_dir, "the follower to start", |s| {
         s["realtime"]["evaluations"].is_u64()
     });
