@@ -277,6 +277,19 @@ pub fn check_family(reset_if: &str, addrs: &[IpAddr], host: IpAddr) -> Result<()
     })
 }
 
+/// Tests: an interface that is up and running, not loopback, with `addrs`.
+#[cfg(test)]
+pub(crate) fn up_link(ifindex: u32, addrs: &[&str]) -> Link {
+    Link {
+        ifindex,
+        up: true,
+        running: true,
+        loopback: false,
+        enslaved: false,
+        addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,14 +300,7 @@ mod tests {
 
     /// A sensor like the lab's: `lo`, a sniff port `eth1` (link-local only), a reset port `eth0`.
     fn sensor() -> Links {
-        let link = |ifindex, addrs: &[&str]| Link {
-            ifindex,
-            up: true,
-            running: true,
-            loopback: false,
-            enslaved: false,
-            addrs: addrs.iter().map(|a| ip(a)).collect(),
-        };
+        let link = super::up_link;
         [
             (
                 "lo".to_owned(),

@@ -294,6 +294,22 @@ mod tests {
         canonical(t.iter().map(|r| (&r.key, r.created, r.expires)))
     }
 
+    /// Writes the journal line of `change`, then makes it, as the daemon does.
+    fn apply(t: &mut RuleTable, journal: &mut String, change: Change<'_>) {
+        journal.push_str(&journal_line(t, change));
+        match change {
+            Change::Upsert { spec, now } => {
+                t.upsert(spec.clone(), now);
+            }
+            Change::Cancel(key) => {
+                t.cancel(key);
+            }
+            Change::Flush => {
+                t.flush();
+            }
+        }
+    }
+
     #[test]
     fn the_snapshot_and_its_journal_give_the_table_back_and_replaying_twice_changes_nothing() {
         let t0 = Instant::from_secs(1_000);
@@ -306,24 +322,24 @@ mod tests {
         let refresh = spec("a", "10.0.0.1", 600);
         let new = spec("c", "10.0.0.3", 60);
         let gone = spec("b", "10.0.0.2", 1).key;
-        journal.push_str(&journal_line(
-            &t,
+        let j = &mut journal;
+        apply(
+            &mut t,
+            j,
             Change::Upsert {
                 spec: &refresh,
                 now: t1,
             },
-        ));
-        t.upsert(refresh.clone(), t1);
-        journal.push_str(&journal_line(
-            &t,
+        );
+        apply(
+            &mut t,
+            j,
             Change::Upsert {
                 spec: &new,
                 now: t1,
             },
-        ));
-        t.upsert(new.clone(), t1);
-        journal.push_str(&journal_line(&t, Change::Cancel(&gone)));
-        t.cancel(&gone);
+        );
+        apply(&mut t, j, Change::Cancel(&gone));
         let now = t1;
         assert_eq!(loaded(Some(&snapshot), &journal, now), table_rules(&t));
         // A refresh keeps its creation time.
@@ -334,16 +350,15 @@ mod tests {
         let later = to_json(&t);
         assert_eq!(loaded(Some(&later), &journal, now), table_rules(&t));
         // A flush, then one more rule; and no snapshot at all.
-        journal.push_str(&journal_line(&t, Change::Flush));
-        t.flush();
-        journal.push_str(&journal_line(
-            &t,
+        apply(&mut t, &mut journal, Change::Flush);
+        apply(
+            &mut t,
+            &mut journal,
             Change::Upsert {
                 spec: &new,
                 now: t1,
             },
-        ));
-        t.upsert(new.clone(), t1);
+        );
         assert_eq!(loaded(Some(&snapshot), &journal, now), table_rules(&t));
         assert_eq!(loaded(None, &journal, now), table_rules(&t));
     }

@@ -2,7 +2,7 @@
 //! changes it was to make durable, refuses them, and the next start agrees with what was said.
 use super::Daemon;
 use crate::config::Config;
-use crate::interfaces::{IfaceError, Link, Links};
+use crate::interfaces::{IfaceError, Links};
 use crate::io::capture::{CaptureError, CaptureOptions, CaptureStats};
 use crate::io::inject::InjectError;
 use crate::io::rules_file::RulesFile;
@@ -28,14 +28,7 @@ impl RunningCapture for Nothing {
 
 impl Sensor for Quiet {
     fn links(&self) -> Result<Links, IfaceError> {
-        let link = |ifindex, addrs: &[&str]| Link {
-            ifindex,
-            up: true,
-            running: true,
-            loopback: false,
-            enslaved: false,
-            addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
-        };
+        let link = crate::interfaces::up_link;
         Ok([
             ("eth0".to_owned(), link(2, &["10.77.0.254"])),
             ("eth1".to_owned(), link(3, &[])),
