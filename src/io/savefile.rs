@@ -18,10 +18,24 @@ use std::path::Path;
 pub enum SavefileError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("record {index} claims {len} bytes, more than the file's snapshot length {snaplen}: the file is corrupt")]
-    Oversized { index: u64, len: u32, snaplen: u32 },
+    #[error("record {index} claims {len} captured bytes, more than libpcap accepts for link type {linktype} ({max}): the file is corrupt")]
+    Oversized {
+        index: u64,
+        len: u32,
+        linktype: u32,
+        max: u32,
+    },
     #[error("the file ends inside record {index}: it was cut short")]
     Truncated { index: u64 },
+}
+
+/// Which of a record's two length fields holds the captured length: files before version 2.3
+/// (and DG/UX's 543.0) put the original length first, and some 2.3 files do either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lengths {
+    InOrder,
+    Swapped,
+    MaybeSwapped,
 }
 
 /// The file header: byte order, timestamp unit, snapshot length and link type.
@@ -29,15 +43,34 @@ pub enum SavefileError {
 pub struct FileHeader {
     swapped: bool,
     nanos: bool,
+    lengths: Lengths,
+    /// The snapshot length as the header states it.
     pub snaplen: u32,
+    /// The snapshot length a record is cut to: the header's, or the link type's maximum when
+    /// the header's is 0 or above `i32::MAX` (as libpcap adjusts it).
+    snapshot: u32,
     pub linktype: u32,
 }
 
-/// Largest record accepted whatever the header says (libpcap's own limit for big snaplens).
-const MAX_RECORD: u32 = 256 * 1024 * 1024;
+/// The largest record libpcap reads for a link type (its `max_snaplen_for_dlt`); a record
+/// above it is an error, one between the snapshot length and it is cut to the snapshot length.
+fn max_record(linktype: u32) -> u32 {
+    match linktype {
+        231 => 128 * 1024 * 1024, // D-Bus
+        279 => 8 * 1024 * 1024,   // EBHSCR
+        249 => 1024 * 1024,       // USBPcap
+        _ => 262_144,
+    }
+}
+
+/// Link types whose pseudo-header libpcap byte-swaps in a file of the other byte order
+/// (PFLOG, Linux cooked v1 and v2, Linux USB, NFLOG): such files are left to libpcap.
+const SWAPPED_PSEUDO_HEADERS: [u32; 6] = [117, 113, 276, 189, 220, 239];
 
 impl FileHeader {
-    /// Reads the 24-byte header; `None` unless it is a classic pcap file (µs or ns, either order).
+    /// Reads the 24-byte header; `None` unless it is a classic pcap file (µs or ns, either
+    /// order) of a version libpcap reads (2.0 to 2.4, or 543.0), so that libpcap reports
+    /// everything else in its own words.
     pub fn parse(b: &[u8]) -> Option<FileHeader> {
         let b: &[u8; 24] = b.get(..24)?.try_into().ok()?;
         let (swapped, nanos) = match u32::from_le_bytes([b[0], b[1], b[2], b[3]]) {
@@ -47,18 +80,39 @@ impl FileHeader {
             0x4d3c_b2a1 => (true, true),
             _ => return None,
         };
-        let h = FileHeader {
+        let mut h = FileHeader {
             swapped,
             nanos,
+            lengths: Lengths::InOrder,
             snaplen: 0,
+            snapshot: 0,
             linktype: 0,
         };
-        Some(FileHeader {
-            snaplen: h.u32_at(b, 16),
-            // The upper bits hold FCS information; the link type is the low 16.
-            linktype: h.u32_at(b, 20) & 0xffff,
-            ..h
-        })
+        let u16_at = |at: usize| {
+            let v = [b[at], b[at + 1]];
+            if swapped {
+                u16::from_be_bytes(v)
+            } else {
+                u16::from_le_bytes(v)
+            }
+        };
+        h.lengths = match (u16_at(4), u16_at(6)) {
+            (2, 0..=2) | (543, 0) => Lengths::Swapped,
+            (2, 3) => Lengths::MaybeSwapped,
+            (2, 4) => Lengths::InOrder,
+            _ => return None,
+        };
+        // The upper bits hold FCS information; the link type is the low 16.
+        h.linktype = h.u32_at(b, 20) & 0xffff;
+        if swapped && SWAPPED_PSEUDO_HEADERS.contains(&h.linktype) {
+            return None;
+        }
+        h.snaplen = h.u32_at(b, 16);
+        h.snapshot = match h.snaplen {
+            0 | 0x8000_0000.. => max_record(h.linktype),
+            n => n,
+        };
+        Some(h)
     }
 
     fn u32_at(&self, b: &[u8], at: usize) -> u32 {
@@ -72,10 +126,24 @@ impl FileHeader {
 
     /// A record header's timestamp and captured length.
     fn record(&self, b: &[u8]) -> (Instant, u32) {
+        // Seconds unsigned (a classic file's times run to 2106). The fraction as libpcap reads
+        // it: signed in a file of this machine's byte order, unsigned in the other (its byte
+        // swap yields an unsigned value); a fraction past 2^31 is garbage either way.
         let secs = i64::from(self.u32_at(b, 0));
-        let frac = i64::from(self.u32_at(b, 4));
+        let raw = self.u32_at(b, 4);
+        let frac = if self.swapped {
+            i64::from(raw)
+        } else {
+            i64::from(raw as i32)
+        };
         let micros = if self.nanos { frac / 1000 } else { frac };
-        (Instant::from_timeval(secs, micros), self.u32_at(b, 8))
+        let (first, second) = (self.u32_at(b, 8), self.u32_at(b, 12));
+        let caplen = match self.lengths {
+            Lengths::InOrder => first,
+            Lengths::Swapped => second,
+            Lengths::MaybeSwapped => first.min(second),
+        };
+        (Instant::from_timeval(secs, micros), caplen)
     }
 }
 
@@ -178,10 +246,13 @@ impl<R: Read> Reader<R> {
                 buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
-                if buf.len() < want {
-                    buf.resize(want.next_power_of_two(), 0);
-                }
+                // Grown as bytes come, not to what a record claims: a stream that claims a
+                // huge record and ends costs what it sent.
                 while self.end < want {
+                    if self.end == buf.len() {
+                        let grown = (buf.len() * 2).min(want.next_power_of_two());
+                        buf.resize(grown, 0);
+                    }
                     match inner.read(&mut buf[self.end..]) {
                         Ok(0) => return Ok(false),
                         Ok(n) => self.end += n,
@@ -222,22 +293,25 @@ impl<R: Read> Reader<R> {
             };
         }
         let (ts, len) = self.header.record(&self.buf()[self.start..self.start + 16]);
-        let limit = self.header.snaplen.clamp(65_535, MAX_RECORD);
-        if len > limit {
+        let max = max_record(self.header.linktype);
+        if len > max {
             return Err(SavefileError::Oversized {
                 index: self.index,
                 len,
-                snaplen: self.header.snaplen,
+                linktype: self.header.linktype,
+                max,
             });
         }
+        // Like libpcap, a record longer than the snapshot length is cut to it.
         let total = 16 + len as usize;
         if !self.fill(total)? {
             return Err(SavefileError::Truncated { index: self.index });
         }
         let at = self.start;
+        let kept = len.min(self.header.snapshot) as usize;
         self.start += total;
         self.index += 1;
-        Ok(Some((ts, &self.buf()[at + 16..at + total])))
+        Ok(Some((ts, &self.buf()[at + 16..at + 16 + kept])))
     }
 }
 
