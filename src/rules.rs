@@ -136,7 +136,14 @@ pub struct RuleTable<S = foldhash::fast::RandomState> {
     /// Deadlines, earliest on top. Refreshing or cancelling a rule leaves its old entry here;
     /// an entry with no rule of that key hash and deadline is stale and skipped, never on top.
     deadlines: BinaryHeap<Reverse<Deadline>>,
+    /// The hosts whose rules changed since [`RuleTable::take_changes`] was last called, or
+    /// `None` when too many did to list (or the table was flushed): then all of them.
+    changed: Option<Vec<IpAddr>>,
 }
+
+/// The most changed hosts [`RuleTable`] lists before it says only "all" (a table nobody asks,
+/// as in replay, stays small).
+const MOST_CHANGES_LISTED: usize = 4096;
 
 /// A rule's deadline and the hash of its key (16 bytes, where the key itself takes 48), ordered
 /// by time alone: rules that share a deadline need no ordering.
@@ -178,6 +185,7 @@ impl RuleTable {
             rules: hashbrown::HashTable::with_capacity(n),
             hasher: Default::default(),
             deadlines: BinaryHeap::with_capacity(n),
+            changed: Some(Vec::new()),
         }
     }
 }
@@ -189,6 +197,7 @@ impl<S: BuildHasher> RuleTable<S> {
             rules: hashbrown::HashTable::new(),
             hasher,
             deadlines: BinaryHeap::new(),
+            changed: Some(Vec::new()),
         }
     }
 
@@ -207,6 +216,7 @@ impl<S: BuildHasher> RuleTable<S> {
     /// Puts `rule` back as it was, counters included (a change undone), in place of any rule
     /// of its key.
     pub fn put_back(&mut self, rule: Rule) {
+        self.touch(rule.key.host);
         let hash = self.hash(&rule.key);
         let hasher = &self.hasher;
         let rehash = |r: &Rule| hasher.hash_one(&r.key);
@@ -227,6 +237,7 @@ impl<S: BuildHasher> RuleTable<S> {
 
     fn insert(&mut self, spec: RuleSpec, created: Instant, expires: Instant) -> (Upsert, &Rule) {
         use hashbrown::hash_table::Entry;
+        self.touch(spec.key.host);
         let hash = self.hash(&spec.key);
         let hasher = &self.hasher;
         let rehash = |r: &Rule| hasher.hash_one(&r.key);
@@ -264,8 +275,37 @@ impl<S: BuildHasher> RuleTable<S> {
     }
 
     fn remove(&mut self, key: &RuleKey) -> Option<Rule> {
+        self.touch(key.host);
         let entry = self.rules.find_entry(self.hash(key), |r| r.key == *key);
         entry.ok().map(|e| e.remove().0)
+    }
+
+    /// Notes that `host`'s rules changed.
+    fn touch(&mut self, host: IpAddr) {
+        if let Some(hosts) = &mut self.changed {
+            if hosts.len() < MOST_CHANGES_LISTED {
+                hosts.push(host);
+            } else {
+                self.changed = None;
+            }
+        }
+    }
+
+    /// The hosts whose rules changed since the last call (each at least once), or `None` for
+    /// "any of them may have".
+    pub fn take_changes(&mut self) -> Option<Vec<IpAddr>> {
+        self.changed.replace(Vec::new())
+    }
+
+    /// The rules of `hosts` that `keep` picks.
+    pub fn rules_of<'a>(
+        &'a self,
+        hosts: &'a foldhash::HashSet<IpAddr>,
+        keep: impl Fn(&Rule) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules
+            .iter()
+            .filter(move |r| hosts.contains(&r.key.host) && keep(r))
     }
 
     /// Whether a deadline entry still belongs to a rule.
@@ -307,6 +347,7 @@ impl<S: BuildHasher> RuleTable<S> {
 
     /// Removes every rule.
     pub fn flush(&mut self) -> Vec<Rule> {
+        self.changed = None;
         self.deadlines.clear();
         let mut rules: Vec<Rule> = std::mem::take(&mut self.rules).into_iter().collect();
         rules.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -327,6 +368,9 @@ impl<S: BuildHasher> RuleTable<S> {
             if let Ok(rule) = self.rules.find_entry(hash, |r| r.expires == deadline) {
                 expired.push(rule.remove().0);
             }
+        }
+        for r in &expired {
+            self.touch(r.key.host);
         }
         self.drop_stale();
         expired

@@ -27,8 +27,19 @@ fn purge_freed_memory_at_once() {
     }
 }
 
+/// No transparent huge pages for this process: with memory returned at once, each arena page
+/// mimalloc maps again faulted in a whole 2 MiB page that the kernel zeroes, a third of the
+/// daemon's CPU under a burst of registrations (BENCHMARKS.md, issue 10 item 8). 4 KiB pages
+/// are zeroed only where touched.
+fn no_transparent_huge_pages() {
+    if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
+        eprintln!("tcpresetd: cannot turn transparent huge pages off ({e}); going on with them");
+    }
+}
+
 fn main() -> ExitCode {
     purge_freed_memory_at_once();
+    no_transparent_huge_pages();
     let args = DaemonArgs::parse();
     let result = match (&args.replay, &args.rules, &args.inject_to) {
         (Some(input), Some(rules), Some(output)) => {
@@ -73,6 +84,16 @@ fn replay(input: &Path, rules: &Path, output: &Path, flows: Option<FlowTable>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transparent_huge_pages_are_off_for_the_daemon() {
+        no_transparent_huge_pages();
+        assert!(nix::sys::prctl::get_thp_disable().unwrap());
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+            assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+        }
+    }
 
     /// The option index must name the purge delay: a child started with
     /// `MIMALLOC_PURGE_DELAY=1234` reads 1234 back from it.

@@ -86,6 +86,8 @@ struct Registry {
     pending: VecDeque<(Ticket, persist::Undo)>,
     /// Bumped by every change the captures must see (see [`Daemon::commit`]).
     version: u64,
+    /// Per captured interface, the last snapshot built whole and the hosts changed since.
+    layers: BTreeMap<String, captures::Layer>,
 }
 
 /// The last table version the captures were given, and whether a snapshot is being built.

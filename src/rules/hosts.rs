@@ -53,10 +53,6 @@ impl HostIndex {
     pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A blocked Bloom filter of hosts: each host sets two bits of one 64-bit word, so a test

@@ -193,3 +193,106 @@ fn ipv6_hosts_match() {
     assert!(m.lookup(&seg("fd77::2", 80, "fd77::1", 4000), T0).is_some());
     assert!(m.lookup(&seg("fd77::2", 80, "fd77::3", 4000), T0).is_none());
 }
+
+/// What a snapshot answers for the flow between `a` and `b` at `now`: the first rule's reset
+/// interface and counters (by identity).
+fn answer(
+    m: &Matcher,
+    a: (IpAddr, u16),
+    b: (IpAddr, u16),
+    now: Instant,
+) -> Option<(String, usize)> {
+    m.lookup_flow(a, b, now)
+        .map(|h| (h.reset_if.to_string(), Arc::as_ptr(h.stats) as usize))
+}
+
+#[test]
+fn an_amended_snapshot_answers_as_one_built_whole() {
+    let hosts = [
+        "10.0.0.1",
+        "10.0.0.2",
+        "10.0.0.3",
+        "192.168.1.9",
+        "2001:db8::1",
+        "2001:db8::2",
+    ];
+    let hosts: Vec<IpAddr> = hosts.iter().map(|h| h.parse().unwrap()).collect();
+    let ports = [None, Some(22), Some(443)];
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let mut t = RuleTable::new();
+    let mut now = T0;
+    let mut base = Arc::new(t.matcher(Some("eth1")));
+    t.take_changes();
+    let mut changed = foldhash::HashSet::default();
+    let mut amended_checks = 0;
+    for step in 0..3_000 {
+        let key = RuleKey {
+            engid: ["e1", "e2", "e3"][next(3)].into(),
+            host: hosts[next(hosts.len())],
+            port: ports[next(ports.len())],
+        };
+        match next(10) {
+            0..=4 => {
+                let spec = RuleSpec {
+                    key,
+                    sniff_if: ["eth1", "eth2"][next(2)].into(),
+                    reset_if: ["eth0", "eth3", "eth4"][next(3)].into(),
+                    duration: Duration::from_secs(1 + next(20) as u64),
+                };
+                t.upsert(spec, now);
+            }
+            5 | 6 => {
+                t.cancel(&key);
+            }
+            7 => {
+                now = now + Duration::from_secs(next(5) as u64);
+                t.expire_until(now);
+            }
+            8 => {
+                if let Some(rule) = t.get(&key).cloned() {
+                    t.cancel(&key);
+                    t.put_back(rule);
+                }
+            }
+            _ if step % 97 == 0 => {
+                t.flush();
+            }
+            _ => {}
+        }
+        match t.take_changes() {
+            Some(hosts) if next(40) != 0 => changed.extend(hosts),
+            _ => {
+                base = Arc::new(t.matcher(Some("eth1")));
+                changed.clear();
+            }
+        }
+        let rules = t.rules_of(&changed, |r| r.sniff_if == "eth1");
+        let amended = Matcher::amend(&base, &changed, rules);
+        let whole = t.matcher(Some("eth1"));
+        assert_eq!(amended.host_count(), whole.host_count(), "step {step}");
+        assert_eq!(amended.is_empty(), whole.is_empty(), "step {step}");
+        assert_eq!(amended.host_ports(), whole.host_ports(), "step {step}");
+        for a in &hosts {
+            for b in &hosts {
+                for (pa, pb) in [(22, 50_000), (50_000, 443), (1, 2)] {
+                    assert_eq!(
+                        answer(&amended, (*a, pa), (*b, pb), now),
+                        answer(&whole, (*a, pa), (*b, pb), now),
+                        "step {step}: {a}:{pa} - {b}:{pb}"
+                    );
+                }
+            }
+        }
+        amended_checks += usize::from(amended.is_amendment() && !changed.is_empty());
+    }
+    assert!(
+        amended_checks > 1_000,
+        "only {amended_checks} amendments checked"
+    );
+}

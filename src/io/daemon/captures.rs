@@ -3,12 +3,29 @@
 //! (never under the registry's lock), given each new rule snapshot, reopened when their
 //! interface comes back, closed when nothing needs them.
 use super::{Daemon, Open, Registry};
+use crate::config::Cidr;
 use crate::flows::FlowTable;
 use crate::interfaces::{self, Links};
 use crate::io::capture::{CaptureError, CaptureOptions};
-use crate::rules::{Matcher, RuleTable};
-use std::collections::BTreeSet;
+use crate::rules::{Matcher, Rule, RuleTable};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
+
+/// The last snapshot of one interface's rules built whole, and the hosts whose rules changed
+/// since: the next snapshot amends it with those hosts' rules, until they are too many.
+pub(super) struct Layer {
+    base: Arc<Matcher>,
+    changed: foldhash::HashSet<IpAddr>,
+    /// The protected networks `base` was built with (a reload that changes them rebuilds).
+    protected: Arc<[Cidr]>,
+}
+
+/// How many changed hosts an amendment may hold before the snapshot is built whole again:
+/// an eighth of the rules (at least 64), so the whole builds stay a small share of the work.
+fn most_amended(rules: usize) -> usize {
+    (rules / 8).max(64)
+}
 
 impl Daemon {
     fn capture_options(&self) -> CaptureOptions {
@@ -21,22 +38,58 @@ impl Daemon {
         }
     }
 
-    /// The snapshot of the rules a capture on `iface` applies; a rule whose host is protected
-    /// (since a reload) is suspended.
-    fn matcher(&self, table: &RuleTable, iface: &str) -> Arc<Matcher> {
-        let protected = Arc::clone(
+    fn protected(&self) -> Arc<[Cidr]> {
+        Arc::clone(
             &self
                 .settings
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .protected,
-        );
-        let suspended = |r: &crate::rules::Rule| protected.iter().any(|c| c.contains(r.key.host));
+        )
+    }
+
+    /// The snapshot of the rules a capture on `iface` applies, built whole; a rule whose host
+    /// is protected (since a reload) is suspended.
+    fn matcher(&self, table: &RuleTable, iface: &str) -> Arc<Matcher> {
+        let protected = self.protected();
+        let suspended = |r: &Rule| protected.iter().any(|c| c.contains(r.key.host));
         Arc::new(
             table
                 .matcher_without(Some(iface), suspended)
                 .with_protected(Arc::clone(&protected)),
         )
+    }
+
+    /// The snapshot for a capture on `iface` after the hosts `changes` names changed (`None`:
+    /// any may have): an amendment of the interface's layer while few hosts changed since it
+    /// was built, otherwise a whole one that becomes the layer.
+    fn capture_snapshot(
+        &self,
+        table: &RuleTable,
+        layers: &mut BTreeMap<String, Layer>,
+        iface: &str,
+        changes: Option<&[IpAddr]>,
+    ) -> Arc<Matcher> {
+        let protected = self.protected();
+        if let (Some(layer), Some(hosts)) = (layers.get_mut(iface), changes) {
+            layer.changed.extend(hosts.iter().copied());
+            if Arc::ptr_eq(&layer.protected, &protected)
+                && layer.changed.len() <= most_amended(table.len())
+            {
+                let suspended = |r: &Rule| protected.iter().any(|c| c.contains(r.key.host));
+                let rules =
+                    table.rules_of(&layer.changed, |r| r.sniff_if == iface && !suspended(r));
+                return Arc::new(Matcher::amend(&layer.base, &layer.changed, rules));
+            }
+        }
+        let base = self.matcher(table, iface);
+        let layer = Layer {
+            base: Arc::clone(&base),
+            changed: foldhash::HashSet::default(),
+            protected,
+        };
+        layers.insert(iface.to_owned(), layer);
+        base
     }
 
     /// Opens a capture on `iface` unless one runs (a capture whose thread ended, e.g. when its
@@ -85,8 +138,17 @@ impl Daemon {
             .iter()
             .filter_map(|name| registry.captures.remove(name))
             .collect();
-        for (name, open) in &registry.captures {
-            open.capture.update(self.matcher(&registry.table, name));
+        let changes = registry.table.take_changes();
+        let Registry {
+            table,
+            captures,
+            layers,
+            ..
+        } = registry;
+        layers.retain(|name, _| captures.contains_key(name));
+        for (name, open) in captures.iter() {
+            let snapshot = self.capture_snapshot(table, layers, name, changes.as_deref());
+            open.capture.update(snapshot);
         }
         closed
     }
