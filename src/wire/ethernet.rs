@@ -20,22 +20,14 @@ mod field {
 
 pub const HEADER_LEN: usize = field::HEADER_LEN;
 
-/// A view of an Ethernet II frame.
-#[derive(Debug)]
-pub struct Frame<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    /// A view of an Ethernet II frame.
+    Frame
+);
 
 impl<T: AsRef<[u8]>> Frame<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Frame { buffer }
-    }
-
     pub fn new_checked(buffer: T) -> Result<Self> {
-        if buffer.as_ref().len() < field::HEADER_LEN {
-            return Err(Error::Truncated);
-        }
-        Ok(Frame { buffer })
+        Frame::with_header(buffer, field::HEADER_LEN)
     }
 
     pub fn dst(&self) -> [u8; 6] {

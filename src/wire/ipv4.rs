@@ -20,25 +20,17 @@ mod field {
     pub const DST: Range<usize> = 16..20;
 }
 
-/// A view of an IPv4 packet.
-#[derive(Debug)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    /// A view of an IPv4 packet.
+    Packet
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
     /// Checks the version and that the header fits. The payload may be cut short by the
     /// capture's snap length; [`Packet::total_len`] still tells the length on the wire.
     pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Packet { buffer };
+        let p = Packet::with_header(buffer, HEADER_LEN)?;
         let data = p.buffer.as_ref();
-        if data.len() < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
         if p.version() != 4 {
             return Err(Error::Malformed);
         }

@@ -24,22 +24,14 @@ mod field {
     pub const DST: Range<usize> = 24..40;
 }
 
-/// A view of an IPv6 packet.
-#[derive(Debug)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    /// A view of an IPv6 packet.
+    Packet
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
     pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Packet { buffer };
-        if p.buffer.as_ref().len() < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
+        let p = Packet::with_header(buffer, HEADER_LEN)?;
         if p.buffer.as_ref()[0] >> 4 != 6 {
             return Err(Error::Malformed);
         }

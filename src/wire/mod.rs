@@ -2,8 +2,35 @@
 //!
 //! Each protocol has its own file with a view `Packet<T: AsRef<[u8]>>` entered through
 //! `new_checked` (untrusted input) or `new_unchecked` (a buffer sized by the caller), field
-//! offsets in a private `mod field`, and unit tests on real bytes. Malformed input is ordinary
+//! offsets in a private `mod field`, and unit tests on real bytes; [`view!`] declares the view and
+//! its two ways in, so a file holds only what its protocol checks and reads. Malformed input is ordinary
 //! traffic on a SPAN port, so [`Error`] is tiny and cheap to return.
+/// Declares a view `$name<T: AsRef<[u8]>>` over a buffer, with `new_unchecked` and
+/// `with_header`, the start of every `new_checked`: the buffer holds at least `len` bytes.
+macro_rules! view {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        impl<T: AsRef<[u8]>> $name<T> {
+            pub fn new_unchecked(buffer: T) -> Self {
+                $name { buffer }
+            }
+
+            /// The view, if `buffer` holds at least `len` bytes.
+            fn with_header(buffer: T, len: usize) -> $crate::wire::Result<Self> {
+                if buffer.as_ref().len() < len {
+                    return Err($crate::wire::Error::Truncated);
+                }
+                Ok($name { buffer })
+            }
+        }
+    };
+}
+
 mod bytes;
 mod checksum;
 pub mod ethernet;

@@ -66,24 +66,16 @@ pub fn seq_after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
-/// A view of a TCP header.
-#[derive(Debug)]
-pub struct Packet<T: AsRef<[u8]>> {
-    buffer: T,
-}
+view!(
+    /// A view of a TCP header.
+    Packet
+);
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    pub fn new_unchecked(buffer: T) -> Self {
-        Packet { buffer }
-    }
-
     /// Checks that the fixed header is there and the data offset is sane. Options may be cut
     /// short by the snap length: we never read them.
     pub fn new_checked(buffer: T) -> Result<Self> {
-        let p = Packet { buffer };
-        if p.buffer.as_ref().len() < HEADER_LEN {
-            return Err(Error::Truncated);
-        }
+        let p = Packet::with_header(buffer, HEADER_LEN)?;
         if p.header_len() < HEADER_LEN {
             return Err(Error::Malformed);
         }
