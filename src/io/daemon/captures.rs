@@ -27,6 +27,11 @@ fn most_amended(rules: usize) -> usize {
     (rules / 8).max(64)
 }
 
+/// Whether `rule` is suspended: its host lies in a network protected (since a reload).
+fn suspended(protected: &[Cidr], rule: &Rule) -> bool {
+    protected.iter().any(|c| c.contains(rule.key.host))
+}
+
 impl Daemon {
     fn capture_options(&self) -> CaptureOptions {
         let c = self.settings().config;
@@ -52,10 +57,9 @@ impl Daemon {
     /// is protected (since a reload) is suspended.
     fn matcher(&self, table: &RuleTable, iface: &str) -> Arc<Matcher> {
         let protected = self.protected();
-        let suspended = |r: &Rule| protected.iter().any(|c| c.contains(r.key.host));
         Arc::new(
             table
-                .matcher_without(Some(iface), suspended)
+                .matcher_without(Some(iface), |r| suspended(&protected, r))
                 .with_protected(Arc::clone(&protected)),
         )
     }
@@ -76,9 +80,9 @@ impl Daemon {
             if Arc::ptr_eq(&layer.protected, &protected)
                 && layer.changed.len() <= most_amended(table.len())
             {
-                let suspended = |r: &Rule| protected.iter().any(|c| c.contains(r.key.host));
-                let rules =
-                    table.rules_of(&layer.changed, |r| r.sniff_if == iface && !suspended(r));
+                let rules = table.rules_of(&layer.changed, |r| {
+                    r.sniff_if == iface && !suspended(&protected, r)
+                });
                 return Arc::new(Matcher::amend(&layer.base, &layer.changed, rules));
             }
         }
