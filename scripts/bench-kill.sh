@@ -14,6 +14,9 @@
 # tracked by `track = "auto"` alone. The daemon is started afresh before each mode, so the
 # first trial of each mode is the first rule after a start; its figure is shown apart too
 # ("1st ms"). tcpreset only (no tcpkill). The lab is named $TCPRESET_LAB_PREFIX-benchPID.
+#
+# TCPRESET_BENCH_KEEP=DIR also captures each trial on the server's side (headers only) and keeps,
+# for every trial not killed on both ends, that capture, the RSTs sent and the report in DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trials=10 modes="chat bulk idle" as_unit=0 tools="tcpreset tcpkill"
@@ -77,11 +80,27 @@ trial() {
         >"$work/rst.txt" 2>"$work/tcpdump.err" &
     local dump=$!
     for _ in $(seq 100); do grep -q listening "$work/tcpdump.err" 2>/dev/null && break; sleep 0.02; done
+    local srvdump=
+    if [[ -n ${TCPRESET_BENCH_KEEP:-} ]]; then
+        ip netns exec "$lab-srv" tcpdump -i eth0 -nn -s 96 -w "$work/srv.pcap" tcp \
+            2>"$work/srvdump.err" &
+        srvdump=$!
+        for _ in $(seq 100); do grep -q listening "$work/srvdump.err" 2>/dev/null && break; sleep 0.02; done
+    fi
     "$bin/tcpreset-lab" trial --client-ns "$lab-cli" --server-ns "$lab-srv" \
         --server "10.77.0.2:$port" --mode "$mode" --timeout-ms "$timeout" --run "${run[@]}" \
         >"$work/report.json" 2>/dev/null || true
     sleep 0.2
     kill "$dump" 2>/dev/null; wait "$dump" 2>/dev/null || true
+    if [[ -n $srvdump ]]; then
+        kill "$srvdump" 2>/dev/null; wait "$srvdump" 2>/dev/null || true
+        if ! grep -q '"killed_both": *true' "$work/report.json"; then
+            mkdir -p "$TCPRESET_BENCH_KEEP"
+            cp "$work/srv.pcap" "$TCPRESET_BENCH_KEEP/$mode-$port.pcap"
+            cp "$work/rst.txt" "$TCPRESET_BENCH_KEEP/$mode-$port.rsts.txt"
+            cp "$work/report.json" "$TCPRESET_BENCH_KEEP/$mode-$port.report.json"
+        fi
+    fi
     if [[ $tool == tcpkill ]]; then
         pkill -f "tcpkill -i eth0 host 10.77.0.1" 2>/dev/null || true
         sleep 0.1

@@ -2,13 +2,24 @@
 //!
 //! With a [`FlowTable`], the pipeline also remembers open flows; every new rule snapshot probes
 //! the tracked flows it covers, so a connection that is silent when the rule arrives answers
-//! at once and dies like any other.
+//! at once and dies like any other. The sniff port shows those probes again (a SPAN or TAP
+//! mirrors what the reset interface sends toward a monitored host): their echoes are known by
+//! their numbers and not answered, since a probe's numbers are wrong on purpose.
 use crate::flows::FlowTable;
 use crate::reset::{Outgoing, Pacer};
 use crate::rules::Matcher;
 use crate::time::Instant;
-use crate::wire::{LinkType, Segment};
+use crate::wire::{Flags, Forged, LinkType, Segment};
+use foldhash::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a probe sent is remembered, to know its echo on the sniff port.
+pub const ECHO_WINDOW: Duration = Duration::from_secs(1);
+/// Probes remembered at most; past that an echo is answered like any segment (RSTs wasted on
+/// numbers that cannot be exact, nothing worse).
+pub const MAX_REMEMBERED_PROBES: usize = 1 << 16;
 
 /// What a pipeline has seen.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +36,49 @@ pub struct Counters {
     pub protected_skipped: u64,
     /// RSTs not sent because their connection end had used its budget.
     pub over_budget: u64,
+    /// Our own probes seen again on the sniff port (not answered).
+    pub probe_echoes: u64,
+}
+
+/// A probe as the wire shows it: addresses, ports and numbers.
+type ProbeKey = (IpAddr, IpAddr, u16, u16, u32, u32);
+
+/// The probes sent in the last [`ECHO_WINDOW`], to know their echoes.
+#[derive(Debug, Default)]
+struct SentProbes {
+    at: HashMap<ProbeKey, Instant>,
+}
+
+impl SentProbes {
+    fn forget_old(&mut self, now: Instant) {
+        if !self.at.is_empty() {
+            self.at.retain(|_, sent| now < *sent + ECHO_WINDOW);
+        }
+    }
+
+    fn remember(&mut self, p: &Forged, now: Instant) {
+        if self.at.len() < MAX_REMEMBERED_PROBES {
+            let ack = p.ack.unwrap_or(0);
+            let key = (p.src, p.dst, p.src_port, p.dst_port, p.seq, ack);
+            self.at.insert(key, now);
+        }
+    }
+
+    /// Whether `seg` is the echo of a probe we sent (each is known once).
+    fn take_echo(&mut self, seg: &Segment) -> bool {
+        if self.at.is_empty() || seg.flags != Flags::ACK || seg.payload_len != 0 {
+            return false;
+        }
+        let key = (
+            seg.src,
+            seg.dst,
+            seg.src_port,
+            seg.dst_port,
+            seg.seq,
+            seg.ack,
+        );
+        self.at.remove(&key).is_some()
+    }
 }
 
 /// Turns captured frames into the RSTs to inject, for one capture.
@@ -34,6 +88,7 @@ pub struct Pipeline {
     matcher: Arc<Matcher>,
     pacer: Pacer,
     flows: Option<FlowTable>,
+    sent_probes: SentProbes,
     counters: Counters,
 }
 
@@ -44,6 +99,7 @@ impl Pipeline {
             matcher,
             pacer: Pacer::default(),
             flows: None,
+            sent_probes: SentProbes::default(),
             counters: Counters::default(),
         }
     }
@@ -67,12 +123,14 @@ impl Pipeline {
         let Some(flows) = &self.flows else {
             return;
         };
+        self.sent_probes.forget_old(now);
         let before = out.len();
         for (key, probes) in flows.probes() {
             let Some(hit) = self.matcher.lookup_flow(key.a, key.b, now) else {
                 continue;
             };
             for forged in probes {
+                self.sent_probes.remember(&forged, now);
                 out.push(Outgoing {
                     forged,
                     reset_if: Arc::clone(hit.reset_if),
@@ -124,6 +182,10 @@ impl Pipeline {
             self.counters.skipped += 1;
             return;
         };
+        if self.sent_probes.take_echo(&seg) {
+            self.counters.probe_echoes += 1;
+            return;
+        }
         if let Some(flows) = &mut self.flows {
             flows.observe(&seg, now);
         }
@@ -178,7 +240,7 @@ mod tests {
         buf[..n].to_vec()
     }
 
-    fn pipeline_with(protected: &str) -> Pipeline {
+    fn matcher_with(protected: &str) -> Matcher {
         let mut t = RuleTable::new();
         t.upsert(
             RuleSpec {
@@ -194,10 +256,81 @@ mod tests {
             Instant::ZERO,
         );
         let protected: Arc<[crate::config::Cidr]> = Arc::from(vec![protected.parse().unwrap()]);
-        Pipeline::new(
-            LinkType::Ethernet,
-            Arc::new(t.matcher(None).with_protected(protected)),
-        )
+        t.matcher(None).with_protected(protected)
+    }
+
+    fn pipeline_with(protected: &str) -> Pipeline {
+        Pipeline::new(LinkType::Ethernet, Arc::new(matcher_with(protected)))
+    }
+
+    #[test]
+    fn the_echo_of_our_own_probe_is_not_answered() {
+        use crate::flows::{FlowBudget, FlowTable, DEFAULT_IDLE};
+        use crate::wire::Flags;
+        let handshake = |src: &str, sport, dst: &str, dport, flags, seq, ack| Segment {
+            flags,
+            seq,
+            ack,
+            ..crate::rules::tests::seg(src, sport, dst, dport)
+        };
+        let mut flows = FlowTable::new(FlowBudget::new(10), DEFAULT_IDLE);
+        let syn = handshake("10.0.0.1", 4000, "10.9.9.9", 80, Flags::SYN, 100, 0);
+        let syn_ack = handshake(
+            "10.9.9.9",
+            80,
+            "10.0.0.1",
+            4000,
+            Flags::SYN | Flags::ACK,
+            900,
+            101,
+        );
+        flows.observe(&syn, Instant::ZERO);
+        flows.observe(&syn_ack, Instant::ZERO);
+        let empty = Arc::new(RuleTable::new().matcher(None));
+        let mut e = Pipeline::new(LinkType::Ethernet, empty).with_flows(flows);
+        let mut probes = Vec::new();
+        let now = Instant::from_secs(5);
+        e.set_matcher(Arc::new(matcher_with("192.0.2.0/24")), now, &mut probes);
+        assert_eq!(probes.len(), 2, "{probes:?}");
+        assert!(probes.iter().all(|o| o.forged.kind == Kind::Probe));
+        // The sniff port shows both probes again: nothing is answered.
+        let mut out = Vec::new();
+        for p in &probes {
+            let mut buf = [0u8; 128];
+            let n = p.forged.emit_frame([2; 6], [4; 6], &mut buf);
+            e.on_frame(&buf[..n], now + Duration::from_micros(30), &mut out);
+        }
+        assert!(out.is_empty(), "answered our own probe: {out:?}");
+        assert_eq!(e.counters().probe_echoes, 2);
+        assert_eq!(e.counters().matched, 0);
+        // The hosts' own answers (and anything else of the flow) still are.
+        e.on_frame(
+            &frame("10.0.0.1", "10.9.9.9"),
+            now + Duration::from_micros(60),
+            &mut out,
+        );
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out.iter().all(|o| o.forged.kind == Kind::Rst));
+    }
+
+    #[test]
+    fn a_probe_is_remembered_for_the_echo_window_only() {
+        let probe = Forged {
+            kind: Kind::Probe,
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            src_port: 1,
+            dst_port: 2,
+            seq: 3,
+            ack: Some(4),
+        };
+        let mut sent = SentProbes::default();
+        let t0 = Instant::from_secs(9);
+        sent.remember(&probe, t0);
+        sent.forget_old(t0 + ECHO_WINDOW - Duration::from_micros(1));
+        assert_eq!(sent.at.len(), 1);
+        sent.forget_old(t0 + ECHO_WINDOW);
+        assert!(sent.at.is_empty());
     }
 
     #[test]
