@@ -25,7 +25,7 @@ pub const DEFAULT_IDLE: Duration = Duration::from_secs(24 * 3600);
 /// How far past the handshake's numbers a probe's sequence number lies: outside any window Linux
 /// grants (at most 2^30 with window scaling) unless the flow has moved about 2^30 bytes since,
 /// so the receiver answers with an ACK that carries its exact numbers, and ignores the probe.
-const PROBE_OFFSET: u32 = 1 << 30;
+pub const PROBE_OFFSET: u32 = 1 << 30;
 
 /// How many flows all the tables together may hold, and how many they hold: shared by the
 /// capture threads, taken on each new flow and given back when one is forgotten.

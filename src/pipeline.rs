@@ -38,6 +38,8 @@ pub struct Counters {
     pub over_budget: u64,
     /// Our own probes seen again on the sniff port (not answered).
     pub probe_echoes: u64,
+    /// Probes sent to check ends after their RSTs (see [`crate::reset::CHECK`]).
+    pub checks: u64,
 }
 
 /// A probe as the wire shows it: addresses, ports and numbers.
@@ -202,6 +204,11 @@ impl Pipeline {
         let before = out.len();
         self.pacer.poll(now, out);
         self.drop_protected(before, out);
+        for o in &out[before..] {
+            if o.forged.kind == crate::wire::Kind::Probe {
+                self.sent_probes.remember(&o.forged, now);
+            }
+        }
     }
 
     /// When [`Pipeline::poll`] next has work.
@@ -212,6 +219,7 @@ impl Pipeline {
     pub fn counters(&self) -> Counters {
         Counters {
             over_budget: self.pacer.over_budget(),
+            checks: self.pacer.checks(),
             ..self.counters
         }
     }

@@ -7,9 +7,17 @@
 //! toward one end it sends at once, then at most one more per [`PACE`], always the freshest
 //! number (a trailing edge, so the last word before the connection falls silent is never lost),
 //! and it never repeats a number within [`RETRY`].
+//!
+//! A RST can also come too early: aimed at the end of data the receiver has not yet taken in,
+//! it is dropped (or answered with a challenge ACK the next RST again may not win), and a pure
+//! receiver whose sender has died says nothing more. So an end that got a RST is checked
+//! [`CHECK`] later with a probe (an ACK outside its window, see [`crate::flows`]): alive, it
+//! answers with its exact `rcv_nxt`, which the RST that follows carries; dead, its kernel
+//! answers with a RST, which is never answered. At most [`MAX_CHECKS`] probes per end.
+use crate::flows::PROBE_OFFSET;
 use crate::rules::{Hit, RuleStats};
 use crate::time::Instant;
-use crate::wire::{Forged, Kind, Segment};
+use crate::wire::{tcp, Forged, Kind, Segment};
 use foldhash::HashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -21,6 +29,11 @@ use std::time::Duration;
 pub const PACE: Duration = Duration::from_millis(1);
 /// The same sequence number is sent again toward an end only after this long.
 pub const RETRY: Duration = Duration::from_millis(50);
+/// An end is probed this long after its last RST. Not shorter than [`RETRY`]: the number its
+/// answer reveals may be the one already sent, which goes out again only after `RETRY`.
+pub const CHECK: Duration = RETRY;
+/// Probes toward one end at most.
+pub const MAX_CHECKS: u8 = 3;
 /// Pacing state of an end that saw nothing for this long is dropped.
 pub const END_IDLE: Duration = Duration::from_secs(10);
 /// Ends tracked at most; past that, RSTs go out unpaced rather than not at all.
@@ -96,12 +109,71 @@ impl EndKey {
 
 #[derive(Debug)]
 struct EndState {
-    last_seq: u32,
+    /// The last RST sent toward this end, and when.
+    last: Outgoing,
     last_at: Instant,
     seen_at: Instant,
     pending: Option<Outgoing>,
     /// RSTs sent toward this end so far.
     sent: u32,
+    /// When the end is to be probed, and how many probes it has had.
+    check_at: Option<Instant>,
+    checks: u8,
+    /// Whether the latest segment offered is checked at all: not a handshake's, whose RSTs
+    /// acknowledge the SYN exactly (and a probe would double a scan's cost).
+    checkable: bool,
+}
+
+impl EndState {
+    fn new(o: &Outgoing, now: Instant) -> Self {
+        EndState {
+            last: o.clone(),
+            last_at: now,
+            seen_at: now,
+            pending: None,
+            sent: 1,
+            check_at: None,
+            checks: 0,
+            checkable: false,
+        }
+    }
+
+    fn last_seq(&self) -> u32 {
+        self.last.forged.seq
+    }
+
+    /// Records `o` as sent at `now`, and when to check the end.
+    fn sent(&mut self, o: &Outgoing, now: Instant) -> Option<Instant> {
+        self.last = o.clone();
+        self.last_at = now;
+        self.sent += 1;
+        self.arm_check(now)
+    }
+
+    fn arm_check(&mut self, now: Instant) -> Option<Instant> {
+        self.check_at = (self.checkable && self.checks < MAX_CHECKS).then_some(now + CHECK);
+        self.check_at
+    }
+
+    /// The probe toward this end, if its check is due at `now`.
+    fn due_check(&mut self, now: Instant) -> Option<Outgoing> {
+        self.check_at.filter(|at| *at <= now)?;
+        self.check_at = None;
+        if now >= self.last.expires {
+            return None;
+        }
+        self.checks += 1;
+        let rst = self.last.forged;
+        Some(Outgoing {
+            forged: Forged {
+                kind: Kind::Probe,
+                seq: tcp::seq_add(rst.seq, PROBE_OFFSET),
+                ..rst
+            },
+            first: false,
+            ..self.last.clone()
+        })
+    }
 }
 
 /// Paces the RSTs toward each end of the flows under reset.
@@ -112,6 +184,7 @@ pub struct Pacer {
     last_sweep: Instant,
     budget: u32,
     over_budget: u64,
+    checks: u64,
 }
 
 impl Default for Pacer {
@@ -129,7 +202,13 @@ impl Pacer {
             last_sweep: Instant::ZERO,
             budget,
             over_budget: 0,
+            checks: 0,
         }
+    }
+
+    /// Probes sent to check ends after their RSTs.
+    pub fn checks(&self) -> u64 {
+        self.checks
     }
 
     /// RSTs not sent because their end had used its budget.
@@ -165,11 +244,11 @@ impl Pacer {
                 first: false,
                 vlans: seg.l2.vlans,
             };
-            self.offer(o, now, out);
+            self.offer(o, !seg.flags.syn(), now, out);
         }
     }
 
-    fn offer(&mut self, o: Outgoing, now: Instant, out: &mut Vec<Outgoing>) {
+    fn offer(&mut self, o: Outgoing, checkable: bool, now: Instant, out: &mut Vec<Outgoing>) {
         let key = EndKey::of(&o.forged);
         if !self.ends.contains_key(&key) && self.ends.len() >= MAX_ENDS {
             self.sweep(now);
@@ -179,21 +258,18 @@ impl Pacer {
             }
         }
         let Some(st) = self.ends.get_mut(&key) else {
-            self.ends.insert(
-                key,
-                EndState {
-                    last_seq: o.forged.seq,
-                    last_at: now,
-                    seen_at: now,
-                    pending: None,
-                    sent: 1,
-                },
-            );
+            let mut st = EndState::new(&o, now);
+            st.checkable = checkable;
+            if let Some(at) = st.arm_check(now) {
+                self.due.push(Reverse((at, key)));
+            }
+            self.ends.insert(key, st);
             out.push(Outgoing { first: true, ..o });
             return;
         };
         st.seen_at = now;
-        if o.forged.seq == st.last_seq && now < st.last_at + RETRY {
+        st.checkable = checkable;
+        if o.forged.seq == st.last_seq() && now < st.last_at + RETRY {
             st.pending = None;
             return;
         }
@@ -202,10 +278,10 @@ impl Pacer {
             return;
         }
         if now >= st.last_at + PACE {
-            st.last_seq = o.forged.seq;
-            st.last_at = now;
             st.pending = None;
-            st.sent += 1;
+            if let Some(at) = st.sent(&o, now) {
+                self.due.push(Reverse((at, key)));
+            }
             out.push(o);
             return;
         }
@@ -214,21 +290,28 @@ impl Pacer {
         }
     }
 
-    /// Sends the pending RSTs that are due at `now` (dropping those whose rule has expired), and
-    /// forgets ends idle for [`END_IDLE`].
+    /// Sends the pending RSTs that are due at `now` (dropping those whose rule has expired) and
+    /// the probes of the ends due for a check, and forgets ends idle for [`END_IDLE`].
     pub fn poll(&mut self, now: Instant, out: &mut Vec<Outgoing>) {
         while let Some(Reverse((due, key))) = self.due.peek().copied() {
             if due > now {
                 break;
             }
             self.due.pop();
-            if let Some(st) = self.ends.get_mut(&key) {
+            let Some(st) = self.ends.get_mut(&key) else {
+                continue;
+            };
+            if st.pending.is_some() && now >= st.last_at + PACE {
                 if let Some(o) = st.pending.take().filter(|o| now < o.expires) {
-                    st.last_seq = o.forged.seq;
-                    st.last_at = now;
-                    st.sent += 1;
+                    if let Some(at) = st.sent(&o, now) {
+                        self.due.push(Reverse((at, key)));
+                    }
                     out.push(o);
                 }
+            }
+            if let Some(probe) = st.due_check(now) {
+                self.checks += 1;
+                out.push(probe);
             }
         }
         if now >= self.last_sweep + Duration::from_secs(1) {
@@ -238,8 +321,9 @@ impl Pacer {
 
     fn sweep(&mut self, now: Instant) {
         self.last_sweep = now;
-        self.ends
-            .retain(|_, st| st.pending.is_some() || now < st.seen_at + END_IDLE);
+        self.ends.retain(|_, st| {
+            st.pending.is_some() || st.check_at.is_some() || now < st.seen_at + END_IDLE
+        });
     }
 
     /// When [`Pacer::poll`] has something to send next.

@@ -3,7 +3,7 @@
 mod replay;
 
 use pnet_packet::tcp::TcpFlags;
-use replay::{check_rst, seen_segments, test_data, Rst, Seen};
+use replay::{check_probe, check_rst, is_probe, seen_segments, test_data, Rst, Seen};
 use std::net::IpAddr;
 use std::time::Duration;
 use tcpreset::time::Instant;
@@ -178,6 +178,48 @@ fn bulk_pacing_sends_few_rsts_never_repeats_and_keeps_the_freshest() {
 }
 
 #[test]
+fn each_end_is_probed_check_after_its_last_rst() {
+    use tcpreset::reset::{CHECK, MAX_CHECKS};
+    let file = "bulk-v4.pcap";
+    let all = replay::replay_all(&test_data(file), &rules("10.77.0.2", None, 0.0, 60));
+    let (probes, rsts): (Vec<_>, Vec<_>) = all.iter().partition(|(_, f)| is_probe(f));
+    let rsts: Vec<(Instant, Rst)> = rsts.iter().map(|(t, f)| (*t, check_rst(f))).collect();
+    let probes: Vec<(Instant, Rst)> = probes.iter().map(|(t, f)| (*t, check_probe(f))).collect();
+    for end in [("10.77.0.1", 40002u16), ("10.77.0.2", 5002)] {
+        let ip: IpAddr = end.0.parse().unwrap();
+        let toward = |v: &[(Instant, Rst)]| -> Vec<(Instant, Rst)> {
+            v.iter()
+                .filter(|(_, r)| r.dst == ip && r.dport == end.1)
+                .copied()
+                .collect()
+        };
+        let (rsts, probes) = (toward(&rsts), toward(&probes));
+        assert!(
+            (1..=usize::from(MAX_CHECKS)).contains(&probes.len()),
+            "{} probes toward {ip}",
+            probes.len()
+        );
+        for (at, probe) in &probes {
+            // Each probe follows the last RST toward its end by CHECK, from the same peer,
+            // with that RST's numbers moved out of the window.
+            let (sent, rst) = rsts.iter().rev().find(|(t, _)| t <= at).unwrap();
+            assert_eq!(*at, *sent + CHECK, "{probe:?} after {rst:?}");
+            assert_eq!(probe.seq, rst.seq.wrapping_add(1 << 30));
+            assert_eq!(
+                (probe.src, probe.sport, probe.ack),
+                (rst.src, rst.sport, rst.ack)
+            );
+        }
+        let (last, _) = rsts.last().unwrap();
+        assert_eq!(
+            probes.last().unwrap().0,
+            *last + CHECK,
+            "the last RST is checked"
+        );
+    }
+}
+
+#[test]
 fn the_daemon_binary_writes_the_same_frames() {
     let dir = tempfile::tempdir().unwrap();
     let rules_file = dir.path().join("rules.json");
@@ -198,7 +240,7 @@ fn the_daemon_binary_writes_the_same_frames() {
         String::from_utf8_lossy(&status.stderr)
     );
     let (_, written) = replay::read_pcap(&out_file);
-    let expected = replay::replay(
+    let expected = replay::replay_all(
         &test_data("chat-v4.pcap"),
         &rules("10.77.0.1", None, 0.3, 1),
     );

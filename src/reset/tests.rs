@@ -145,8 +145,69 @@ fn bulk_burst_costs_few_rsts_and_the_last_number_wins() {
     assert!(f.poll(T0 + PACE - Duration::from_micros(1)).is_empty());
     // At the deadline, only the freshest number toward the receiver goes out.
     assert_eq!(f.poll(T0 + PACE), vec![(srv, 51 * 1448)]);
-    assert!(f.poll(T0 + ms(100)).is_empty());
+    assert!(f.poll(T0 + CHECK - ms(1)).is_empty());
+    assert_eq!(f.pacer.checks(), 0);
+}
+
+#[test]
+fn an_end_is_probed_after_its_rsts_until_it_answers_no_more() {
+    let mut f = Fixture::new();
+    let srv: IpAddr = "10.77.0.2".parse().unwrap();
+    let cli: IpAddr = "10.77.0.1".parse().unwrap();
+    // The last data of a bulk sender: the RST toward the receiver may have come too early.
+    assert_eq!(
+        f.feed(&seg(Flags::ACK, 0, 77, 1448), T0),
+        vec![(srv, 1448), (cli, 77)]
+    );
+    assert!(f.poll(T0 + CHECK - Duration::from_micros(1)).is_empty());
+    // CHECK later, both ends get a probe outside their window, from their peer.
+    let probes = f.poll(T0 + CHECK);
+    assert_eq!(probes, vec![(srv, 1448 + (1 << 30)), (cli, 77 + (1 << 30))]);
+    assert!(f.out.iter().all(|o| o.forged.kind == Kind::Probe));
+    assert_eq!(f.out[0].forged.src, cli);
+    assert_eq!(f.out[0].forged.ack, Some(77));
+    assert_eq!(f.pacer.checks(), 2);
+    // The receiver is alive and answers with its numbers: 1448 is its rcv_nxt, the number sent
+    // CHECK ago, and it goes out again (CHECK is not shorter than RETRY).
+    let mut answer = seg(Flags::ACK, 77, 1448, 0);
+    std::mem::swap(&mut answer.src, &mut answer.dst);
+    std::mem::swap(&mut answer.src_port, &mut answer.dst_port);
+    let t1 = T0 + CHECK + Duration::from_micros(40);
+    assert_eq!(f.feed(&answer, t1), vec![(cli, 77), (srv, 1448)]);
+    assert!(f.out.iter().all(|o| o.forged.kind == Kind::Rst));
+    // Checked again after those RSTs, and so on while it answers: MAX_CHECKS probes at most.
+    let mut t = t1;
+    let mut to_srv = 1;
+    for _ in 0..10 {
+        t = t + CHECK;
+        f.poll(t);
+        if !f.out.iter().any(|o| o.forged.dst == srv) {
+            continue;
+        }
+        to_srv += 1;
+        t = t + Duration::from_micros(40);
+        assert!(!f.feed(&answer, t).is_empty());
+    }
+    assert_eq!(to_srv, usize::from(MAX_CHECKS));
+    f.poll(t + CHECK * 10);
     assert_eq!(f.pacer.next_deadline(), None);
+}
+
+#[test]
+fn a_handshake_is_not_probed() {
+    let mut f = Fixture::new();
+    assert_eq!(f.feed(&seg(Flags::SYN, 500, 0, 0), T0).len(), 2);
+    assert!(f.poll(T0 + CHECK * 10).is_empty());
+    assert_eq!(f.pacer.checks(), 0);
+}
+
+#[test]
+fn no_probe_outlives_its_rule() {
+    let mut f = Fixture::new();
+    let expiry = T0 + Duration::from_secs(60);
+    assert_eq!(f.feed(&seg(Flags::ACK, 0, 77, 1), expiry - ms(10)).len(), 2);
+    assert!(f.poll(expiry - ms(10) + CHECK).is_empty());
+    assert_eq!(f.pacer.checks(), 0);
 }
 
 #[test]

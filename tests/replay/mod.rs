@@ -37,8 +37,33 @@ pub fn read_pcap(path: &Path) -> (LinkType, Vec<(Instant, Vec<u8>)>) {
     (link, frames)
 }
 
-/// Replays a capture under `rules_json`; returns the RST frames with their times.
+/// Replays a capture under `rules_json`; returns the RST frames with their times (the probes
+/// that check ends after their RSTs left out: see [`replay_all`]).
 pub fn replay(path: &Path, rules_json: &str) -> Vec<(Instant, Vec<u8>)> {
+    let mut out = replay_all(path, rules_json);
+    out.retain(|(_, f)| !is_probe(f));
+    out
+}
+
+/// Whether an Ethernet frame we wrote is a probe (a bare ACK), not a RST.
+pub fn is_probe(frame: &[u8]) -> bool {
+    let eth = EthernetPacket::new(frame).expect("ethernet");
+    let ip_payload = match eth.get_ethertype() {
+        EtherTypes::Ipv4 => Ipv4Packet::new(eth.payload())
+            .expect("ipv4")
+            .payload()
+            .to_vec(),
+        EtherTypes::Ipv6 => Ipv6Packet::new(eth.payload())
+            .expect("ipv6")
+            .payload()
+            .to_vec(),
+        other => panic!("not IP: {other}"),
+    };
+    TcpPacket::new(&ip_payload).expect("tcp").get_flags() == TcpFlags::ACK
+}
+
+/// Replays a capture under `rules_json`; returns every frame it would inject, with its time.
+pub fn replay_all(path: &Path, rules_json: &str) -> Vec<(Instant, Vec<u8>)> {
     let (link, frames) = read_pcap(path);
     let mut r = Replayer::new(link, parse_rules(rules_json).expect("rules"));
     let mut out = Vec::new();
@@ -69,6 +94,24 @@ pub struct Rst {
 /// Parses an Ethernet frame holding one of our RSTs with pnet, checking every checksum and
 /// that it is a bare RST or RST+ACK with no payload.
 pub fn check_rst(frame: &[u8]) -> Rst {
+    let (rst, flags) = check_forged(frame);
+    assert!(
+        flags == TcpFlags::RST || flags == TcpFlags::RST | TcpFlags::ACK,
+        "flags {flags:#x}"
+    );
+    rst
+}
+
+/// Parses an Ethernet frame holding one of our probes (a bare ACK, no payload), checksums
+/// checked; its numbers are returned as a [`Rst`]'s.
+pub fn check_probe(frame: &[u8]) -> Rst {
+    let (probe, flags) = check_forged(frame);
+    assert_eq!(flags, TcpFlags::ACK, "flags {flags:#x}");
+    probe
+}
+
+/// Parses a frame we wrote with pnet, checking every checksum and that it has no payload.
+fn check_forged(frame: &[u8]) -> (Rst, u8) {
     let eth = EthernetPacket::new(frame).expect("ethernet");
     let (src, dst, tcp_bytes, sum) = match eth.get_ethertype() {
         EtherTypes::Ipv4 => {
@@ -108,19 +151,16 @@ pub fn check_rst(frame: &[u8]) -> Rst {
     let t = TcpPacket::new(&tcp_bytes).expect("tcp");
     assert_eq!(t.get_checksum(), sum, "TCP checksum");
     let flags = t.get_flags();
-    assert!(
-        flags == TcpFlags::RST || flags == TcpFlags::RST | TcpFlags::ACK,
-        "flags {flags:#x}"
-    );
     assert!(t.payload().is_empty());
-    Rst {
+    let forged = Rst {
         src,
         dst,
         sport: t.get_source(),
         dport: t.get_destination(),
         seq: t.get_sequence(),
         ack: (flags & TcpFlags::ACK != 0).then(|| t.get_acknowledgement()),
-    }
+    };
+    (forged, flags)
 }
 
 /// A sniffed TCP segment as pnet reads it (independently of the crate's own parser).
