@@ -329,11 +329,12 @@ impl FlowTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::wire::Flags;
 
-    fn seg(
+    /// A segment of the flow `src:sport` -> `dst:dport` with these flags and numbers.
+    pub(crate) fn seg(
         src: &str,
         sport: u16,
         dst: &str,

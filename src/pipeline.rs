@@ -273,14 +273,9 @@ mod tests {
 
     #[test]
     fn the_echo_of_our_own_probe_is_not_answered() {
+        use crate::flows::tests::seg as handshake;
         use crate::flows::{FlowBudget, FlowTable, DEFAULT_IDLE};
         use crate::wire::Flags;
-        let handshake = |src: &str, sport, dst: &str, dport, flags, seq, ack| Segment {
-            flags,
-            seq,
-            ack,
-            ..crate::rules::tests::seg(src, sport, dst, dport)
-        };
         let mut flows = FlowTable::new(FlowBudget::new(10), DEFAULT_IDLE);
         let syn = handshake("10.0.0.1", 4000, "10.9.9.9", 80, Flags::SYN, 100, 0);
         let syn_ack = handshake(
