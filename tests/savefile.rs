@@ -2,6 +2,7 @@
 mod replay;
 
 use replay::{read_pcap, shared_pcaps};
+use tcpreset::io::savefile::differential::{self, Reading};
 use tcpreset::io::savefile::Reader;
 use tcpreset::wire::LinkType;
 
@@ -35,103 +36,11 @@ fn block_reader_agrees_with_libpcap_on_every_capture() {
     }
 }
 
-/// What a reader made of a file: the frames it gave (timestamp in microseconds, and the
-/// bytes), and whether it ended cleanly or with an error.
-#[derive(Debug, PartialEq, Eq)]
-struct Outcome {
-    frames: Vec<(u64, Vec<u8>)>,
-    clean_end: bool,
-}
-
-impl Outcome {
-    /// Where `self` and `other` part, said briefly.
-    fn first_difference(&self, other: &Outcome) -> String {
-        match self
-            .frames
-            .iter()
-            .zip(&other.frames)
-            .position(|(a, b)| a != b)
-        {
-            Some(i) => format!(
-                "frame {i}: ({}, {} bytes) against ({}, {} bytes)",
-                self.frames[i].0,
-                self.frames[i].1.len(),
-                other.frames[i].0,
-                other.frames[i].1.len()
-            ),
-            None => format!(
-                "{} frames, clean end {} against {} frames, clean end {}",
-                self.frames.len(),
-                self.clean_end,
-                other.frames.len(),
-                other.clean_end
-            ),
-        }
-    }
-}
-
-/// A libpcap timestamp the block reader reads differently on purpose (see [`by_libpcap`]).
-const NOT_COMPARED: u64 = u64::MAX;
-
-/// libpcap's reading of `path`; `None` when it refuses to open it.
-fn by_libpcap(path: &std::path::Path) -> Option<Outcome> {
-    let mut cap = pcap::Capture::from_file(path).ok()?;
-    let mut frames = Vec::new();
-    loop {
-        match cap.next_packet() {
-            // libpcap reads the record header's seconds and fraction as signed 32-bit numbers
-            // and the block reader as unsigned ones (a time after 2038 is not 1901 to a
-            // replay); both readings agree whenever the signed one is not negative.
-            Ok(p) => {
-                let (sec, frac) = (p.header.ts.tv_sec as u32, p.header.ts.tv_usec);
-                let us = if frac < 0 {
-                    NOT_COMPARED
-                } else {
-                    u64::from(sec) * 1_000_000 + frac as u64
-                };
-                frames.push((us, p.data.to_vec()))
-            }
-            Err(pcap::Error::NoMorePackets) => {
-                return Some(Outcome {
-                    frames,
-                    clean_end: true,
-                })
-            }
-            Err(_) => {
-                return Some(Outcome {
-                    frames,
-                    clean_end: false,
-                })
-            }
-        }
-    }
-}
-
 /// The block reader's reading of `bytes`, mapped from `path` and streamed; both ways must
 /// agree. `None` when it leaves the file to libpcap.
-fn by_block_reader(path: &std::path::Path, bytes: &[u8]) -> Option<Outcome> {
-    fn drain<R: std::io::Read>(mut r: Reader<R>) -> Outcome {
-        let mut frames = Vec::new();
-        loop {
-            match r.next_frame() {
-                Ok(Some((ts, data))) => frames.push((ts.as_micros(), data.to_vec())),
-                Ok(None) => {
-                    return Outcome {
-                        frames,
-                        clean_end: true,
-                    }
-                }
-                Err(_) => {
-                    return Outcome {
-                        frames,
-                        clean_end: false,
-                    }
-                }
-            }
-        }
-    }
-    let streamed = Reader::new(bytes).unwrap().map(drain);
-    let mapped = Reader::open(path).unwrap().map(drain);
+fn by_block_reader(path: &std::path::Path, bytes: &[u8]) -> Option<Reading> {
+    let streamed = differential::by_block_reader(bytes);
+    let mapped = differential::by_block_reader_mapped(path);
     assert_eq!(mapped, streamed, "mapped and streamed reads differ");
     streamed
 }
@@ -197,19 +106,12 @@ fn agree(dir: &std::path::Path, bytes: &[u8], what: &str) -> bool {
     let Some(ours) = by_block_reader(&path, bytes) else {
         return false;
     };
-    let Some(mut theirs) = by_libpcap(&path) else {
+    let Some(theirs) = differential::by_libpcap(&path) else {
         panic!("{what}: libpcap refuses a file the block reader takes");
     };
-    for (t, o) in theirs.frames.iter_mut().zip(&ours.frames) {
-        if t.0 == NOT_COMPARED {
-            t.0 = o.0;
-        }
+    if let Err(e) = ours.agrees_with(&theirs) {
+        panic!("{what}: the block reader and libpcap differ at {e}");
     }
-    assert!(
-        ours == theirs,
-        "{what}: the block reader and libpcap differ at {}",
-        ours.first_difference(&theirs)
-    );
     true
 }
 

@@ -7,6 +7,8 @@
 //! when it is a regular file, otherwise from a 128 KiB buffer filled with one `read`. Files in
 //! any other format (pcapng, unknown magic) are left to libpcap: [`Reader::open`] returns
 //! `None` for them.
+pub mod differential;
+
 use super::mapped::{self, Window};
 use crate::time::Instant;
 use std::fs::File;

@@ -39,6 +39,28 @@ enum Found {
     No,
 }
 
+impl Found {
+    /// The shape when found; a `Maybe` is noted in `maybe`, for [`Found::or_maybe`].
+    fn note(self, maybe: &mut bool) -> Option<Shape> {
+        match self {
+            Found::Yes(s) => Some(s),
+            Found::Maybe => {
+                *maybe = true;
+                None
+            }
+            Found::No => None,
+        }
+    }
+
+    /// `No` becomes `Maybe` when a place on the way might hold the name.
+    fn or_maybe(self, maybe: bool) -> Found {
+        match self {
+            Found::No if maybe => Found::Maybe,
+            found => found,
+        }
+    }
+}
+
 fn object(label: impl Into<String>, keys: Vec<(&str, Shape)>) -> Shape {
     Shape::Object {
         label: label.into(),
@@ -101,27 +123,17 @@ impl Shape {
     /// A record path inside this value: the literal dotted key, then every split of its dots.
     fn path(&self, path: &str) -> Found {
         let mut maybe = false;
-        match self.get(path) {
-            Found::Yes(s) => return Found::Yes(s),
-            Found::Maybe => maybe = true,
-            Found::No => {}
+        if let Some(s) = self.get(path).note(&mut maybe) {
+            return Found::Yes(s);
         }
         for (i, _) in path.match_indices('.') {
-            match self.get(&path[..i]) {
-                Found::Yes(inner) => match inner.path(&path[i + 1..]) {
-                    Found::Yes(s) => return Found::Yes(s),
-                    Found::Maybe => maybe = true,
-                    Found::No => {}
-                },
-                Found::Maybe => maybe = true,
-                Found::No => {}
+            if let Some(inner) = self.get(&path[..i]).note(&mut maybe) {
+                if let Some(s) = inner.path(&path[i + 1..]).note(&mut maybe) {
+                    return Found::Yes(s);
+                }
             }
         }
-        if maybe {
-            Found::Maybe
-        } else {
-            Found::No
-        }
+        Found::No.or_maybe(maybe)
     }
 
     /// What this frame offers, for a message.
@@ -162,30 +174,17 @@ fn lookup(name: &str, stack: &[Shape]) -> Found {
         if matches!(frame, Shape::Value | Shape::List(_)) {
             continue;
         }
-        match frame.get(name) {
-            Found::Yes(s) => return Found::Yes(s),
-            Found::Maybe => maybe = true,
-            Found::No => {}
+        if let Some(s) = frame.get(name).note(&mut maybe) {
+            return Found::Yes(s);
         }
         if rest.is_empty() {
             continue;
         }
-        match frame.get(first) {
-            Found::Yes(s) => {
-                return match s.path(rest) {
-                    Found::No if maybe => Found::Maybe,
-                    found => found,
-                }
-            }
-            Found::Maybe => maybe = true,
-            Found::No => {}
+        if let Some(s) = frame.get(first).note(&mut maybe) {
+            return s.path(rest).or_maybe(maybe);
         }
     }
-    if maybe {
-        Found::Maybe
-    } else {
-        Found::No
-    }
+    Found::No.or_maybe(maybe)
 }
 
 /// For a dotted name that cannot resolve: what the deepest object it reaches holds.
