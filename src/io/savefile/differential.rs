@@ -4,11 +4,14 @@ use super::Reader;
 use std::io::Read;
 use std::path::Path;
 
+/// A frame as read: its timestamp in microseconds (`None`: not compared) and its bytes.
+pub type Frame = (Option<u64>, Vec<u8>);
+
 /// What a reader made of a file: its frames (timestamp in microseconds, or `None` where the
 /// two readings differ on purpose; the bytes) and whether it ended cleanly or with an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading {
-    pub frames: Vec<(Option<u64>, Vec<u8>)>,
+    pub frames: Vec<Frame>,
     pub clean_end: bool,
 }
 
@@ -16,9 +19,7 @@ impl Reading {
     /// `Ok` when `libpcap` (libpcap's reading of the same file) gives the same frames and ends
     /// the same way; otherwise where they part, said briefly.
     pub fn agrees_with(&self, libpcap: &Reading) -> Result<(), String> {
-        let same = |(a, b): &(&(Option<u64>, Vec<u8>), &(Option<u64>, Vec<u8>))| {
-            a.1 == b.1 && (b.0.is_none() || a.0 == b.0)
-        };
+        let same = |(a, b): &(&Frame, &Frame)| a.1 == b.1 && (b.0.is_none() || a.0 == b.0);
         let pairs = self.frames.iter().zip(&libpcap.frames);
         if let Some((i, (a, b))) = pairs.enumerate().find(|(_, p)| !same(p)) {
             return Err(format!(
