@@ -7,25 +7,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::borrow::Cow;
 use tcpreset::playbook::record::json::fallback::parse_json_line_serde;
 use tcpreset::playbook::record::json::paths::PathTree;
 use tcpreset::playbook::record::json::{parse_json_bytes, parse_json_record, LineError};
-use tcpreset::playbook::record::value::Val;
+use tcpreset::playbook::record::value::{same_slots as same, Val};
 
 type Slots<'a> = Vec<Option<Val<'a>>>;
 
-/// Equal values, numbers to the bit and strings borrowed or not alike.
-fn same(a: &Slots<'_>, b: &Slots<'_>) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| match (x, y) {
-            (Some(Val::Num(x)), Some(Val::Num(y))) => x.to_bits() == y.to_bits(),
-            (Some(Val::Str(x)), Some(Val::Str(y))) => {
-                x == y && matches!(x, Cow::Borrowed(_)) == matches!(y, Cow::Borrowed(_))
-            }
-            (x, y) => x == y,
-        })
-}
 
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());

@@ -16,6 +16,19 @@ pub enum Val<'a> {
     Json(Json),
 }
 
+/// Whether two readings of a record's fields are identical: equal values, numbers to the bit,
+/// strings borrowed or not alike (the extractor's differential checks, tests and fuzz target).
+pub fn same_slots(a: &[Option<Val<'_>>], b: &[Option<Val<'_>>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (Some(Val::Num(x)), Some(Val::Num(y))) => x.to_bits() == y.to_bits(),
+            (Some(Val::Str(x)), Some(Val::Str(y))) => {
+                x == y && matches!(x, Cow::Borrowed(_)) == matches!(y, Cow::Borrowed(_))
+            }
+            (x, y) => x == y,
+        })
+}
+
 impl<'a> Val<'a> {
     /// Converts a parsed JSON value, borrowing nothing.
     pub fn from_json(value: &Json) -> Val<'a> {

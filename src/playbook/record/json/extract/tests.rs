@@ -10,20 +10,9 @@ use super::super::fallback::parse_json_line_serde;
 use super::super::paths::PathTree;
 use super::super::{parse_json_bytes, parse_json_line, parse_json_record, LineError};
 use super::*;
+use crate::playbook::record::value::same_slots as same;
 
 type Slots<'a> = Vec<Option<Val<'a>>>;
-
-/// Equal values, numbers to the bit and strings borrowed or not alike.
-fn same(a: &Slots<'_>, b: &Slots<'_>) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| match (x, y) {
-            (Some(Val::Num(x)), Some(Val::Num(y))) => x.to_bits() == y.to_bits(),
-            (Some(Val::Str(x)), Some(Val::Str(y))) => {
-                x == y && matches!(x, Cow::Borrowed(_)) == matches!(y, Cow::Borrowed(_))
-            }
-            (x, y) => x == y,
-        })
-}
 
 fn tree_of(paths: &[&str]) -> (Vec<String>, PathTree) {
     let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
