@@ -1,6 +1,8 @@
 //! `tcpreset-hunt` as a user runs it: check, run (dry and real, with hostile log values), schedule
 //! and status.
 
+mod playbooks;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -107,35 +109,11 @@ fn dry_run_prints_the_seed_tcpreset_lines_over_ssh() {
 
 /// A playbook that resets every source of `events.ndjson`, running a recorder for `tcpreset`.
 fn recorder_setup(dir: &Path, sources: &[&str]) -> PathBuf {
-    let recorder = dir.join("record-argv.sh");
-    std::fs::write(&recorder, format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s|' \"$a\"; done >> {}/argv.log\necho >> {}/argv.log\n", dir.display(), dir.display())).unwrap();
-    Command::new("chmod")
-        .args(["755", recorder.to_str().unwrap()])
-        .status()
-        .unwrap();
+    let recorder = playbooks::argv_recorder(dir);
     let events: String = sources.iter().map(|s| format!("{}\n", serde_json::json!({"timestamp": "2025-06-02T10:00:00Z", "event_name": "c2", "srcip": s}))).collect();
     std::fs::write(dir.join("events.ndjson"), events).unwrap();
-    let playbook = format!(
-        r#"name: recorder
-schedule: {{interval_minutes: 60}}
-source: {{paths: [events.ndjson]}}
-calculations:
-  - {{name: by_src, type: top, field: srcip, size: 100}}
-conditions:
-  - {{name: hits, type: compare_value, operator: greater, value: 0}}
-actions:
-  - name: reset
-    trigger: hits
-    run_script:
-      target: local
-      commands: {{tcpreset: {}}}
-      script: |
-        {{{{#ctx.payload.aggregations.by_src.buckets}}}}
-        tcpreset test-engine -i eth1 -o eth0 -h {{{{srcip}}}} -d 60
-        {{{{/ctx.payload.aggregations.by_src.buckets}}}}
-"#,
-        recorder.display()
-    );
+    let head = "name: recorder\nschedule: {interval_minutes: 60}\nsource: {paths: [events.ndjson]}";
+    let playbook = playbooks::per_source_reset(head, "test-engine", None, &recorder);
     let path = dir.join("recorder.yaml");
     std::fs::write(&path, playbook).unwrap();
     path

@@ -3,6 +3,8 @@
 //! connection), so the parallel work, the per-sensor timeout, routing and the per-host status
 //! are checked exactly. `tests/live_fleet.rs` does it with real `sshd`s.
 
+mod playbooks;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -107,14 +109,7 @@ fn log(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-fn host<'a>(action: &'a Json, sensor: &str) -> &'a Json {
-    action["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["sensor"] == sensor)
-        .unwrap_or_else(|| panic!("no status for {sensor}: {action:#}"))
-}
+use playbooks::host_status as host;
 
 #[test]
 fn every_sensor_in_parallel_each_within_its_timeout_and_each_reported() {

@@ -2,6 +2,8 @@
 //! user runs it: a file that appears after the start, a burst that is one evaluation, results
 //! acted on once (suppression), bad lines named by file and line, a rotation and a partial line.
 
+mod playbooks;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -98,39 +100,16 @@ fn follows_an_eve_file_acts_once_per_result_and_survives_rotation_and_bad_lines(
     let logs = d.join("logs");
     std::fs::create_dir_all(&books).unwrap();
     std::fs::create_dir_all(&logs).unwrap();
-    let recorder = d.join("record-argv.sh");
-    std::fs::write(&recorder, format!("#!/bin/sh\nfor a in \"$@\"; do printf '%s|' \"$a\"; done >> {}/argv.log\necho >> {}/argv.log\n", d.display(), d.display())).unwrap();
-    Command::new("chmod")
-        .args(["755", recorder.to_str().unwrap()])
-        .status()
-        .unwrap();
+    let recorder = playbooks::argv_recorder(d);
     let eve = logs.join("eve.json");
+    let head = format!(
+        "name: realtime\nschedule: {{realtime: {{lookback: 10m}}}}\n\
+         source: {{paths: ['{}'], format: suricata}}\nquery: {{field: event_type, is: alert}}",
+        eve.display()
+    );
     std::fs::write(
         books.join("realtime.yaml"),
-        format!(
-            r#"name: realtime
-schedule: {{realtime: {{lookback: 10m}}}}
-source: {{paths: ['{}'], format: suricata}}
-query: {{field: event_type, is: alert}}
-calculations:
-  - {{name: by_src, type: top, field: srcip, size: 100}}
-conditions:
-  - {{name: hits, type: compare_value, operator: greater, value: 0}}
-actions:
-  - name: reset
-    trigger: hits
-    suppress: 180s
-    run_script:
-      target: local
-      commands: {{tcpreset: {}}}
-      script: |
-        {{{{#ctx.payload.aggregations.by_src.buckets}}}}
-        tcpreset rt-test -i eth1 -o eth0 -h {{{{srcip}}}} -d 60
-        {{{{/ctx.payload.aggregations.by_src.buckets}}}}
-"#,
-            eve.display(),
-            recorder.display()
-        ),
+        playbooks::per_source_reset(&head, "rt-test", Some("180s"), &recorder),
     )
     .unwrap();
     let status_dir = d.join("status");

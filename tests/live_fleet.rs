@@ -4,6 +4,7 @@
 //! two sensors where it has some, registers the rule on the third, shows the fourth failed after
 //! its own timeout, and delays nobody else; a routed run reaches only the sensor a record names.
 mod lab;
+mod playbooks;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -151,14 +152,7 @@ fn hunt(mgmt: &Mgmt, playbook: &Path, status_dir: &Path) -> (Json, Duration) {
     (status["actions"][0].clone(), took)
 }
 
-fn host<'a>(action: &'a Json, sensor: &str) -> &'a Json {
-    action["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["sensor"] == sensor)
-        .unwrap_or_else(|| panic!("no status for {sensor}: {action:#}"))
-}
+use playbooks::host_status as host;
 
 fn hosts_with_rules(lab: &Lab, engid: &str) -> Vec<String> {
     lab.rules()

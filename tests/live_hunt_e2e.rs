@@ -3,6 +3,7 @@
 //! `sshd` in the sensor namespace; `tcpresetd` registers the rules and the offending hosts' live
 //! connections die on both ends.
 mod lab;
+mod playbooks;
 
 use lab::sshd::{keygen, Sshd};
 use lab::{require_root, scratch, Lab, CLIENT, OTHER};
@@ -79,22 +80,15 @@ fn write_playbooks(lab: &Lab, sshd: &Sshd) -> (PathBuf, PathBuf) {
     let alerts = scratch(lab, "alerts.yaml");
     std::fs::write(
         &alerts,
-        format!(
-            "name: reset after high-severity alerts\nschedule: {{interval_minutes: 5}}\n\
-             source: {{paths: [{eve}]}}\n\
-             query: {{all: [{{field: event_type, is: alert}}, {{field: alert.severity, less_or_equal: 1}}]}}\n\
-             calculations:\n  - {{name: find_unique_engid, type: top, field: engid, by: count, size: 10,\n     \
-             subgroups: [{{name: find_unique_srcip, type: top, field: srcip, by: count, size: 100}}]}}\n\
-             conditions: [{{name: any, type: compare_value, operator: greater, value: 0}}]\n\
-             actions:\n  - name: TCP Reset\n    trigger: any\n    run_script:\n      target: {target}\n      \
-             commands: {{tcpreset: {tcpreset}}}\n      script: |\n        \
-             {{{{#ctx.payload.aggregations.find_unique_engid.buckets}}}}\n        \
-             {{{{#find_unique_srcip.buckets}}}}\n        \
-             tcpreset {{{{engid}}}} -i eth1 -o eth0 -h {{{{srcip}}}} -d 180\n        \
-             {{{{/find_unique_srcip.buckets}}}}\n        \
-             {{{{/ctx.payload.aggregations.find_unique_engid.buckets}}}}\n",
-            eve = eve.display(),
-            target = ssh_target(sshd),
+        playbooks::seed_reset(
+            &format!(
+                "name: reset after high-severity alerts\nschedule: {{interval_minutes: 5}}\n\
+                 source: {{paths: [{}]}}",
+                eve.display()
+            ),
+            None,
+            &ssh_target(sshd),
+            tcpreset,
         ),
     )
     .unwrap();

@@ -4,6 +4,7 @@
 //! alert line for that host is appended to the EVE file, and both ends of both connections
 //! must see the reset.
 mod lab;
+mod playbooks;
 
 use lab::sshd::{keygen, Sshd};
 use lab::{require_root, scratch, Lab, CLIENT};
@@ -32,21 +33,16 @@ fn write_playbook(dir: &Path, eve: &Path, target: &str) {
     let tcpreset = env!("CARGO_BIN_EXE_tcpreset");
     std::fs::write(
         dir.join("realtime.yaml"),
-        format!(
-            "name: reset after high-severity alerts, real time\nschedule: {{realtime: {{lookback: 10m}}}}\n\
-             source: {{paths: [{eve}], format: suricata}}\n\
-             query: {{all: [{{field: event_type, is: alert}}, {{field: alert.severity, less_or_equal: 1}}]}}\n\
-             calculations:\n  - {{name: find_unique_engid, type: top, field: engid, by: count, size: 10,\n     \
-             subgroups: [{{name: find_unique_srcip, type: top, field: srcip, by: count, size: 100}}]}}\n\
-             conditions: [{{name: any, type: compare_value, operator: greater, value: 0}}]\n\
-             actions:\n  - name: TCP Reset\n    trigger: any\n    suppress: 180s\n    run_script:\n      target: {target}\n      \
-             commands: {{tcpreset: {tcpreset}}}\n      script: |\n        \
-             {{{{#ctx.payload.aggregations.find_unique_engid.buckets}}}}\n        \
-             {{{{#find_unique_srcip.buckets}}}}\n        \
-             tcpreset {{{{engid}}}} -i eth1 -o eth0 -h {{{{srcip}}}} -d 180\n        \
-             {{{{/find_unique_srcip.buckets}}}}\n        \
-             {{{{/ctx.payload.aggregations.find_unique_engid.buckets}}}}\n",
-            eve = eve.display(),
+        playbooks::seed_reset(
+            &format!(
+                "name: reset after high-severity alerts, real time\n\
+                 schedule: {{realtime: {{lookback: 10m}}}}\n\
+                 source: {{paths: [{}], format: suricata}}",
+                eve.display()
+            ),
+            Some("180s"),
+            target,
+            tcpreset,
         ),
     )
     .unwrap();
