@@ -7,7 +7,7 @@ mod playbooks;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value as Json;
 
@@ -88,17 +88,12 @@ fn run(dir: &Path, playbook: &str, dry: bool) -> (Json, Duration) {
     if dry {
         args.push("--dry-run");
     }
-    let started = Instant::now();
-    let out = Command::new(BIN)
-        .args(&args)
-        .env("PATH", path)
-        .env("XDG_RUNTIME_DIR", dir)
-        .output()
-        .unwrap();
-    let took = started.elapsed();
-    let status: Json = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    (status["actions"][0].clone(), took)
+    playbooks::run_first_action(
+        Command::new(BIN)
+            .args(&args)
+            .env("PATH", path)
+            .env("XDG_RUNTIME_DIR", dir),
+    )
 }
 
 fn log(dir: &Path) -> Vec<String> {

@@ -8,7 +8,7 @@ mod playbooks;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lab::sshd::{keygen, Sshd};
 use lab::{require_root, scratch, Lab, CLIENT, OTHER};
@@ -131,25 +131,20 @@ fn playbook(dir: &Path, name: &str, engid: &str, key: &Path, known: &Path, route
 }
 
 fn hunt(mgmt: &Mgmt, playbook: &Path, status_dir: &Path) -> (Json, Duration) {
-    let started = Instant::now();
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &mgmt.ns,
-            env!("CARGO_BIN_EXE_tcpreset-hunt"),
-            "run",
-        ])
-        .arg(playbook)
-        .arg("--json")
-        .arg("--status-dir")
-        .arg(status_dir)
-        .output()
-        .unwrap();
-    let took = started.elapsed();
-    let status: Json = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    (status["actions"][0].clone(), took)
+    playbooks::run_first_action(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &mgmt.ns,
+                env!("CARGO_BIN_EXE_tcpreset-hunt"),
+                "run",
+            ])
+            .arg(playbook)
+            .arg("--json")
+            .arg("--status-dir")
+            .arg(status_dir),
+    )
 }
 
 use playbooks::host_status as host;

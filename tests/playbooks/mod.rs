@@ -74,6 +74,17 @@ pub fn seed_reset(head: &str, suppress: Option<&str>, target: &str, tcpreset: &s
     )
 }
 
+/// Runs `tcpreset-hunt run ... --json` as `command`; returns its first action's status and how
+/// long the run took.
+pub fn run_first_action(command: &mut std::process::Command) -> (Json, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let out = command.output().unwrap();
+    let took = started.elapsed();
+    let status: Json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (status["actions"][0].clone(), took)
+}
+
 /// The status of a fleet action on `sensor`.
 pub fn host_status<'a>(action: &'a Json, sensor: &str) -> &'a Json {
     action["hosts"]
