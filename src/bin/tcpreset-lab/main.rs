@@ -23,9 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-#[path = "tcpreset-lab/mirror.rs"]
 mod mirror;
-#[path = "tcpreset-lab/register.rs"]
 mod register;
 
 #[derive(Parser)]
