@@ -15,7 +15,7 @@ use lab::{require_root, scratch, Lab, CLIENT, OTHER};
 use serde_json::Value as Json;
 
 /// The per-sensor timeout of the playbooks.
-const TIMEOUT_S: u64 = 3;
+const TIMEOUT_S: u64 = 6;
 
 /// The management namespace: a veth to each sensor (10.99.I.1 here, 10.99.I.2 there) and a
 /// link that drops everything sent to the dead sensor 10.99.9.2.
