@@ -14,7 +14,6 @@ use tcpreset::playbook::record::value::{same_slots as same, Val};
 
 type Slots<'a> = Vec<Option<Val<'a>>>;
 
-
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|b| *b == b'\n').unwrap_or(data.len());
     let Ok(spec) = std::str::from_utf8(&data[..split]) else {
